@@ -1,0 +1,43 @@
+# One task runner. `make run` is the main job; `make test` runs every test tier (what CI runs).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export CXLENS_DATA_DIR ?= $(CURDIR)/cxlens-data
+
+.PHONY: run test lint bench install install-dev system-deps clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev,spark,postgres]"
+
+## The main job on the embedded default: demo retailer -> validated ingest -> summary and report.
+run: install
+	$(BIN)/cxlens run
+
+## Every test tier (unit, slow, spark, browser, postgres) plus lint and type checks.
+test: system-deps install-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -m "" $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+## Benchmarks (not part of `make test`); each prints its ratios against peers run alongside.
+bench: install-dev
+	$(BIN)/python bench/ingest.py
+
+## Debian packages the tests need (Java for Spark, Chromium for browser tests, PostgreSQL).
+system-deps:
+	bash scripts/install-system-deps.sh
+
+clean:
+	rm -rf $(VENV) cxlens-data .pytest_cache .mypy_cache .ruff_cache test-artifacts

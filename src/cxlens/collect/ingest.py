@@ -1,0 +1,494 @@
+"""Validated, idempotent, atomic loading of files and data frames into the embedded store.
+
+A load runs in three steps, one source at a time:
+
+1. **stage** the source's records into a temporary table (streamed, so memory stays bounded);
+2. **validate** every record against the data model in one pass, casting each column to its
+   type and collecting every problem as (row, column, reason);
+3. **write** in one transaction: the valid records whose primary key is not yet in the table,
+   the rejects (with ``policy="quarantine"``) and a line in the load log. Killing the process
+   before the commit leaves the store exactly as it was.
+
+This is storage-layer code, so it talks DuckDB SQL to the embedded store directly; analytics
+never do (they go through Ibis).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+
+from cxlens.collect.readers import (
+    ROW,
+    ProgressFn,
+    RawBatch,
+    SourceError,
+    read_frame,
+    read_source,
+)
+from cxlens.model.schema import DUCKDB_TYPES, Column, ColumnType, Table, get_table
+
+if TYPE_CHECKING:
+    from cxlens.storage.workspace import Workspace
+
+Policy = Literal["reject", "quarantine"]
+Source = str | Path | Any
+SEP = "\x1f"
+#: How many row errors an IngestError message spells out.
+ERRORS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem with one value: where it is and what is wrong."""
+
+    source: str
+    row: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.row}:{self.column}: {self.reason}"
+
+
+@dataclass
+class LoadResult:
+    """What a load of one source did."""
+
+    table: str
+    source: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_duplicate: int = 0
+    rows_rejected: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    load_id: int | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for people: counts and what happened to the rest."""
+        parts = [f"{self.source} -> {self.table}: {self.rows_loaded:,} of {self.rows_read:,} rows loaded"]
+        if self.rows_duplicate:
+            parts.append(f"{self.rows_duplicate:,} already present")
+        if self.rows_rejected:
+            parts.append(f"{self.rows_rejected:,} quarantined in _rejects")
+        return ", ".join(parts)
+
+
+class IngestError(ValueError):
+    """A source was rejected; nothing from it was stored. ``result.errors`` lists the problems."""
+
+    def __init__(self, message: str, result: LoadResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _label(source: Source) -> str:
+    if isinstance(source, str | Path):
+        return str(source)
+    return f"<{type(source).__module__.split('.')[0]} {type(source).__name__}>"
+
+
+def expand_sources(sources: Source | list[Source]) -> list[Source]:
+    """Flatten the sources; a directory stands for the data files in it, in name order."""
+    items = sources if isinstance(sources, list | tuple) else [sources]
+    out: list[Source] = []
+    for item in items:
+        if isinstance(item, str | Path) and Path(item).is_dir():
+            files = sorted(
+                p for p in Path(item).rglob("*") if p.is_file() and not p.name.startswith((".", "_"))
+            )
+            if not files:
+                raise SourceError(f"{item}: directory holds no data files")
+            out.extend(files)
+        else:
+            out.append(item)
+    return out
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class _Validator:
+    """Builds the one-pass validation query for a table over a staging table."""
+
+    def __init__(
+        self,
+        table: Table,
+        staged_types: dict[str, str],
+        allowed: Callable[[str], tuple[str, ...]],
+        event_type_map: dict[str, str],
+    ) -> None:
+        self.table = table
+        self.staged_types = staged_types
+        self.allowed = allowed
+        self.event_type_map = event_type_map
+
+    def cast(self, col: Column) -> str:
+        src = _q(col.name)
+        staged = self.staged_types[col.name]
+        is_text = staged == "VARCHAR"
+        if is_text:
+            src = f"NULLIF(trim({src}), '')" if col.type != ColumnType.STRING else f"NULLIF({src}, '')"
+        if col.type == ColumnType.TIMESTAMP:
+            expr = (
+                f"TRY_CAST(TRY_CAST({src} AS TIMESTAMPTZ) AS TIMESTAMP)"
+                if is_text or "WITH TIME ZONE" in staged
+                else f"TRY_CAST({src} AS TIMESTAMP)"
+            )
+        elif col.type in (ColumnType.STRING, ColumnType.JSON):
+            expr = src if is_text else f"TRY_CAST({src} AS VARCHAR)"
+        else:
+            expr = f"TRY_CAST({src} AS {DUCKDB_TYPES[col.type]})"
+        if self.table.name == "events" and col.name == "touchpoint":
+            cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in self.event_type_map.items())
+            mapped = f"(CASE NULLIF({_q('event_type')}, '') {cases} END)" if cases else "NULL"
+            expr = f"coalesce({expr}, {mapped})"
+        return expr
+
+    def checks(self, col: Column, cast: str) -> list[tuple[str, str]]:
+        """(condition, reason SQL) pairs for one column; the reason is a SQL string expression."""
+        raw = _q(col.name)
+        shown = f"left(TRY_CAST({raw} AS VARCHAR), 60)"
+        out: list[tuple[str, str]] = []
+        staged = self.staged_types[col.name]
+        if col.type not in (ColumnType.STRING, ColumnType.JSON):
+            present = f"NULLIF(trim({raw}), '') IS NOT NULL" if staged == "VARCHAR" else f"{raw} IS NOT NULL"
+            out.append((f"{present} AND {cast} IS NULL", f"'not a valid {col.type.value}: ' || {shown}"))
+        if col.type == ColumnType.INT:
+            out.append(
+                (
+                    f"{cast} IS NOT NULL AND TRY_CAST({raw} AS DOUBLE) <> {cast}",
+                    f"'not a whole number: ' || {shown}",
+                )
+            )
+        if col.type == ColumnType.FLOAT:
+            out.append(
+                (f"{cast} IS NOT NULL AND NOT isfinite({cast})", f"'not a finite number: ' || {shown}")
+            )
+        if col.required:
+            if self.table.name == "events" and col.name == "touchpoint":
+                out.append(
+                    (
+                        f"{cast} IS NULL AND NULLIF({_q('event_type')}, '') IS NOT NULL",
+                        f"'event_type ' || {_q('event_type')} || ' maps to no touchpoint in the "
+                        f"journey map; give a touchpoint or map the event type'",
+                    )
+                )
+            else:
+                out.append(
+                    (
+                        f"{cast} IS NULL AND ({raw} IS NULL OR TRY_CAST({raw} AS VARCHAR) = '')",
+                        "'required value missing'",
+                    )
+                )
+        if col.min is not None:
+            out.append((f"{cast} < {col.min}", f"'below the minimum {col.min:g}: ' || {shown}"))
+        if col.max is not None:
+            out.append((f"{cast} > {col.max}", f"'above the maximum {col.max:g}: ' || {shown}"))
+        allowed = col.allowed or (
+            self.allowed(col.allowed_from_journey) if col.allowed_from_journey else None
+        )
+        if allowed:
+            listed = ", ".join(allowed)
+            if len(listed) > 300:
+                listed = listed[:300] + ", ..."
+            inside = ", ".join(_lit(a) for a in allowed)
+            out.append(
+                (
+                    f"{cast} IS NOT NULL AND {cast} NOT IN ({inside})",
+                    f"{_lit('')} || {shown} || {_lit(' is not one of: ' + listed)}",
+                )
+            )
+        limit = col.string_limit
+        if limit:
+            out.append(
+                (
+                    f"length({cast}) > {limit}",
+                    f"'longer than {limit:,} characters (' || length({cast}) || ')'",
+                )
+            )
+        if col.type == ColumnType.JSON:
+            out.append(
+                (f"{cast} IS NOT NULL AND NOT coalesce(json_valid({cast}), false)", "'not valid JSON'")
+            )
+            out.append(
+                (
+                    f"{cast} IS NOT NULL AND coalesce(json_valid({cast}), false) "
+                    f"AND json_type({cast}) <> 'OBJECT'",
+                    "'not a JSON object'",
+                )
+            )
+        return out
+
+    def query(self) -> str:
+        """SELECT producing typed columns plus ``__errs`` (list of 'column<US>reason')."""
+        casts = {c.name: self.cast(c) for c in self.table.columns}
+        errs: list[str] = []
+        for col in self.table.columns:
+            for cond, reason in self.checks(col, casts[col.name]):
+                errs.append(f"CASE WHEN {cond} THEN {_lit(col.name + SEP)} || ({reason}) END")
+        for rule in self.table.row_rules:
+            cond = " AND ".join(f"{casts[c]} IS NULL" for c in rule.any_of)
+            errs.append(f"CASE WHEN {cond} THEN {_lit('|'.join(rule.any_of) + SEP + rule.description)} END")
+        pk = self.table.primary_key
+        pk_casts = ", ".join(casts[k] for k in pk)
+        pk_shown = " || ', ' || ".join(
+            f"{_lit(k + '=')} || coalesce(CAST({casts[k]} AS VARCHAR), '')" for k in pk
+        )
+        first = f"min({_q(ROW)}) OVER (PARTITION BY {pk_casts})"
+        errs.append(
+            f"CASE WHEN {first} < {_q(ROW)} THEN {_lit(pk[0] + SEP + 'duplicate key (')} || {pk_shown} "
+            f"|| ') first seen at row ' || {first} END"
+        )
+        cols = ", ".join(f"{casts[c.name]} AS {_q(c.name)}" for c in self.table.columns)
+        return (
+            f"SELECT {_q(ROW)}, {cols}, list_filter([{', '.join(errs)}], lambda x: x IS NOT NULL) "
+            f"AS __errs FROM __stage"
+        )
+
+
+def _stage(
+    con: Any, batches: Iterator[RawBatch], table: Table, label: str, allow_extra: bool, errors: list[RowError]
+) -> tuple[int, dict[str, str]]:
+    """Stream batches into the temp table ``__stage``; return (records read, staged column types)."""
+    known = set(table.column_names)
+    con.execute("DROP TABLE IF EXISTS __stage")
+    created = False
+    rows = 0
+    for batch in batches:
+        for row, reason in batch.malformed:
+            errors.append(RowError(label, row, "(record)", reason))
+        rows += len(batch.malformed)
+        t = batch.table
+        names = [n for n in t.column_names if n != ROW]
+        unknown = sorted(set(names) - known)
+        if unknown and not allow_extra:
+            raise SourceError(
+                f"{label}: unknown column(s) {', '.join(unknown)} for table {table.name!r}; "
+                f"its columns are {', '.join(table.column_names)} (pass --allow-extra-columns to drop them)"
+            )
+        missing = [c for c in table.required_columns if c not in names]
+        if missing and not created and t.num_rows and not _tolerates_missing(table, missing):
+            raise SourceError(
+                f"{label}: missing required column(s) {', '.join(missing)} for table {table.name!r}"
+            )
+        arrays = []
+        for col in table.columns:
+            if col.name in names:
+                arrays.append(t.column(col.name))
+            else:
+                arrays.append(pa.nulls(t.num_rows, type=pa.string()))
+        arrays.append(t.column(ROW))
+        projected = pa.Table.from_arrays(arrays, names=[*table.column_names, ROW])
+        con.register("__batch", projected)
+        try:
+            if not created:
+                con.execute("CREATE TEMP TABLE __stage AS SELECT * FROM __batch")
+                created = True
+            else:
+                con.execute("INSERT INTO __stage SELECT * FROM __batch")
+        finally:
+            con.unregister("__batch")
+        rows += t.num_rows
+    if not created:
+        con.execute(
+            "CREATE TEMP TABLE __stage AS SELECT "
+            + ", ".join(f"CAST(NULL AS VARCHAR) AS {_q(c)}" for c in table.column_names)
+            + f", CAST(NULL AS BIGINT) AS {_q(ROW)} WHERE false"
+        )
+    types = {r[0]: r[1] for r in con.execute("DESCRIBE __stage").fetchall()}
+    return rows, types
+
+
+def _one(con: Any, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
+    """The single row a statement returns."""
+    row = con.execute(sql, params or []).fetchone()
+    if row is None:
+        raise RuntimeError(f"statement returned no row: {sql[:80]}")
+    return tuple(row)
+
+
+def _tolerates_missing(table: Table, missing: list[str]) -> bool:
+    """Events may omit the touchpoint column: it is derived from the event type."""
+    return table.name == "events" and missing == ["touchpoint"]
+
+
+def ingest(
+    workspace: Workspace,
+    table: str,
+    sources: Source | list[Source],
+    *,
+    policy: Policy = "reject",
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+    allow_extra_columns: bool = False,
+    progress: Callable[[str], ProgressFn] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[LoadResult]:
+    """Validate and load ``sources`` (paths, directories or data frames) into ``table``.
+
+    ``policy="reject"`` (default) stores nothing from a source with any bad row and raises
+    :class:`IngestError`; ``"quarantine"`` loads the good rows and keeps the bad ones in the
+    ``_rejects`` table. Records whose primary key is already stored are skipped (idempotent).
+    """
+    spec = get_table(table)
+    if policy not in ("reject", "quarantine"):
+        raise ValueError(f"unknown policy {policy!r}; choose reject or quarantine")
+    results = []
+    for source in expand_sources(sources):
+        results.append(
+            _ingest_one(
+                workspace,
+                spec,
+                source,
+                policy=policy,
+                fmt=fmt,
+                encoding=encoding,
+                delimiter=delimiter,
+                allow_extra=allow_extra_columns,
+                progress=progress,
+                log=log or (lambda _m: None),
+            )
+        )
+    return results
+
+
+def _ingest_one(
+    workspace: Workspace,
+    spec: Table,
+    source: Source,
+    *,
+    policy: Policy,
+    fmt: str | None,
+    encoding: str,
+    delimiter: str | None,
+    allow_extra: bool,
+    progress: Callable[[str], ProgressFn] | None,
+    log: Callable[[str], None],
+) -> LoadResult:
+    started = time.perf_counter()
+    label = _label(source)
+    result = LoadResult(spec.name, label)
+    tick = progress(label) if progress else None
+    if isinstance(source, str | Path):
+        batches = read_source(Path(source), fmt, encoding=encoding, delimiter=delimiter, progress=tick)
+    else:
+        batches = read_frame(source, tick)
+    errors: list[RowError] = []
+    with workspace._lock:
+        con = workspace.con
+        try:
+            result.rows_read, staged_types = _stage(con, batches, spec, label, allow_extra, errors)
+            log(f"staged {result.rows_read:,} records from {label}")
+            validator = _Validator(
+                spec,
+                staged_types,
+                workspace.journey_map.allowed,
+                workspace.journey_map.touchpoint_of_event_type,
+            )
+            con.execute("DROP TABLE IF EXISTS __checked")
+            con.execute(f"CREATE TEMP TABLE __checked AS {validator.query()}")
+            row_errors = con.execute(
+                f"SELECT {_q(ROW)}, split_part(e, chr(31), 1), split_part(e, chr(31), 2) "
+                f"FROM (SELECT {_q(ROW)}, unnest(__errs) AS e FROM __checked WHERE len(__errs) > 0) "
+                f"ORDER BY 1, 2 LIMIT {ERRORS_SHOWN * 50}"
+            ).fetchall()
+            n_err_values, n_bad_rows = _one(
+                con, "SELECT coalesce(sum(len(__errs)), 0), count(*) FROM __checked WHERE len(__errs) > 0"
+            )
+            errors.extend(RowError(label, int(r), c, reason) for r, c, reason in row_errors)
+            errors.sort(key=lambda e: (e.row, e.column))
+            result.error_count = int(n_err_values) + sum(1 for e in errors if e.column == "(record)")
+            malformed = sum(1 for e in errors if e.column == "(record)")
+            bad_rows = int(n_bad_rows) + malformed
+            result.errors = errors[: ERRORS_SHOWN * 50]
+            log(f"validated {result.rows_read:,} records: {bad_rows:,} with problems")
+            if bad_rows and policy == "reject":
+                shown = "\n".join(f"  {e}" for e in result.errors[:ERRORS_SHOWN])
+                more = result.error_count - min(ERRORS_SHOWN, len(result.errors))
+                raise IngestError(
+                    f"{label}: rejected, nothing stored: {bad_rows:,} of {result.rows_read:,} rows have "
+                    f"problems ({result.error_count:,} in all):\n{shown}"
+                    + (f"\n  ... and {more:,} more" if more > 0 else "")
+                    + "\n(fix the file, or load the good rows with --quarantine)",
+                    result,
+                )
+            _write(con, spec, result, errors, bad_rows, malformed, policy, log)
+        finally:
+            con.execute("DROP TABLE IF EXISTS __checked")
+            con.execute("DROP TABLE IF EXISTS __stage")
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _write(
+    con: Any,
+    spec: Table,
+    result: LoadResult,
+    errors: list[RowError],
+    bad_rows: int,
+    malformed: int,
+    policy: Policy,
+    log: Callable[[str], None],
+) -> None:
+    cols = ", ".join(_q(c) for c in spec.column_names)
+    match = " AND ".join(f"t.{_q(k)} = c.{_q(k)}" for k in spec.primary_key)
+    source_bytes = Path(result.source).stat().st_size if Path(result.source).is_file() else None
+    log("writing")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        load_id = int(_one(con, "SELECT coalesce(max(load_id), 0) + 1 FROM _loads")[0])
+        loaded = con.execute(
+            f"INSERT INTO {_q(spec.name)} ({cols}) SELECT {cols} FROM __checked c "
+            f"WHERE len(c.__errs) = 0 AND NOT EXISTS (SELECT 1 FROM {_q(spec.name)} t WHERE {match})"
+        ).fetchone()[0]
+        if bad_rows:
+            con.execute(
+                "INSERT INTO _rejects SELECT ?, ?, ?, c.__row, split_part(e, chr(31), 1), "
+                "split_part(e, chr(31), 2), to_json(s)::VARCHAR "
+                "FROM (SELECT __row, unnest(__errs) AS e FROM __checked WHERE len(__errs) > 0) c "
+                "JOIN __stage s ON s.__row = c.__row",
+                [load_id, spec.name, result.source],
+            )
+            for e in errors:
+                if e.column == "(record)":
+                    con.execute(
+                        "INSERT INTO _rejects VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                        [load_id, spec.name, result.source, e.row, e.column, e.reason],
+                    )
+        result.rows_loaded = int(loaded)
+        result.rows_rejected = bad_rows
+        result.rows_duplicate = result.rows_read - bad_rows - result.rows_loaded
+        con.execute(
+            "INSERT INTO _loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+            [
+                load_id,
+                spec.name,
+                result.source,
+                source_bytes,
+                result.rows_read,
+                result.rows_loaded,
+                result.rows_duplicate,
+                result.rows_rejected,
+                policy,
+            ],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    result.load_id = load_id
+    log(f"committed load {load_id}: {result.summary()}")

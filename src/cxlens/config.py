@@ -1,0 +1,38 @@
+"""Typed settings, read from the environment (``CXLENS_*``) through :func:`get_settings`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Engine = Literal["duckdb", "spark"]
+
+
+class Settings(BaseSettings):
+    """cxlens settings. Every field can be set with an environment variable ``CXLENS_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CXLENS_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("cxlens-data"),
+        description="Directory holding the embedded DuckDB store and exports.",
+    )
+    engine: Engine = Field(default="duckdb", description="Analytics engine: duckdb or spark.")
+    journey_map: Path | None = Field(
+        default=None, description="Journey map YAML file; empty means the retail default."
+    )
+    duckdb_memory_limit: str = Field(
+        default="4GB", description="DuckDB memory limit; larger work spills to disk."
+    )
+    duckdb_threads: int | None = Field(default=None, description="DuckDB threads (default: all cores).")
+    spark_master: str = Field(default="local[2]", description="Spark master URL for --engine spark.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
+    return Settings()

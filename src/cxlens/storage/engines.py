@@ -1,0 +1,130 @@
+"""Analytics engines: Ibis backends over the workspace's data, on DuckDB (default) or PySpark.
+
+Analytic code receives Ibis tables and never imports an engine. The DuckDB engine reads the
+embedded store directly. The Spark engine reads a Parquet snapshot of the store, written under
+``<data_dir>/parquet/v<version>/`` and refreshed when a load has committed since; on a cluster,
+point Spark at the same Parquet layout in shared storage.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import ibis
+
+from cxlens.config import get_settings
+from cxlens.model.schema import TABLE_ORDER, get_table
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
+
+    from cxlens.storage.workspace import Workspace
+
+
+class EngineUnavailableError(RuntimeError):
+    """The requested engine cannot start here (missing extra, no Java, ...)."""
+
+
+class AnalyticsEngine(Protocol):
+    """What an engine offers: an Ibis backend and the data-model tables on it."""
+
+    name: str
+    backend: BaseBackend
+
+    def table(self, name: str) -> ir.Table: ...
+
+    def close(self) -> None: ...
+
+
+class DuckDBEngine:
+    """Ibis over the embedded DuckDB store (shares the workspace connection)."""
+
+    name = "duckdb"
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.backend = ibis.duckdb.from_connection(workspace.con)
+
+    def table(self, name: str) -> ir.Table:
+        """The data-model table ``name``."""
+        get_table(name)
+        return self.backend.table(name)
+
+    def close(self) -> None:
+        """Nothing to release: the workspace owns the connection."""
+
+
+class SparkEngine:
+    """Ibis over PySpark, reading a Parquet snapshot of the store (local mode by default)."""
+
+    name = "spark"
+
+    def __init__(self, workspace: Workspace, session: Any | None = None) -> None:
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            raise EngineUnavailableError(
+                "the spark engine needs PySpark: pip install 'cxlens[spark]' (and Java 17)"
+            ) from exc
+        self.workspace = workspace
+        if session is None:
+            session = (
+                SparkSession.builder.master(get_settings().spark_master)
+                .appName("cxlens")
+                .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.ui.enabled", "false")
+                .config("spark.sql.shuffle.partitions", "4")
+                .getOrCreate()
+            )
+        self.session = session
+        self.backend = ibis.pyspark.connect(session)
+        self._version: int | None = None
+
+    @property
+    def snapshot_root(self) -> Path:
+        """Directory holding the Parquet snapshots."""
+        return self.workspace.data_dir / "parquet"
+
+    def refresh(self) -> Path:
+        """Write a Parquet snapshot of every table if the store changed; return its directory."""
+        version = self.workspace.data_version()
+        target = self.snapshot_root / f"v{version}"
+        if not (target / "_SUCCESS").exists():
+            tmp = self.snapshot_root / f".v{version}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            con = self.workspace.con
+            for name in TABLE_ORDER:
+                con.execute(f"COPY \"{name}\" TO '{tmp / (name + '.parquet')}' (FORMAT parquet)")
+            (tmp / "_SUCCESS").touch()
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.rename(target)
+            for old in self.snapshot_root.glob("v*"):
+                if old != target:
+                    shutil.rmtree(old, ignore_errors=True)
+        if self._version != version:
+            for name in TABLE_ORDER:
+                self.backend.read_parquet(str(target / f"{name}.parquet"), table_name=name)
+            self._version = version
+        return target
+
+    def table(self, name: str) -> ir.Table:
+        """The data-model table ``name``, from the current snapshot."""
+        get_table(name)
+        self.refresh()
+        return self.backend.table(name)
+
+    def close(self) -> None:
+        """Leave the Spark session running: it is process-wide and expensive to restart."""
+
+
+def make_engine(name: str, workspace: Workspace) -> AnalyticsEngine:
+    """Create the engine called ``name`` for ``workspace``."""
+    if name == "duckdb":
+        return DuckDBEngine(workspace)
+    if name == "spark":
+        return SparkEngine(workspace)
+    raise ValueError(f"unknown engine {name!r}; choose duckdb or spark")

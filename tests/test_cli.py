@@ -1,0 +1,71 @@
+"""The command line as a user runs it: exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from cxlens.cli.main import app
+
+runner = CliRunner()
+
+
+def test_journey_show_prints_the_default_map() -> None:
+    result = runner.invoke(app, ["journey", "show"])
+    assert result.exit_code == 0, result.output
+    assert "Journey map: retail-default" in result.output
+    assert "checkout_queue" in result.output
+    data = json.loads(runner.invoke(app, ["journey", "show", "--json"]).output)
+    assert data["stages"][0]["id"] == "awareness"
+
+
+def test_journey_show_reports_an_invalid_map(tmp_path: Path) -> None:
+    bad = tmp_path / "map.yaml"
+    bad.write_text(yaml.safe_dump({"name": "x", "channels": [], "stages": []}))
+    result = runner.invoke(app, ["--journey-map", str(bad), "journey", "show"])
+    assert result.exit_code == 1
+    assert f"invalid journey map {bad}" in result.output
+
+
+def test_ingest_then_status_and_rejection(tmp_path: Path) -> None:
+    data_dir = tmp_path / "d"
+    good = tmp_path / "stores.csv"
+    good.write_text("store_id,name,region\ns1,Central,north\ns2,Harbour,south\n")
+    result = runner.invoke(app, ["--data-dir", str(data_dir), "ingest", "stores", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "2 of 2 rows loaded" in result.output
+    again = runner.invoke(app, ["--data-dir", str(data_dir), "ingest", "stores", str(good)])
+    assert "0 of 2 rows loaded, 2 already present" in again.output
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("store_id,name,latitude\ns3,X,100\n")
+    result = runner.invoke(app, ["--data-dir", str(data_dir), "ingest", "stores", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:1:latitude: above the maximum 90: 100" in result.output
+    result = runner.invoke(app, ["--data-dir", str(data_dir), "ingest", "stores", str(bad), "--quarantine"])
+    assert result.exit_code == 0
+    assert "0 of 1 rows loaded, 1 quarantined in _rejects" in result.output
+
+    status = runner.invoke(app, ["--data-dir", str(data_dir), "status"])
+    assert status.exit_code == 0
+    assert "stores" in status.output
+    assert " 2 " in status.output
+
+
+def test_ingest_unknown_table_exits_2(tmp_path: Path) -> None:
+    f = tmp_path / "x.csv"
+    f.write_text("a\n1\n")
+    result = runner.invoke(app, ["--data-dir", str(tmp_path / "d"), "ingest", "shops", str(f)])
+    assert result.exit_code == 2
+    assert "unknown table 'shops'" in result.output
+
+
+def test_data_dir_from_environment(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CXLENS_DATA_DIR", str(tmp_path / "envdir"))
+    f = tmp_path / "s.csv"
+    f.write_text("store_id,name\ns1,A\n")
+    assert runner.invoke(app, ["ingest", "stores", str(f)]).exit_code == 0
+    assert (tmp_path / "envdir" / "cxlens.duckdb").exists()

@@ -1,0 +1,89 @@
+"""Engines: the same Ibis expression over the same data on DuckDB and local Spark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import pandas as pd
+import pytest
+
+from cxlens.storage.workspace import Workspace
+from cxlens.testing.parity import assert_engines_agree, normalise
+
+EVENTS = pd.DataFrame(
+    {
+        "event_id": [f"e{i}" for i in range(8)],
+        "occurred_at": pd.to_datetime(
+            [
+                "2025-01-01 10:00",
+                "2025-01-01 10:05",
+                "2025-01-01 10:09",
+                "2025-01-02 09:00",
+                "2025-01-01 11:00",
+                "2025-01-01 11:30",
+                "2025-01-03 12:00",
+                "2025-01-03 12:01",
+            ]
+        ),
+        "anonymous_id": ["a", "a", "a", "a", "b", "b", "c", "c"],
+        "channel": ["web", "web", "web", "store", "app", "app", "store", "store"],
+        "event_type": [
+            "page_view",
+            "add_to_cart",
+            "checkout",
+            "store_visit",
+            "page_view",
+            "add_to_cart",
+            "store_visit",
+            "store_checkout",
+        ],
+    }
+)
+
+
+def transitions(t: Any) -> Any:
+    """Count touchpoint-to-next-touchpoint transitions per actor (a lead window + group-by)."""
+    ev = t("events")
+    w = ibis.window(group_by=ev.anonymous_id, order_by=[ev.occurred_at, ev.event_id])
+    pairs = ev.mutate(next_tp=ev.touchpoint.lead().over(w)).filter(lambda r: r.next_tp.notnull())
+    return pairs.group_by(["touchpoint", "next_tp"]).aggregate(n=lambda r: r.count())
+
+
+@pytest.fixture
+def loaded(workspace: Workspace) -> Workspace:
+    workspace.ingest("events", EVENTS)
+    return workspace
+
+
+def test_transitions_on_duckdb(loaded: Workspace) -> None:
+    df = normalise(transitions(lambda name: loaded.table(name)).to_pandas(), ["touchpoint", "next_tp"])
+    got = {(r.touchpoint, r.next_tp): r.n for r in df.itertuples()}
+    assert got == {
+        ("product_page", "add_to_cart"): 2,
+        ("add_to_cart", "checkout"): 1,
+        ("checkout", "store_visit"): 1,
+        ("store_visit", "checkout_queue"): 1,
+    }
+
+
+@pytest.mark.spark
+def test_transitions_parity_duckdb_vs_spark(loaded: Workspace, spark_session: Any) -> None:
+    df = assert_engines_agree(loaded, transitions, sort_by=["touchpoint", "next_tp"])
+    assert df["n"].sum() == 5
+
+
+@pytest.mark.spark
+def test_spark_snapshot_follows_new_loads(loaded: Workspace, spark_session: Any) -> None:
+    assert loaded.table("events", "spark").count().execute() == 8
+    loaded.ingest("events", EVENTS.assign(event_id=[f"x{i}" for i in range(8)]))
+    assert loaded.table("events", "spark").count().execute() == 16
+    snapshots = list((loaded.data_dir / "parquet").glob("v*"))
+    assert len(snapshots) == 1
+
+
+def test_unknown_engine_and_table(workspace: Workspace) -> None:
+    with pytest.raises(ValueError, match="unknown engine 'oracle'"):
+        workspace.table("events", "oracle")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown table 'visits'"):
+        workspace.table("visits")
