@@ -314,10 +314,10 @@ def _stage(
 
 def _one(con: Any, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
     """The single row a statement returns."""
-    row = con.execute(sql, params or []).fetchone()
-    if row is None:
+    rows = con.execute(sql, params or []).fetchall()
+    if not rows:
         raise RuntimeError(f"statement returned no row: {sql[:80]}")
-    return tuple(row)
+    return tuple(rows[0])
 
 
 def _tolerates_missing(table: Table, missing: list[str]) -> bool:
@@ -454,7 +454,7 @@ def _write(
         loaded = con.execute(
             f"INSERT INTO {_q(spec.name)} ({cols}) SELECT {cols} FROM __checked c "
             f"WHERE len(c.__errs) = 0 AND NOT EXISTS (SELECT 1 FROM {_q(spec.name)} t WHERE {match})"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if bad_rows:
             con.execute(
                 "INSERT INTO _rejects SELECT ?, ?, ?, c.__row, split_part(e, chr(31), 1), "

@@ -134,15 +134,15 @@ class Workspace:
         """Row count of every canonical table."""
         with self._lock:
             return {
-                name: int(self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])  # type: ignore[index]
+                name: int(self.con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0])
                 for name in TABLE_ORDER
             }
 
     def data_version(self) -> int:
         """A number that changes whenever a load commits (used to refresh engine snapshots)."""
         with self._lock:
-            row = self.con.execute("SELECT coalesce(max(load_id), 0) FROM _loads").fetchone()
-        return int(row[0]) if row else 0
+            rows = self.con.execute("SELECT coalesce(max(load_id), 0) FROM _loads").fetchall()
+        return int(rows[0][0])
 
     # -- analytics engines ----------------------------------------------------------------
     def engine(self, name: Engine | None = None) -> Any:
