@@ -69,3 +69,51 @@ def test_data_dir_from_environment(tmp_path: Path, monkeypatch) -> None:  # type
     f.write_text("store_id,name\ns1,A\n")
     assert runner.invoke(app, ["ingest", "stores", str(f)]).exit_code == 0
     assert (tmp_path / "envdir" / "cxlens.duckdb").exists()
+
+
+def test_analyse_metrics_and_compare(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "d")
+    fb = tmp_path / "fb.csv"
+    rows = ["feedback_id,submitted_at,source,store_id,nps,csat"]
+    rows += [f"a{i},2025-01-{1 + i % 28:02d},survey,s1,{i % 11},{1 + i % 5}" for i in range(60)]
+    rows += [f"b{i},2025-02-{1 + i % 28:02d},survey,s2,{9 + i % 2},5" for i in range(60)]
+    fb.write_text("\n".join(rows) + "\n")
+    assert runner.invoke(app, ["--data-dir", data_dir, "ingest", "feedback", str(fb)]).exit_code == 0
+
+    result = runner.invoke(
+        app, ["--data-dir", data_dir, "analyse", "metrics", "--by", "store_id", "--output", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    records = {r["store_id"]: r for r in json.loads(result.output)}
+    # s1: i % 11 for i < 60 gives 0-4 six times and 5-10 five times:
+    # 10 promoters (9, 10) and 40 detractors (0-6) of 60
+    assert records["s1"]["n"] == 60
+    assert abs(records["s1"]["value"] - 100 * (10 - 40) / 60) < 1e-9
+    assert records["s2"]["value"] == 100.0
+
+    csv_out = runner.invoke(
+        app, ["--data-dir", data_dir, "analyse", "metrics", "-m", "csat", "--grain", "month", "-o", "csv"]
+    )
+    assert csv_out.exit_code == 0
+    assert csv_out.output.splitlines()[0].startswith("period,metric,n,value,ci_low,ci_high")
+
+    compare = runner.invoke(
+        app, ["--data-dir", data_dir, "analyse", "compare", "--grain", "month", "-o", "json"]
+    )
+    assert compare.exit_code == 0, compare.output
+    [row] = json.loads(compare.output)
+    assert row["significant"] is True
+
+    bad = runner.invoke(app, ["--data-dir", data_dir, "analyse", "metrics", "--by", "planet"])
+    assert bad.exit_code == 2
+    assert "planet" in bad.output
+
+
+def test_csv_output_is_safe_from_formula_injection() -> None:
+    import pandas as pd
+
+    from cxlens.cli.main import safe_csv
+
+    frame = pd.DataFrame({"store": ['=HYPERLINK("http://x")', "+1", "ok", "@SUM(A1)"], "n": [1, 2, 3, 4]})
+    text = safe_csv(frame)
+    assert text.splitlines()[1:] == ['"\'=HYPERLINK(""http://x"")",1', "'+1,2", "ok,3", "'@SUM(A1),4"]

@@ -3,11 +3,13 @@ steps of customer experience management (map, collect, analyse, act)."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -149,6 +151,7 @@ def run_ingest(
     sep: str | None = None,
     allow_extra_columns: bool = False,
     show_progress: bool = True,
+    verbose: bool = True,
 ) -> list[LoadResult]:
     """Ingest with a progress bar and phase messages on stderr; errors become clear exits."""
     with progress_bars(show_progress) as bars:
@@ -164,7 +167,8 @@ def run_ingest(
             return tick
 
         def log(message: str) -> None:
-            err.print(f"[dim]{message}[/]", highlight=False)
+            if verbose:
+                err.print(f"[dim]{message}[/]", highlight=False, soft_wrap=True)
 
         try:
             return ws.ingest(
@@ -253,3 +257,252 @@ def settings() -> None:
     """Print the settings in force (from CXLENS_* environment variables and defaults)."""
     for name, value in get_settings().model_dump().items():
         out.print(f"CXLENS_{name.upper()}={'' if value is None else value}", highlight=False)
+
+
+def demo_dir(ws: Workspace, customers: int, seed: int) -> Path:
+    """Where the demo files for these parameters live inside the data directory."""
+    return ws.data_dir / "demo" / f"customers-{customers}-seed-{seed}"
+
+
+def build_demo(ws: Workspace, customers: int, seed: int, show_progress: bool) -> Path:
+    """Generate the demo retailer's files (once per size and seed) and load them into the store."""
+    from cxlens.demo import generate
+
+    target = demo_dir(ws, customers, seed)
+    if not (target / "_SUCCESS").exists():
+        tmp = target.with_name(target.name + ".tmp")
+        with progress_bars(show_progress) as bars:
+            task = bars.add_task("generating demo retailer", total=customers) if bars else None
+
+            def tick(_label: str, done: int) -> None:
+                if bars is not None and task is not None:
+                    bars.update(task, completed=done)
+
+            err.print(f"[dim]generating a demo retailer with {customers:,} customers (seed {seed})[/]")
+            shutil.rmtree(tmp, ignore_errors=True)
+            generate(tmp, customers=customers, seed=seed, progress=tick)
+        (tmp / "_SUCCESS").touch()
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    for table in TABLE_ORDER:
+        folder = target / table
+        if folder.exists():
+            results = run_ingest(ws, table, [folder], show_progress=show_progress, verbose=False)
+            loaded = sum(r.rows_loaded for r in results)
+            read = sum(r.rows_read for r in results)
+            err.print(f"[dim]loaded {table}: {loaded:,} new of {read:,} rows[/]", highlight=False)
+    return target
+
+
+@app.command(rich_help_panel=COLLECT)
+def demo(
+    customers: Annotated[int, typer.Option(min=100, help="Number of customers to generate.")] = 50_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same retailer.")] = 42,
+) -> None:
+    """Generate a synthetic omnichannel retailer (seeded) and load it into the store."""
+    with open_workspace() as ws:
+        folder = build_demo(ws, customers, seed, sys.stderr.isatty())
+        out.print(f"demo files in {folder}")
+        print_status(ws)
+
+
+analyse_app = typer.Typer(help="CX metrics with intervals and significance tests.", no_args_is_help=True)
+app.add_typer(analyse_app, name="analyse", rich_help_panel=ANALYSE)
+
+EngineOpt = Annotated[str | None, typer.Option("--engine", "-e", help="duckdb (default) or spark.")]
+MetricOpt = Annotated[list[str], typer.Option("--metric", "-m", help="nps, csat, csat_mean, ces or rating.")]
+ByOpt = Annotated[
+    list[str], typer.Option("--by", "-b", help="Dimension(s) to group by, e.g. store_id, stage.")
+]
+FormatOpt = Annotated[str, typer.Option("--output", "-o", help="table, json or csv.")]
+
+
+def _parse_filters(items: list[str]) -> dict[str, object]:
+    filters: dict[str, object] = {}
+    for item in items:
+        if "=" not in item:
+            raise fail(f"--filter takes DIMENSION=VALUE[,VALUE...], got {item!r}", code=2)
+        key, _, value = item.partition("=")
+        values = [v for v in value.split(",") if v]
+        filters[key.strip()] = values if len(values) != 1 else values[0]
+    return filters
+
+
+def print_frame(df: Any, output: str, title: str = "") -> None:
+    """Print a result frame as a table, JSON records or CSV (CSV cells safe from formula injection)."""
+    import pandas as pd
+
+    if output == "json":
+        out.print_json(df.to_json(orient="records", date_format="iso"))
+        return
+    if output == "csv":
+        sys.stdout.write(safe_csv(df))
+        return
+    if output != "table":
+        raise fail(f"unknown output {output!r}; choose table, json or csv", code=2)
+    table = RichTable(title=title or None)
+    for col in df.columns:
+        table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(df[col]) else "left")
+    for row in df.itertuples(index=False):
+        table.add_row(*[_cell(v) for v in row])
+    out.print(table)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:,.2f}"
+    if hasattr(value, "strftime"):
+        return str(value)[:10]
+    return "" if value is None else str(value)
+
+
+def safe_csv(df: Any) -> str:
+    """CSV text where cells that a spreadsheet would run as a formula are prefixed with a quote."""
+
+    def neutralise(v: object) -> object:
+        if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            return "'" + v
+        return v
+
+    return str(df.map(neutralise).to_csv(index=False))
+
+
+def _metric_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except (ValueError, KeyError) as exc:
+        raise fail(str(exc).strip("'\""), code=2) from None
+
+
+@analyse_app.command("metrics")
+def analyse_metrics(
+    metric: MetricOpt = ["nps"],  # noqa: B006 - Typer reads list defaults
+    by: ByOpt = [],  # noqa: B006
+    grain: Annotated[str | None, typer.Option(help="day, week, month or quarter.")] = None,
+    filters: Annotated[list[str], typer.Option("--filter", "-f", help="DIMENSION=VALUE[,VALUE].")] = [],  # noqa: B006
+    brand: Annotated[str | None, typer.Option(help="Brand name, or * for all (default: our own).")] = None,
+    start: Annotated[str | None, typer.Option(help="First day (inclusive), e.g. 2025-01-01.")] = None,
+    end: Annotated[str | None, typer.Option(help="End (exclusive).")] = None,
+    min_n: Annotated[int, typer.Option(help="Flag groups with fewer answers than this.")] = 30,
+    engine: EngineOpt = None,
+    output: FormatOpt = "table",
+) -> None:
+    """NPS, CSAT, CES by any dimension and time grain, with n and 95% intervals."""
+    from cxlens.analyse import metrics as m
+
+    with open_workspace() as ws:
+        df = _metric_call(
+            m.metric_table,
+            lambda name: ws.table(name, engine),
+            metric,
+            by,
+            grain,
+            journey_map=ws.journey_map,
+            brand=brand,
+            filters=_parse_filters(filters),
+            start=start,
+            end=end,
+            min_n=min_n,
+        )
+        print_frame(df, output, f"{', '.join(metric)} by {', '.join(by) or 'all'}")
+
+
+@analyse_app.command("compare")
+def analyse_compare(
+    metric: MetricOpt = ["nps"],  # noqa: B006
+    by: ByOpt = [],  # noqa: B006
+    grain: Annotated[str, typer.Option(help="Period length for period-over-period tests.")] = "month",
+    segment: Annotated[
+        str | None, typer.Option(help="Compare segments of this dimension instead of periods.")
+    ] = None,
+    a: Annotated[str | None, typer.Option("--a", help="Segment A (default: each segment).")] = None,
+    b: Annotated[str | None, typer.Option("--b", help="Segment B (default: the rest).")] = None,
+    engine: EngineOpt = None,
+    output: FormatOpt = "table",
+) -> None:
+    """Significance tests: latest period against the previous one, or segment against segment."""
+    from cxlens.analyse import metrics as m
+
+    with open_workspace() as ws:
+        tables = lambda name: ws.table(name, engine)  # noqa: E731
+        if segment:
+            df = _metric_call(
+                m.compare_segments, tables, metric, segment, a, b, by, journey_map=ws.journey_map
+            )
+        else:
+            df = _metric_call(m.compare_periods, tables, metric, grain, by, journey_map=ws.journey_map)
+        print_frame(df, output, "differences (significant = p < 0.05)")
+
+
+@app.command(rich_help_panel=ANALYSE)
+def report(
+    path: Annotated[
+        Path | None, typer.Option("--out", help="HTML file to write (default: <data-dir>/report.html).")
+    ] = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also print it to PDF with Chromium.")] = False,
+    grain: Annotated[str, typer.Option(help="Period for the summary and trends.")] = "month",
+    engine: EngineOpt = None,
+) -> None:
+    """Write the CX report: one self-contained HTML file that works offline."""
+    with open_workspace() as ws:
+        target = write_report(ws, path, grain, engine, pdf)
+    out.print(f"report: {target}")
+
+
+def write_report(ws: Workspace, path: Path | None, grain: str, engine: str | None, pdf: bool) -> Path:
+    """Build the report with a spinner, optionally print it to PDF; return the HTML path."""
+    from cxlens.report.builder import build_report, export_pdf
+
+    target = path or ws.data_dir / "report.html"
+    with err.status("building the report") as status:
+        build_report(
+            ws,
+            target,
+            engine=engine,
+            grain=grain,  # type: ignore[arg-type]
+            progress=lambda step: status.update(f"building the report: {step}"),
+        )
+    if pdf:
+        try:
+            pdf_path = export_pdf(target, target.with_suffix(".pdf"))
+        except RuntimeError as exc:
+            raise fail(str(exc)) from None
+        out.print(f"pdf: {pdf_path}")
+    return target
+
+
+def print_headline(head: Any) -> None:
+    """The headline metrics as sentences: value, interval, n and the tested change."""
+    for r in head.itertuples(index=False):
+        if r.n == 0:
+            out.print(f"{r.label}: no answers yet")
+            continue
+        change = ""
+        if r.change == r.change:
+            verdict = {"better": "[green]better[/]", "worse": "[red]worse[/]"}.get(r.verdict, str(r.verdict))
+            change = f"; {r.change:+.1f} vs {r.previous_period:%Y-%m} ({verdict}, p={r.p_value:.3f})"
+        out.print(
+            f"[bold]{r.label}[/] {r.period:%Y-%m}: {r.value:.1f} (95% CI {r.ci_low:.1f} to {r.ci_high:.1f}, "
+            f"n={r.n:,}){change}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command(rich_help_panel=ADMIN)
+def run(
+    customers: Annotated[int, typer.Option(min=100, help="Demo size in customers.")] = 50_000,
+    seed: Annotated[int, typer.Option(help="Demo random seed.")] = 42,
+) -> None:
+    """The main job: build the demo retailer, load it, print the headline metrics and write the report."""
+    from cxlens.analyse import metrics as m
+
+    started = time.perf_counter()
+    with open_workspace() as ws:
+        build_demo(ws, customers, seed, sys.stderr.isatty())
+        print_status(ws)
+        head = m.headline(ws, ["nps", "csat", "ces"], "month", journey_map=ws.journey_map)
+        print_headline(head)
+        target = write_report(ws, None, "month", None, False)
+    out.print(f"\n[bold]report:[/] {target}  ({time.perf_counter() - started:.0f} s in all)")
+    out.print("open it in a browser; it works offline.")

@@ -145,7 +145,7 @@ class Workspace:
         return int(rows[0][0])
 
     # -- analytics engines ----------------------------------------------------------------
-    def engine(self, name: Engine | None = None) -> Any:
+    def engine(self, name: Engine | str | None = None) -> Any:
         """Return the analytics engine ``name`` (default from settings), created on first use."""
         from cxlens.storage.engines import make_engine
 
@@ -154,10 +154,10 @@ class Workspace:
             self._engines[name] = make_engine(name, self)
         return self._engines[name]
 
-    def backend(self, engine: Engine | None = None) -> BaseBackend:
+    def backend(self, engine: Engine | str | None = None) -> BaseBackend:
         """The Ibis backend of an engine, for ad-hoc expressions."""
         return self.engine(engine).backend
 
-    def table(self, name: str, engine: Engine | None = None) -> ir.Table:
+    def table(self, name: str, engine: Engine | str | None = None) -> ir.Table:
         """An Ibis table of the data model on the given engine."""
         return self.engine(engine).table(name)

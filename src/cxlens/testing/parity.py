@@ -31,7 +31,7 @@ def run_analytic(workspace: Workspace, analytic: Analytic, engine: str) -> pd.Da
     """Run ``analytic`` with tables from ``engine`` and return a pandas DataFrame."""
 
     def getter(name: str) -> ir.Table:
-        return workspace.table(name, engine)  # type: ignore[arg-type]
+        return workspace.table(name, engine)
 
     result = analytic(getter)
     if isinstance(result, pd.DataFrame):

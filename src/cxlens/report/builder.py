@@ -1,0 +1,266 @@
+"""The CX report: executive summary, trends, breakdowns, stores and movers, as one offline HTML file.
+
+Every chart is drawn from a frame returned by :mod:`cxlens.analyse.metrics` (its data twin), so
+what the report shows is what the library, the CLI and the API return.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cxlens.analyse import metrics as m
+from cxlens.report.charts import interval_bars, trend_lines
+from cxlens.report.render import Kpi, Section, TableBlock, render_html
+from cxlens.storage.workspace import Workspace
+
+#: Metrics shown in the report, in order.
+REPORT_METRICS: tuple[m.MetricName, ...] = ("nps", "csat", "ces")
+LABELS = {"nps": "NPS", "csat": "CSAT (% 4–5)", "csat_mean": "CSAT mean", "ces": "CES (1–7, lower is better)"}
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    return (
+        "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+    )
+
+
+def _rows(frame: pd.DataFrame) -> list[Any]:
+    """Rows as attribute-access tuples (untyped: columns vary by frame)."""
+    return list(frame.itertuples(index=False))
+
+
+def _period(value: object, grain: str) -> str:
+    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    if grain == "month":
+        return ts.strftime("%Y-%m")
+    if grain == "quarter":
+        return f"{ts.year}-Q{ts.quarter}"
+    return ts.strftime("%Y-%m-%d")
+
+
+def executive_summary(tables: m.Tables, grain: m.Grain) -> Section:
+    """Headline metrics for the latest period, with the change against the previous one."""
+    head = m.headline(tables, list(REPORT_METRICS), grain)
+    section = Section("summary", "Executive summary")
+    if head.empty or head["n"].sum() == 0:
+        section.intro = "No survey answers yet: load feedback to see metrics."
+        return section
+    period = _period(head["period"].iloc[0], grain)
+    previous = _period(head["previous_period"].iloc[0], grain)
+    section.intro = f"Latest {grain}: {period}, compared with {previous}."
+    for row in _rows(head):
+        tone = {"better": "good", "worse": "bad"}.get(str(row.verdict), "flat")
+        change = ""
+        if not math.isnan(row.change):
+            sign = "+" if row.change >= 0 else "−"
+            change = (
+                f"{sign}{abs(row.change):.1f} vs {previous} "
+                f"({'significant' if row.significant else 'not significant'}, p={row.p_value:.3f})"
+            )
+        section.kpis.append(
+            Kpi(
+                label=LABELS.get(row.metric, row.metric),
+                value=_fmt(row.value, 1 if row.metric != "ces" else 2),
+                ci=f"{_fmt(row.ci_low)} to {_fmt(row.ci_high)}",
+                n=f"{row.n:,}" + (" (small n)" if row.small_n else ""),
+                change=change,
+                tone=tone,
+            )
+        )
+        if row.verdict in ("better", "worse"):
+            section.findings.append(
+                f"{LABELS.get(row.metric, row.metric)} got {row.verdict}: {_fmt(row.previous_value)} → "
+                f"{_fmt(row.value)} ({row.change:+.1f}, 95% CI {_fmt(row.change_ci_low)} to "
+                f"{_fmt(row.change_ci_high)}, p={row.p_value:.3f})."
+            )
+        elif row.verdict == "no significant change":
+            section.findings.append(
+                f"{LABELS.get(row.metric, row.metric)}: no significant change ({row.change:+.1f}, "
+                f"p={row.p_value:.2f})."
+            )
+    return section
+
+
+def trends(tables: m.Tables, grain: m.Grain) -> Section:
+    """One trend chart per metric with its interval band."""
+    section = Section("trends", "Trends", intro=f"Each {grain}, with 95% intervals.")
+    data = m.trend(tables, list(REPORT_METRICS), grain)
+    for metric in REPORT_METRICS:
+        part = data[data["metric"] == metric]
+        if not part.empty:
+            section.add_chart(trend_lines(part, "period", LABELS[metric]))
+    return section
+
+
+def breakdowns(tables: m.Tables) -> Section:
+    """NPS and CSAT by channel, journey stage and touchpoint."""
+    section = Section(
+        "breakdowns",
+        "Breakdowns",
+        intro="Over the whole period. Bars show the value, whiskers the 95% interval.",
+    )
+    for metric, dims in (("nps", ("channel", "stage")), ("csat", ("stage", "touchpoint"))):
+        data = m.breakdown(tables, metric, dims)  # type: ignore[arg-type]
+        for dim in dims:
+            part = data[(data["dimension"] == dim) & data["level"].notna()]
+            if not part.empty:
+                section.add_chart(interval_bars(part, "level", f"{LABELS[metric]} by {dim}"))
+    return section
+
+
+def _ranking_table(frame: pd.DataFrame, caption: str) -> TableBlock:
+    rows = [
+        [
+            str(r.rank),
+            str(r.store_id),
+            str(r.store_name),
+            _fmt(r.value),
+            f"{_fmt(r.ci_low)} to {_fmt(r.ci_high)}",
+            f"{r.n:,}",
+        ]
+        for r in _rows(frame)
+    ]
+    return TableBlock(caption, ["rank", "store", "name", "value", "95% CI", "n"], rows, numeric={0, 3, 5})
+
+
+def stores(tables: m.Tables) -> Section:
+    """Best and worst stores by NPS, and every store's NPS with its interval."""
+    section = Section("stores", "Stores", intro="Stores ranked by NPS over the whole period.")
+    ranking = m.best_worst(tables, "nps", ("store_id", "store_name"), k=5)
+    if ranking.ranked.empty:
+        section.notes.append(ranking.note)
+        return section
+    section.tables.append(_ranking_table(ranking.best, "Best stores by NPS"))
+    section.tables.append(_ranking_table(ranking.worst, "Worst stores by NPS"))
+    section.notes.append(ranking.note)
+    csat = m.best_worst(tables, "csat", ("store_id", "store_name"), k=5)
+    if not csat.ranked.empty:
+        section.tables.append(_ranking_table(csat.worst, "Worst stores by CSAT (% 4–5)"))
+    labelled = ranking.ranked.assign(label=ranking.ranked["store_name"].fillna(ranking.ranked["store_id"]))
+    section.add_chart(interval_bars(labelled, "label", "NPS by store"))
+    return section
+
+
+def movers(tables: m.Tables, grain: m.Grain) -> Section:
+    """The biggest significant changes against the previous period, by store and by touchpoint."""
+    section = Section(
+        "movers",
+        "Biggest movers",
+        intro=f"Significant changes (p < 0.05) in the latest {grain} against the one before; "
+        "small n left out.",
+    )
+    for metric, dim in (
+        ("nps", "store_id"),
+        ("csat", "store_id"),
+        ("csat", "touchpoint"),
+        ("nps", "touchpoint"),
+    ):
+        moved = m.biggest_movers(tables, metric, dim, grain, k=8)  # type: ignore[arg-type]
+        if moved.empty:
+            section.notes.append(f"{LABELS[metric]} by {dim}: no significant change.")
+            continue
+        rows = [
+            [
+                str(getattr(r, dim)),
+                str(r.direction),
+                _fmt(r.value_b),
+                _fmt(r.value_a),
+                f"{r.diff:+.1f}",
+                f"{_fmt(r.diff_ci_low)} to {_fmt(r.diff_ci_high)}",
+                f"{r.p_value:.4f}",
+                f"{r.n_a:,}",
+            ]
+            for r in _rows(moved)
+        ]
+        section.tables.append(
+            TableBlock(
+                f"{LABELS[metric]} by {dim}",
+                [dim, "direction", "before", "now", "change", "95% CI", "p", "n now"],
+                rows,
+                numeric={2, 3, 4, 6, 7},
+            )
+        )
+    return section
+
+
+def data_section(ws: Workspace | None) -> Section:
+    """What the report is based on: rows per table."""
+    section = Section("data", "Data")
+    if ws is None:
+        return section
+    counts = ws.counts()
+    section.tables.append(
+        TableBlock("Rows in the store", ["table", "rows"], [[k, f"{v:,}"] for k, v in counts.items()], {1})
+    )
+    return section
+
+
+def build_report(
+    ws: Workspace,
+    path: str | Path,
+    *,
+    engine: str | None = None,
+    grain: m.Grain = "month",
+    title: str = "Customer experience report",
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Write the HTML report for the workspace's data to ``path`` and return the path."""
+    tables: m.TableGetter = lambda name: ws.table(name, engine)  # noqa: E731
+    steps: list[tuple[str, Callable[[], Section]]] = [
+        ("summary", lambda: executive_summary(tables, grain)),
+        ("trends", lambda: trends(tables, grain)),
+        ("breakdowns", lambda: breakdowns(tables)),
+        ("stores", lambda: stores(tables)),
+        ("movers", lambda: movers(tables, grain)),
+        ("data", lambda: data_section(ws)),
+    ]
+    sections = []
+    for name, step in steps:
+        if progress:
+            progress(name)
+        sections.append(step())
+    subtitle = f"{ws.journey_map.name} journey map · data in {ws.data_dir}"
+    html = render_html(title, subtitle, sections)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def export_pdf(html_path: Path, pdf_path: Path, chromium: str = "/usr/bin/chromium") -> Path:
+    """Print the HTML report to PDF with Playwright driving a local Chromium (no download)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        raise RuntimeError(
+            "PDF export needs Playwright: pip install 'cxlens[dev]' and Debian's chromium"
+        ) from exc
+    if not Path(chromium).exists():
+        raise RuntimeError(f"PDF export needs Chromium at {chromium} (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(html_path.resolve().as_uri(), wait_until="load")
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length > 0 || true")
+        page.pdf(path=str(pdf_path), format="A4", print_background=True)
+        browser.close()
+    return pdf_path
+
+
+#: Flags for headless Chromium on machines with no network (no background connections).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

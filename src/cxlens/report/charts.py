@@ -1,0 +1,80 @@
+"""Plotly figures for metrics with intervals. Each takes a tidy frame (the chart's data twin)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+BLUE, GREY, RED, GREEN = "#2563eb", "#9ca3af", "#dc2626", "#16a34a"
+LAYOUT = {
+    "template": "plotly_white",
+    "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+    "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
+}
+
+
+def interval_bars(
+    df: pd.DataFrame, label: str, title: str, *, value: str = "value", height: int | None = None
+) -> go.Figure:
+    """Horizontal bars with 95% interval whiskers; small-n rows are grey and say so on hover."""
+    df = df.reset_index(drop=True)
+    small = df["small_n"] if "small_n" in df else pd.Series(False, index=df.index)
+    colors = [GREY if s else BLUE for s in small]
+    fig = go.Figure(
+        go.Bar(
+            x=df[value],
+            y=df[label].astype(str),
+            orientation="h",
+            marker_color=colors,
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": (df["ci_high"] - df[value]).tolist(),
+                "arrayminus": (df[value] - df["ci_low"]).tolist(),
+                "color": "#374151",
+            },
+            customdata=list(zip(df["n"], df["ci_low"], df["ci_high"], small, strict=True)),
+            hovertemplate="%{y}: %{x:.1f} [%{customdata[1]:.1f}, %{customdata[2]:.1f}]"
+            "<br>n=%{customdata[0]:,}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title, height=height or max(220, 28 * len(df) + 80), yaxis={"autorange": "reversed"}, **LAYOUT
+    )
+    return fig
+
+
+def trend_lines(df: pd.DataFrame, period: str, title: str, *, series: str | None = None) -> go.Figure:
+    """One line per series over time with a shaded 95% interval band."""
+    fig = go.Figure()
+    groups = df.groupby(series, sort=True) if series else [("", df)]
+    palette = [BLUE, "#f59e0b", GREEN, RED, "#7c3aed", "#0891b2", "#db2777", "#65a30d"]
+    for i, (name, part) in enumerate(groups):
+        part = part.sort_values(period)
+        color = palette[i % len(palette)]
+        x = part[period].astype(str).tolist()
+        fig.add_trace(
+            go.Scatter(
+                x=x + x[::-1],
+                y=part["ci_high"].tolist() + part["ci_low"].tolist()[::-1],
+                fill="toself",
+                fillcolor=color,
+                opacity=0.15,
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=part["value"],
+                mode="lines+markers",
+                name=str(name) or title,
+                line={"color": color},
+                customdata=part["n"],
+                hovertemplate="%{x}: %{y:.1f} (n=%{customdata:,})<extra>" + str(name) + "</extra>",
+            )
+        )
+    fig.update_layout(title=title, height=320, showlegend=bool(series), **LAYOUT)
+    return fig
