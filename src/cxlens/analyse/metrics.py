@@ -147,7 +147,7 @@ class Dimension:
     """A dimension metrics can be broken down or filtered by, and the table it comes from."""
 
     name: str
-    source: Literal["feedback", "stores", "customers", "journey"]
+    source: Literal["feedback", "stores", "customers", "orders", "journey"]
     column: str
     description: str
 
@@ -174,6 +174,14 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("gender", "customers", "gender", "Customer's gender."),
         Dimension("income_band", "customers", "income_band", "Customer's income band."),
         Dimension("preferred_channel", "customers", "preferred_channel", "Customer's preferred channel."),
+        Dimension(
+            "late_delivery",
+            "orders",
+            "late_delivery",
+            "Whether the order arrived after the promised time (null: not delivered or no promise).",
+        ),
+        Dimension("fulfilment", "orders", "fulfilment", "How the order reached the customer."),
+        Dimension("order_channel", "orders", "channel", "Channel the order was placed in."),
     )
 }
 
@@ -314,12 +322,15 @@ def metric_expr(
         fb_cols.add("store_id")
     if any(d.source == "customers" for d in needed):
         fb_cols.add("customer_id")
+    if any(d.source == "orders" for d in needed):
+        fb_cols.add("order_id")
     if grain is not None:
         fb_cols.add("submitted_at")
     t = fb.filter(preds).select(*sorted(fb_cols))
 
     t = _join(t, get, "stores", "store_id", [d for d in needed if d.source == "stores"])
     t = _join(t, get, "customers", "customer_id", [d for d in needed if d.source == "customers"])
+    t = _join(t, _with_order_facts(get), "orders", "order_id", [d for d in needed if d.source == "orders"])
     derived: dict[str, ir.Value] = {}
     if any(d.source == "journey" for d in needed):
         jm = _journey(tables, journey_map)
@@ -353,6 +364,18 @@ def _predicate(col: ir.Value, value: Any) -> ir.BooleanValue:
     if isinstance(value, (list, tuple, set, frozenset)):
         return col.isin(list(value))
     return col == value
+
+
+def _with_order_facts(get: TableGetter) -> TableGetter:
+    """A getter whose orders table also has ``late_delivery`` (delivered after the promise)."""
+
+    def getter(name: str) -> ir.Table:
+        table = get(name)
+        if name == "orders":
+            table = table.mutate(late_delivery=table.delivered_at > table.promised_delivery_at)
+        return table
+
+    return getter
 
 
 def _join(t: ir.Table, get: TableGetter, table: str, key: str, dims: list[Dimension]) -> ir.Table:
