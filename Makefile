@@ -22,13 +22,13 @@ run: install
 
 ## Every test tier (unit, slow, spark, browser, postgres) plus lint and type checks.
 test: system-deps install-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/mypy
 	$(BIN)/pytest -m "" $(PYTEST_ARGS)
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check
 	$(BIN)/mypy
 
 ## Benchmarks (not part of `make test`); each prints its ratios against peers run alongside.

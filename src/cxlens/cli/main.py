@@ -1,34 +1,40 @@
 """The ``cxlens`` command line: thin commands over :class:`cxlens.Workspace`, grouped by the four
-steps of customer experience management (map, collect, analyse, act)."""
+steps of customer experience management (map, collect, analyse, act).
+
+Each area keeps its commands in a module of its own (``journey``, ``analyse``, ...); this module
+holds the top-level app, the collection and workspace commands, and the main job.
+"""
 
 from __future__ import annotations
 
 import shutil
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table as RichTable
 
+from cxlens.cli.analyse import analyse_app
+from cxlens.cli.common import (
+    ADMIN,
+    ANALYSE,
+    COLLECT,
+    MAP,
+    EngineOpt,
+    err,
+    fail,
+    open_workspace,
+    out,
+    progress_bars,
+    state,
+)
+from cxlens.cli.journey import journey_app
 from cxlens.collect.ingest import IngestError, LoadResult, SourceError
 from cxlens.config import get_settings
-from cxlens.journey.map import JourneyMapError
 from cxlens.model.schema import TABLE_ORDER
-from cxlens.storage.workspace import StoreLockedError, Workspace
-
-MAP, COLLECT, ANALYSE, ACT, ADMIN = (
-    "1. Map the journey",
-    "2. Collect experience data",
-    "3. Analyse",
-    "4. Act",
-    "Workspace",
-)
+from cxlens.storage.workspace import Workspace
 
 app = typer.Typer(
     name="cxlens",
@@ -37,21 +43,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-journey_app = typer.Typer(help="Show and check the journey map.", no_args_is_help=True)
 app.add_typer(journey_app, name="journey", rich_help_panel=MAP)
-
-out = Console()
-err = Console(stderr=True)
-
-
-class State:
-    """Options shared by every command (set by the top-level callback)."""
-
-    data_dir: Path | None = None
-    journey_map: Path | None = None
-
-
-state = State()
+app.add_typer(analyse_app, name="analyse", rich_help_panel=ANALYSE)
 
 
 @app.callback()
@@ -72,72 +65,6 @@ def main(
     """cxlens: map the journey, collect experience data, analyse it, act on it."""
     state.data_dir = data_dir
     state.journey_map = journey_map
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an error for people and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def open_workspace(read_only: bool = False) -> Iterator[Workspace]:
-    """Open the workspace from the global options, turning setup errors into clear messages."""
-    try:
-        ws = Workspace(state.data_dir, state.journey_map, read_only=read_only)
-    except JourneyMapError as exc:
-        raise fail(str(exc)) from None
-    try:
-        yield ws
-    except StoreLockedError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        ws.close()
-
-
-@journey_app.command("show")
-def journey_show(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the map as JSON.")] = False,
-) -> None:
-    """Print the journey map in force: stages, touchpoints, channels and event types."""
-    try:
-        ws = Workspace(state.data_dir, state.journey_map)
-    except JourneyMapError as exc:
-        raise fail(str(exc)) from None
-    jm = ws.journey_map
-    if as_json:
-        out.print_json(jm.model_dump_json())
-        return
-    table = RichTable(title=f"Journey map: {jm.name}", show_lines=False)
-    for col in ("stage", "touchpoint", "channels", "event types"):
-        table.add_column(col)
-    for row in jm.rows():
-        table.add_row(
-            str(row["stage_name"]) if row["touchpoint_order"] == 0 else "",
-            f"{row['touchpoint_name']} [dim]({row['touchpoint']})[/]",
-            str(row["channels"]),
-            str(row["event_types"]),
-        )
-    out.print(table)
-    out.print("channels: " + ", ".join(f"{c.id} ({c.kind})" for c in jm.channels))
-
-
-@contextmanager
-def progress_bars(enabled: bool) -> Iterator[Progress | None]:
-    """A rich progress display on stderr for long loads (none when disabled)."""
-    if not enabled:
-        yield None
-        return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TransferSpeedColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        yield progress
 
 
 def run_ingest(
@@ -304,134 +231,6 @@ def demo(
         folder = build_demo(ws, customers, seed, sys.stderr.isatty())
         out.print(f"demo files in {folder}")
         print_status(ws)
-
-
-analyse_app = typer.Typer(help="CX metrics with intervals and significance tests.", no_args_is_help=True)
-app.add_typer(analyse_app, name="analyse", rich_help_panel=ANALYSE)
-
-EngineOpt = Annotated[str | None, typer.Option("--engine", "-e", help="duckdb (default) or spark.")]
-MetricOpt = Annotated[list[str], typer.Option("--metric", "-m", help="nps, csat, csat_mean, ces or rating.")]
-ByOpt = Annotated[
-    list[str], typer.Option("--by", "-b", help="Dimension(s) to group by, e.g. store_id, stage.")
-]
-FormatOpt = Annotated[str, typer.Option("--output", "-o", help="table, json or csv.")]
-
-
-def _parse_filters(items: list[str]) -> dict[str, object]:
-    filters: dict[str, object] = {}
-    for item in items:
-        if "=" not in item:
-            raise fail(f"--filter takes DIMENSION=VALUE[,VALUE...], got {item!r}", code=2)
-        key, _, value = item.partition("=")
-        values = [v for v in value.split(",") if v]
-        filters[key.strip()] = values if len(values) != 1 else values[0]
-    return filters
-
-
-def print_frame(df: Any, output: str, title: str = "") -> None:
-    """Print a result frame as a table, JSON records or CSV (CSV cells safe from formula injection)."""
-    import pandas as pd
-
-    if output == "json":
-        out.print_json(df.to_json(orient="records", date_format="iso"))
-        return
-    if output == "csv":
-        sys.stdout.write(safe_csv(df))
-        return
-    if output != "table":
-        raise fail(f"unknown output {output!r}; choose table, json or csv", code=2)
-    table = RichTable(title=title or None)
-    for col in df.columns:
-        table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(df[col]) else "left")
-    for row in df.itertuples(index=False):
-        table.add_row(*[_cell(v) for v in row])
-    out.print(table)
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return "" if value != value else f"{value:,.2f}"
-    if hasattr(value, "strftime"):
-        return str(value)[:10]
-    return "" if value is None else str(value)
-
-
-def safe_csv(df: Any) -> str:
-    """CSV text where cells that a spreadsheet would run as a formula are prefixed with a quote."""
-
-    def neutralise(v: object) -> object:
-        if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            return "'" + v
-        return v
-
-    return str(df.map(neutralise).to_csv(index=False))
-
-
-def _metric_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except (ValueError, KeyError) as exc:
-        raise fail(str(exc).strip("'\""), code=2) from None
-
-
-@analyse_app.command("metrics")
-def analyse_metrics(
-    metric: MetricOpt = ["nps"],  # noqa: B006 - Typer reads list defaults
-    by: ByOpt = [],  # noqa: B006
-    grain: Annotated[str | None, typer.Option(help="day, week, month or quarter.")] = None,
-    filters: Annotated[list[str], typer.Option("--filter", "-f", help="DIMENSION=VALUE[,VALUE].")] = [],  # noqa: B006
-    brand: Annotated[str | None, typer.Option(help="Brand name, or * for all (default: our own).")] = None,
-    start: Annotated[str | None, typer.Option(help="First day (inclusive), e.g. 2025-01-01.")] = None,
-    end: Annotated[str | None, typer.Option(help="End (exclusive).")] = None,
-    min_n: Annotated[int, typer.Option(help="Flag groups with fewer answers than this.")] = 30,
-    engine: EngineOpt = None,
-    output: FormatOpt = "table",
-) -> None:
-    """NPS, CSAT, CES by any dimension and time grain, with n and 95% intervals."""
-    from cxlens.analyse import metrics as m
-
-    with open_workspace() as ws:
-        df = _metric_call(
-            m.metric_table,
-            lambda name: ws.table(name, engine),
-            metric,
-            by,
-            grain,
-            journey_map=ws.journey_map,
-            brand=brand,
-            filters=_parse_filters(filters),
-            start=start,
-            end=end,
-            min_n=min_n,
-        )
-        print_frame(df, output, f"{', '.join(metric)} by {', '.join(by) or 'all'}")
-
-
-@analyse_app.command("compare")
-def analyse_compare(
-    metric: MetricOpt = ["nps"],  # noqa: B006
-    by: ByOpt = [],  # noqa: B006
-    grain: Annotated[str, typer.Option(help="Period length for period-over-period tests.")] = "month",
-    segment: Annotated[
-        str | None, typer.Option(help="Compare segments of this dimension instead of periods.")
-    ] = None,
-    a: Annotated[str | None, typer.Option("--a", help="Segment A (default: each segment).")] = None,
-    b: Annotated[str | None, typer.Option("--b", help="Segment B (default: the rest).")] = None,
-    engine: EngineOpt = None,
-    output: FormatOpt = "table",
-) -> None:
-    """Significance tests: latest period against the previous one, or segment against segment."""
-    from cxlens.analyse import metrics as m
-
-    with open_workspace() as ws:
-        tables = lambda name: ws.table(name, engine)  # noqa: E731
-        if segment:
-            df = _metric_call(
-                m.compare_segments, tables, metric, segment, a, b, by, journey_map=ws.journey_map
-            )
-        else:
-            df = _metric_call(m.compare_periods, tables, metric, grain, by, journey_map=ws.journey_map)
-        print_frame(df, output, "differences (significant = p < 0.05)")
 
 
 @app.command(rich_help_panel=ANALYSE)
