@@ -14,7 +14,7 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev,spark,postgres]"
+	$(BIN)/pip install --quiet -e ".[all]"
 
 ## The main job on the embedded default: demo retailer -> validated ingest -> summary and report.
 run: install
