@@ -232,8 +232,19 @@ class _Validator:
             )
         return out
 
-    def query(self) -> str:
-        """SELECT producing typed columns plus ``__errs`` (list of 'column<US>reason')."""
+    def typed(self) -> str:
+        """SELECT of ``__row`` and every column cast to its type, over the staged records."""
+        cols = ", ".join(f"{self.cast(c)} AS {_q(c.name)}" for c in self.table.columns)
+        return f"SELECT {_q(ROW)}, {cols} FROM __stage"
+
+    def duplicate_keys(self) -> str:
+        """Count of primary keys that occur more than once in the staged records (a cheap pre-check)."""
+        pk_casts = ", ".join(self.cast(self.table.column(k)) for k in self.table.primary_key)
+        return f"SELECT count(*) FROM (SELECT {pk_casts} FROM __stage GROUP BY ALL HAVING count(*) > 1)"
+
+    def problems(self, check_duplicates: bool) -> str:
+        """SELECT of ``__row`` and ``__errs`` (list of 'column<US>reason') for the rows with problems
+        only, so that a large clean load never materialises a second copy of the data."""
         casts = {c.name: self.cast(c) for c in self.table.columns}
         errs: list[str] = []
         for col in self.table.columns:
@@ -242,20 +253,20 @@ class _Validator:
         for rule in self.table.row_rules:
             cond = " AND ".join(f"{casts[c]} IS NULL" for c in rule.any_of)
             errs.append(f"CASE WHEN {cond} THEN {_lit('|'.join(rule.any_of) + SEP + rule.description)} END")
-        pk = self.table.primary_key
-        pk_casts = ", ".join(casts[k] for k in pk)
-        pk_shown = " || ', ' || ".join(
-            f"{_lit(k + '=')} || coalesce(CAST({casts[k]} AS VARCHAR), '')" for k in pk
-        )
-        first = f"min({_q(ROW)}) OVER (PARTITION BY {pk_casts})"
-        errs.append(
-            f"CASE WHEN {first} < {_q(ROW)} THEN {_lit(pk[0] + SEP + 'duplicate key (')} || {pk_shown} "
-            f"|| ') first seen at row ' || {first} END"
-        )
-        cols = ", ".join(f"{casts[c.name]} AS {_q(c.name)}" for c in self.table.columns)
+        if check_duplicates:
+            pk = self.table.primary_key
+            pk_casts = ", ".join(casts[k] for k in pk)
+            pk_shown = " || ', ' || ".join(
+                f"{_lit(k + '=')} || coalesce(CAST({casts[k]} AS VARCHAR), '')" for k in pk
+            )
+            first = f"min({_q(ROW)}) OVER (PARTITION BY {pk_casts})"
+            errs.append(
+                f"CASE WHEN {first} < {_q(ROW)} THEN {_lit(pk[0] + SEP + 'duplicate key (')} || {pk_shown} "
+                f"|| ') first seen at row ' || {first} END"
+            )
         return (
-            f"SELECT {_q(ROW)}, {cols}, list_filter([{', '.join(errs)}], lambda x: x IS NOT NULL) "
-            f"AS __errs FROM __stage"
+            f"SELECT {_q(ROW)}, __errs FROM (SELECT {_q(ROW)}, list_filter([{', '.join(errs)}], "
+            f"lambda x: x IS NOT NULL) AS __errs FROM __stage) WHERE len(__errs) > 0"
         )
 
 
@@ -399,16 +410,15 @@ def _ingest_one(
                 workspace.journey_map.allowed,
                 workspace.journey_map.touchpoint_of_event_type,
             )
-            con.execute("DROP TABLE IF EXISTS __checked")
-            con.execute(f"CREATE TEMP TABLE __checked AS {validator.query()}")
+            has_duplicates = int(_one(con, validator.duplicate_keys())[0]) > 0
+            con.execute("DROP TABLE IF EXISTS __bad")
+            con.execute(f"CREATE TEMP TABLE __bad AS {validator.problems(has_duplicates)}")
             row_errors = con.execute(
                 f"SELECT {_q(ROW)}, split_part(e, chr(31), 1), split_part(e, chr(31), 2) "
-                f"FROM (SELECT {_q(ROW)}, unnest(__errs) AS e FROM __checked WHERE len(__errs) > 0) "
+                f"FROM (SELECT {_q(ROW)}, unnest(__errs) AS e FROM __bad) "
                 f"ORDER BY 1, 2 LIMIT {ERRORS_SHOWN * 50}"
             ).fetchall()
-            n_err_values, n_bad_rows = _one(
-                con, "SELECT coalesce(sum(len(__errs)), 0), count(*) FROM __checked WHERE len(__errs) > 0"
-            )
+            n_err_values, n_bad_rows = _one(con, "SELECT coalesce(sum(len(__errs)), 0), count(*) FROM __bad")
             errors.extend(RowError(label, int(r), c, reason) for r, c, reason in row_errors)
             errors.sort(key=lambda e: (e.row, e.column))
             result.error_count = int(n_err_values) + sum(1 for e in errors if e.column == "(record)")
@@ -426,9 +436,9 @@ def _ingest_one(
                     + "\n(fix the file, or load the good rows with --quarantine)",
                     result,
                 )
-            _write(con, spec, result, errors, bad_rows, malformed, policy, log)
+            _write(con, spec, validator.typed(), result, errors, bad_rows, policy, log)
         finally:
-            con.execute("DROP TABLE IF EXISTS __checked")
+            con.execute("DROP TABLE IF EXISTS __bad")
             con.execute("DROP TABLE IF EXISTS __stage")
     result.seconds = time.perf_counter() - started
     return result
@@ -437,13 +447,14 @@ def _ingest_one(
 def _write(
     con: Any,
     spec: Table,
+    typed: str,
     result: LoadResult,
     errors: list[RowError],
     bad_rows: int,
-    malformed: int,
     policy: Policy,
     log: Callable[[str], None],
 ) -> None:
+    """One transaction: the good rows not yet stored, the rejects, and the load-log line."""
     cols = ", ".join(_q(c) for c in spec.column_names)
     match = " AND ".join(f"t.{_q(k)} = c.{_q(k)}" for k in spec.primary_key)
     source_bytes = Path(result.source).stat().st_size if Path(result.source).is_file() else None
@@ -452,14 +463,15 @@ def _write(
     try:
         load_id = int(_one(con, "SELECT coalesce(max(load_id), 0) + 1 FROM _loads")[0])
         loaded = con.execute(
-            f"INSERT INTO {_q(spec.name)} ({cols}) SELECT {cols} FROM __checked c "
-            f"WHERE len(c.__errs) = 0 AND NOT EXISTS (SELECT 1 FROM {_q(spec.name)} t WHERE {match})"
+            f"INSERT INTO {_q(spec.name)} ({cols}) SELECT {cols} FROM ({typed}) c "
+            f"WHERE NOT EXISTS (SELECT 1 FROM __bad b WHERE b.__row = c.__row) "
+            f"AND NOT EXISTS (SELECT 1 FROM {_q(spec.name)} t WHERE {match})"
         ).fetchall()[0][0]
         if bad_rows:
             con.execute(
                 "INSERT INTO _rejects SELECT ?, ?, ?, c.__row, split_part(e, chr(31), 1), "
                 "split_part(e, chr(31), 2), to_json(s)::VARCHAR "
-                "FROM (SELECT __row, unnest(__errs) AS e FROM __checked WHERE len(__errs) > 0) c "
+                "FROM (SELECT __row, unnest(__errs) AS e FROM __bad) c "
                 "JOIN __stage s ON s.__row = c.__row",
                 [load_id, spec.name, result.source],
             )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -72,7 +73,7 @@ def is_gzip(path: Path) -> bool:
 
 
 def _with_rows(table: pa.Table, first_row: int) -> pa.Table:
-    rows = pa.array(range(first_row, first_row + table.num_rows), type=pa.int64())
+    rows = pa.array(np.arange(first_row, first_row + table.num_rows, dtype=np.int64))
     return table.append_column(ROW, rows)
 
 

@@ -1,0 +1,160 @@
+"""Event collection: batches of JSON events from web, app and POS, validated one by one against
+the ``events`` table of the data model, and stored idempotently by ``event_id``.
+
+Each event gets its own verdict (accepted, duplicate or rejected with field errors), so one bad
+event never loses the rest of the batch. Accepted events wait in the operational store's inbox
+and reach the analytics store through :mod:`cxlens.collect.outbox`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from cxlens.journey.map import JourneyMap
+from cxlens.model.schema import Column, ColumnType, get_table
+from cxlens.ops import InboxEvent, OpsStore, utcnow
+
+MAX_BATCH = 1000
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass
+class EventResult:
+    """The verdict on one event of a batch."""
+
+    index: int
+    event_id: str | None
+    status: Status
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 timestamp string")
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _value(column: Column, value: Any) -> Any:
+    """The value converted to the column's type, or ValueError with the reason."""
+    kind = column.type
+    if kind in (ColumnType.STRING,):
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ValueError("expected a string")
+        return str(value)
+    if kind == ColumnType.TIMESTAMP:
+        return _timestamp(value).isoformat(sep=" ")
+    if kind in (ColumnType.INT, ColumnType.FLOAT):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("expected a number")
+        if not math.isfinite(value):
+            raise ValueError("expected a finite number")
+        if kind == ColumnType.INT and not float(value).is_integer():
+            raise ValueError("expected a whole number")
+        return int(value) if kind == ColumnType.INT else float(value)
+    if kind == ColumnType.JSON:
+        if isinstance(value, str):
+            value = json.loads(value)
+        if not isinstance(value, dict):
+            raise ValueError("expected a JSON object")
+        return json.dumps(value, ensure_ascii=False)
+    raise ValueError(f"unsupported type {kind}")
+
+
+def validate_event(raw: Any, journey: JourneyMap) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """Check one event against the data model; return (clean row, errors by field)."""
+    if not isinstance(raw, dict):
+        return None, {"(event)": "expected a JSON object"}
+    spec = get_table("events")
+    errors: dict[str, str] = {}
+    for key in raw:
+        if key not in spec.column_names:
+            errors[str(key)[:64]] = "unknown field"
+    row: dict[str, Any] = {}
+    for col in spec.columns:
+        value = raw.get(col.name)
+        if value is None or value == "":
+            if col.name == "touchpoint" and isinstance(raw.get("event_type"), str):
+                value = journey.touchpoint_of_event_type.get(raw["event_type"])
+            if value is None:
+                if col.required:
+                    errors[col.name] = (
+                        "required (no touchpoint maps to this event_type)"
+                        if col.name == "touchpoint" and raw.get("event_type")
+                        else "required"
+                    )
+                row[col.name] = None
+                continue
+        try:
+            clean = _value(col, value)
+        except (ValueError, TypeError, OverflowError) as exc:
+            errors[col.name] = str(exc) if "expected" in str(exc) else f"invalid {col.type.value}: {exc}"
+            continue
+        limit = col.string_limit
+        if limit is not None and isinstance(clean, str) and len(clean) > limit:
+            errors[col.name] = f"longer than {limit:,} characters"
+        elif col.min is not None and isinstance(clean, int | float) and clean < col.min:
+            errors[col.name] = f"below the minimum {col.min:g}"
+        elif col.max is not None and isinstance(clean, int | float) and clean > col.max:
+            errors[col.name] = f"above the maximum {col.max:g}"
+        elif col.allowed_from_journey and clean not in journey.allowed(col.allowed_from_journey):
+            errors[col.name] = f"not a {col.allowed_from_journey[:-1]} of the journey map"
+        row[col.name] = clean
+    for rule in spec.row_rules:
+        if all(row.get(c) is None for c in rule.any_of):
+            errors.setdefault(rule.any_of[0], rule.description)
+    return (None, errors) if errors else (row, {})
+
+
+def accept_events(ops: OpsStore, journey: JourneyMap, events: Sequence[Any]) -> list[EventResult]:
+    """Validate a batch and store the new events in the inbox; repeated ids come back as duplicates."""
+    results: list[EventResult] = []
+    fresh: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, raw in enumerate(events):
+        row, errors = validate_event(raw, journey)
+        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        eid = str(event_id)[:256] if isinstance(event_id, str | int) else None
+        if row is None:
+            results.append(EventResult(index, eid, "rejected", errors))
+        elif row["event_id"] in fresh:
+            results.append(EventResult(index, row["event_id"], "duplicate"))
+        else:
+            fresh[row["event_id"]] = (index, row)
+            results.append(EventResult(index, row["event_id"], "accepted"))
+    if not fresh:
+        return results
+    with ops.sessions() as s:
+        stored = set(s.scalars(select(InboxEvent.event_id).where(InboxEvent.event_id.in_(list(fresh)))))
+    new = {k: v for k, v in fresh.items() if k not in stored}
+    try:
+        with ops.session() as s:
+            now = utcnow()
+            s.add_all([InboxEvent(event_id=k, payload=row, received_at=now) for k, (_, row) in new.items()])
+    except IntegrityError:  # a concurrent batch stored some of them first: go one by one
+        stored |= _insert_each(ops, new)
+    for result in results:
+        if result.status == "accepted" and result.event_id in stored:
+            result.status = "duplicate"
+    return results
+
+
+def _insert_each(ops: OpsStore, new: dict[str, tuple[int, dict[str, Any]]]) -> set[str]:
+    duplicates = set()
+    for key, (_, row) in new.items():
+        try:
+            with ops.session() as s:
+                s.add(InboxEvent(event_id=key, payload=row, received_at=utcnow()))
+        except IntegrityError:
+            duplicates.add(key)
+    return duplicates
