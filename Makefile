@@ -25,7 +25,12 @@ test: system-deps install-dev
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check
 	$(BIN)/mypy
-	$(BIN)/pytest -m "" $(PYTEST_ARGS)
+	@# A throwaway PostgreSQL server for the postgres tests, stopped whatever pytest does.
+	@pgdir=$$(mktemp -d /tmp/cxlens-pg.XXXXXX); \
+	url=$$(bash scripts/postgres.sh start "$$pgdir") || exit 1; \
+	trap 'bash scripts/postgres.sh stop "'"$$pgdir"'"' EXIT; \
+	echo "PostgreSQL for the tests: $$url"; \
+	CXLENS_TEST_POSTGRES_URL="$$url" $(BIN)/pytest -m "" $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check
@@ -34,6 +39,8 @@ lint: install-dev
 ## Benchmarks (not part of `make test`); each prints its ratios against peers run alongside.
 bench: install-dev
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/intake.py
 
 ## Debian packages the tests need (Java for Spark, Chromium for browser tests, PostgreSQL).
 system-deps:

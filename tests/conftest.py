@@ -17,7 +17,7 @@ from cxlens.storage.workspace import Workspace
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Every test gets default settings and a data directory of its own."""
     for key in list(os.environ):
-        if key.startswith("CXLENS_"):
+        if key.startswith("CXLENS_") and not key.startswith("CXLENS_TEST_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("CXLENS_DATA_DIR", str(tmp_path / "cxlens-data"))
     get_settings.cache_clear()

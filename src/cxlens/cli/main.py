@@ -17,6 +17,7 @@ import typer
 from rich.table import Table as RichTable
 
 from cxlens.cli.analyse import analyse_app
+from cxlens.cli.collect import collect_app
 from cxlens.cli.common import (
     ADMIN,
     ANALYSE,
@@ -44,6 +45,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(journey_app, name="journey", rich_help_panel=MAP)
+app.add_typer(collect_app, name="collect", rich_help_panel=COLLECT)
 app.add_typer(analyse_app, name="analyse", rich_help_panel=ANALYSE)
 
 

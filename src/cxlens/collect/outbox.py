@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -21,7 +23,7 @@ from sqlalchemy import select, update
 
 from cxlens.collect.surveys import Survey, survey_from_dict
 from cxlens.model.schema import get_table
-from cxlens.ops import InboxEvent, OpsStore, Response, SurveyRecord, utcnow
+from cxlens.ops import InboxEvent, OpsStore, Response, SurveyRecord, get_collect_settings, utcnow
 
 if TYPE_CHECKING:
     from cxlens.storage.workspace import Workspace
@@ -74,13 +76,31 @@ class Exported:
     rejected: int = 0
 
 
+def close_abandoned(ops: OpsStore, hours: float | None = None) -> int:
+    """Close partial responses idle for ``hours`` (status ``abandoned``) so their answers count."""
+    hours = get_collect_settings().partial_timeout_hours if hours is None else hours
+    cutoff = utcnow() - timedelta(hours=hours)
+    with ops.session() as s:
+        result = s.execute(
+            update(Response)
+            .where(Response.status == "partial", Response.updated_at < cutoff)
+            .values(status="abandoned", submitted_at=Response.updated_at)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def export_feedback(ops: OpsStore, ws: Workspace, limit: int = BATCH) -> Exported:
-    """Ingest completed, not yet exported responses into ``feedback`` and mark them exported."""
+    """Ingest finished, not yet exported responses into ``feedback`` and mark them exported.
+
+    Responses with no score and no text (every question skipped) are marked but not sent: the
+    feedback table requires one of them.
+    """
+    close_abandoned(ops)
     with ops.sessions() as s:
         rows = list(
             s.scalars(
                 select(Response)
-                .where(Response.status == "complete", Response.exported_at.is_(None))
+                .where(Response.status.in_(("complete", "abandoned")), Response.exported_at.is_(None))
                 .order_by(Response.submitted_at)
                 .limit(limit)
             )
@@ -92,8 +112,11 @@ def export_feedback(ops: OpsStore, ws: Workspace, limit: int = BATCH) -> Exporte
             rec.survey_id: survey_from_dict(rec.definition, rec.survey_id)
             for rec in s.scalars(select(SurveyRecord).where(SurveyRecord.survey_id.in_(ids)))
         }
-    results = ws.ingest("feedback", feedback_rows(rows, surveys), policy="quarantine")
-    rejected = sum(r.rows_rejected for r in results)
+    useful = [r for r in rows if surveys[r.survey_id].feedback_values(r.answers)]
+    rejected = 0
+    if useful:
+        results = ws.ingest("feedback", feedback_rows(useful, surveys), policy="quarantine")
+        rejected = sum(r.rows_rejected for r in results)
     _mark(ops, Response, Response.response_id, [r.response_id for r in rows])
     return Exported(feedback=len(rows), rejected=rejected)
 
@@ -138,8 +161,16 @@ def export_all(ops: OpsStore, ws: Workspace) -> Exported:
             return total
 
 
+#: A periodic job that needs the analytics store (e.g. a trigger run): (every seconds, function).
+Job = tuple[float, Callable[[], object]]
+
+
 class Exporter:
-    """A background thread that exports pending rows every ``interval`` seconds, and once at stop."""
+    """A background thread that exports pending rows every ``interval`` seconds, and once at stop.
+
+    It is the only thread of the server that uses the workspace's DuckDB connection, so periodic
+    jobs that read the analytics store (``jobs``) run on it too.
+    """
 
     def __init__(
         self,
@@ -147,9 +178,12 @@ class Exporter:
         ws: Workspace,
         interval: float = 1.0,
         on_error: Callable[[Exception], None] | None = None,
+        jobs: list[Job] | None = None,
     ) -> None:
         self.ops, self.ws, self.interval = ops, ws, interval
         self.on_error = on_error
+        self.jobs = list(jobs or [])
+        self._next_run = [0.0] * len(self.jobs)
         self.totals = Exported()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -175,12 +209,25 @@ class Exporter:
         """Ask for an export soon (after a response completes)."""
         self._wake.set()
 
+    def run_jobs(self) -> None:
+        """Run the periodic jobs that are due; a failing job is logged and tried again next time."""
+        now = time.monotonic()
+        for i, (every, job) in enumerate(self.jobs):
+            if now < self._next_run[i]:
+                continue
+            self._next_run[i] = now + every
+            try:
+                job()
+            except Exception:  # a job must not stop the exports
+                log.exception("periodic job %r failed", job)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
             if not self._stop.is_set():
                 self.flush()
+                self.run_jobs()
 
     def start(self) -> Exporter:
         """Start the thread."""

@@ -275,6 +275,8 @@ class Collector:
                 raise AlreadyAnsweredError(
                     "already_answered", "this survey has already been submitted; thank you"
                 )
+            if row.status != "partial":
+                raise CollectError("expired", "this survey session has expired")
             if page != row.page:
                 return Step(response_id, row.page, errors={"_page": "stale_page"}, answers=dict(row.answers))
             answers = dict(row.answers)

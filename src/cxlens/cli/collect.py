@@ -1,0 +1,254 @@
+"""``cxlens collect``: surveys, links and QR codes, invitations, triggers, and the public server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table as RichTable
+
+from cxlens.cli.common import fail, open_workspace, out, state
+from cxlens.collect.links import link, qr_bytes, snippet
+from cxlens.collect.outbox import export_all
+from cxlens.collect.responses import CollectError, Collector, Context
+from cxlens.collect.surveys import (
+    TEMPLATE_NAMES,
+    SurveyError,
+    load_survey,
+    survey_from_dict,
+    template,
+    to_json,
+)
+from cxlens.collect.triggers import load_triggers, run_triggers
+from cxlens.ops import InboxEvent, Invitation, OpsStore, Response
+from cxlens.storage.workspace import StoreLockedError, Workspace
+from cxlens.web.settings import get_web_settings
+
+collect_app = typer.Typer(help="Collect feedback: surveys, links, QR codes, invitations, triggers.")
+survey_app = typer.Typer(help="Survey definitions, links and QR codes.", no_args_is_help=True)
+triggers_app = typer.Typer(help="Journey-event triggers that send invitations.", no_args_is_help=True)
+collect_app.add_typer(survey_app, name="survey")
+collect_app.add_typer(triggers_app, name="triggers")
+
+StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store id.")]
+TouchpointOpt = Annotated[str | None, typer.Option("--touchpoint", "-t", help="Journey touchpoint id.")]
+ChannelOpt = Annotated[str | None, typer.Option("--channel", "-c", help="Channel id.")]
+KioskOpt = Annotated[bool, typer.Option("--kiosk", help="Kiosk mode: the form resets after each answer.")]
+
+
+@contextmanager
+def collector() -> Iterator[tuple[Workspace, Collector]]:
+    """The workspace (not opened unless needed) and a collector over its operational store."""
+    with open_workspace() as ws:
+        ops = OpsStore(get_web_settings().ops_url, data_dir=ws.data_dir)
+        try:
+            yield ws, Collector(ops, ws.journey_map)
+        except CollectError as exc:
+            raise fail(exc.message + "".join(f"\n  {k}: {v}" for k, v in exc.fields.items())) from None
+        finally:
+            ops.close()
+
+
+def base_url() -> str:
+    """Public base URL for links printed by the CLI."""
+    s = get_web_settings()
+    return (s.public_url or f"http://{s.host}:{s.port}").rstrip("/")
+
+
+@survey_app.command("add")
+def survey_add(
+    path: Annotated[Path | None, typer.Argument(help="Survey definition (YAML or JSON).")] = None,
+    from_template: Annotated[
+        str | None, typer.Option("--template", help=f"Start from a template: {', '.join(TEMPLATE_NAMES)}.")
+    ] = None,
+    survey_id: Annotated[str | None, typer.Option("--id", help="Survey id (default: from the file).")] = None,
+) -> None:
+    """Add a survey, or a new version of it, from a file or a ready template."""
+    if (path is None) == (from_template is None):
+        raise fail("give a definition file or --template NAME", code=2)
+    try:
+        survey = load_survey(path) if path is not None else template(str(from_template), survey_id)
+        if survey_id and path is not None:
+            survey = survey_from_dict({**to_json(survey), "id": survey_id}, str(path))
+    except SurveyError as exc:
+        raise fail(str(exc)) from None
+    with collector() as (_ws, col):
+        saved = col.save_survey(survey, actor="cli")
+    out.print(
+        f"survey {saved.id} version {saved.version}: {len(saved.questions)} questions in "
+        f"{len(saved.pages)} page(s), locales {', '.join(saved.locales)}",
+        highlight=False,
+    )
+    out.print(f"link: {link(base_url(), 's', saved.id)}", highlight=False)
+
+
+@survey_app.command("list")
+def survey_list() -> None:
+    """List the surveys with their response counts."""
+    with collector() as (_ws, col):
+        table = RichTable(title="surveys")
+        for name in ("id", "version", "active", "complete", "partial"):
+            table.add_column(name)
+        for rec in col.surveys():
+            done = col.ops.count(Response, Response.survey_id == rec.survey_id, Response.status == "complete")
+            part = col.ops.count(Response, Response.survey_id == rec.survey_id, Response.status == "partial")
+            table.add_row(
+                rec.survey_id, str(rec.version), "yes" if rec.active else "no", str(done), str(part)
+            )
+    out.print(table)
+
+
+@survey_app.command("show")
+def survey_show(survey_id: Annotated[str, typer.Argument(help="Survey id.")]) -> None:
+    """Print a survey definition as JSON."""
+    with collector() as (_ws, col):
+        out.print_json(data=to_json(col.survey(survey_id)))
+
+
+@survey_app.command("link")
+def survey_link(
+    survey_id: Annotated[str, typer.Argument(help="Survey id.")],
+    store: StoreOpt = None,
+    touchpoint: TouchpointOpt = None,
+    channel: ChannelOpt = None,
+    kiosk: KioskOpt = False,
+) -> None:
+    """Print the public link for a store and touchpoint, and the web-shop snippet."""
+    with collector() as (_ws, col):
+        survey = col.survey(survey_id)
+        Context(store_id=store, touchpoint=touchpoint, channel=channel).check(col.journey)
+    params = {"store": store, "tp": touchpoint, "ch": channel}
+    out.print(link(base_url(), "k" if kiosk else "s", survey_id, **params), highlight=False, soft_wrap=True)
+    if not kiosk:
+        out.print(
+            snippet(base_url(), survey_id, survey.text(survey.title, survey.default_locale), **params),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+@survey_app.command("qr")
+def survey_qr(
+    survey_id: Annotated[str, typer.Argument(help="Survey id.")],
+    target: Annotated[Path, typer.Option("--out", "-o", help="File to write (.png or .svg).")],
+    store: StoreOpt = None,
+    touchpoint: TouchpointOpt = None,
+    channel: ChannelOpt = None,
+    kiosk: KioskOpt = False,
+    scale: Annotated[int, typer.Option(min=1, max=40, help="Pixels per module.")] = 8,
+) -> None:
+    """Write a QR code of the survey link for receipts, posters or kiosks."""
+    fmt = target.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        raise fail("--out must end in .png or .svg", code=2)
+    with collector() as (_ws, col):
+        col.survey(survey_id)
+        Context(store_id=store, touchpoint=touchpoint, channel=channel).check(col.journey)
+    url = link(base_url(), "k" if kiosk else "s", survey_id, store=store, tp=touchpoint, ch=channel)
+    target.write_bytes(qr_bytes(url, fmt, scale))
+    out.print(f"{target}: {url}", highlight=False)
+
+
+@collect_app.command("invite")
+def invite(
+    survey_id: Annotated[str, typer.Argument(help="Survey id.")],
+    customer: Annotated[str | None, typer.Option("--customer", help="Customer id.")] = None,
+    store: StoreOpt = None,
+    touchpoint: TouchpointOpt = None,
+    order: Annotated[str | None, typer.Option("--order", help="Order id.")] = None,
+    language: Annotated[str | None, typer.Option("--lang", help="Language of the form.")] = None,
+) -> None:
+    """Create a personal invitation (one response per token) and print its link."""
+    with collector() as (_ws, col):
+        inv = col.invite(
+            survey_id,
+            Context(store_id=store, touchpoint=touchpoint, customer_id=customer, order_id=order),
+            language=language,
+        )
+    out.print(link(base_url(), "t", inv.token), highlight=False)
+
+
+@collect_app.command("status")
+def status() -> None:
+    """Counts in the operational store: responses, invitations, events waiting for export."""
+    with collector() as (_ws, col):
+        ops = col.ops
+        rows = [
+            ("responses complete", ops.count(Response, Response.status == "complete")),
+            ("responses partial", ops.count(Response, Response.status == "partial")),
+            (
+                "responses waiting for export",
+                ops.count(Response, Response.status != "partial", Response.exported_at.is_(None)),
+            ),
+            ("invitations", ops.count(Invitation)),
+            ("invitations answered", ops.count(Invitation, Invitation.responded_at.is_not(None))),
+            ("events", ops.count(InboxEvent)),
+            ("events waiting for export", ops.count(InboxEvent, InboxEvent.exported_at.is_(None))),
+        ]
+        out.print(f"operational store: {ops!r}", highlight=False)
+    for name, n in rows:
+        out.print(f"{name}: {n:,}", highlight=False)
+
+
+@collect_app.command("sync")
+def sync() -> None:
+    """Copy new responses and events to the analytics store (the server does this by itself)."""
+    with collector() as (ws, col):
+        done = export_all(col.ops, ws)
+    out.print(
+        f"exported {done.feedback:,} responses and {done.events:,} events "
+        f"({done.rejected:,} rejected by validation, see _rejects)",
+        highlight=False,
+    )
+
+
+@triggers_app.command("run")
+def triggers_run(
+    path: Annotated[Path, typer.Argument(help="Triggers YAML file.")],
+    now: Annotated[datetime | None, typer.Option(help="Pretend it is this time (UTC).")] = None,
+) -> None:
+    """Invite customers for due journey events (caps, quiet hours) and send the invitations."""
+    try:
+        triggers = load_triggers(path)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    with collector() as (ws, col):
+        report = run_triggers(col, ws, triggers, base_url(), now)
+    out.print(
+        f"invited {report.invited}, capped {report.capped}, no contact {report.no_contact}, "
+        f"already invited {report.already}; sent {report.sent}, held for quiet hours {report.deferred}, "
+        f"failed {report.failed}",
+        highlight=False,
+    )
+    for e in report.errors[:10]:
+        out.print(f"  [yellow]{e}[/]", highlight=False)
+
+
+@collect_app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (CXLENS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (CXLENS_PORT).")] = None,
+) -> None:
+    """Serve the public survey forms, QR codes and the event-collection API."""
+    import uvicorn  # the web extra
+
+    from cxlens.web.app import create_app
+
+    settings = get_web_settings()
+    ws = Workspace(state.data_dir, state.journey_map)
+    try:
+        ws.counts()  # the server owns the analytics store while it runs: fail now if another has it
+    except StoreLockedError as exc:
+        raise fail(str(exc)) from None
+    app = create_app(settings, ws)
+    host, port = host or settings.host, port or settings.port
+    out.print(f"serving survey forms and the events API on http://{host}:{port} (Ctrl+C to stop)")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        ws.close()

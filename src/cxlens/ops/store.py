@@ -1,0 +1,111 @@
+"""The operational store: an SQLAlchemy engine and session factory over SQLite or PostgreSQL.
+
+SQLite (the embedded default) lives at ``<data_dir>/cxlens-ops.sqlite`` in WAL mode with a
+busy timeout, so concurrent request threads queue for the write lock instead of failing.
+PostgreSQL is used when ``CXLENS_OPS_URL`` (or ``url=``) names one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cxlens.config import get_settings
+from cxlens.ops.models import AuditEntry, Base
+from cxlens.ops.settings import get_collect_settings
+
+OPS_FILE = "cxlens-ops.sqlite"
+
+
+def default_url(data_dir: str | Path | None = None) -> str:
+    """The store URL from the settings, or SQLite inside the data directory."""
+    url = get_collect_settings().ops_url
+    if url:
+        return url
+    folder = Path(data_dir if data_dir is not None else get_settings().data_dir).resolve()
+    return f"sqlite:///{folder / OPS_FILE}"
+
+
+def _sqlite_pragmas(dbapi_con: Any, _record: Any) -> None:
+    cur = dbapi_con.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class OpsStore:
+    """The operational database: engine, sessions and the audit log; tables created on open."""
+
+    def __init__(self, url: str | None = None, *, data_dir: str | Path | None = None) -> None:
+        self.url = url or default_url(data_dir)
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if self.url.startswith("sqlite"):
+            path = self.url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        else:
+            options.update(pool_size=10, max_overflow=20)
+        self.engine: Engine = create_engine(self.url, **options)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer; queueing writers of this process on a lock avoids the busy
+        # handler's sleeps (other processes still wait through busy_timeout).
+        self._write_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return str(self.engine.dialect.name)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one (write) transaction: committed on success, rolled back on error."""
+        lock = self._write_lock or nullcontext()
+        with lock, self.sessions() as session, session.begin():
+            yield session
+
+    def audit(
+        self,
+        session: Session,
+        action: str,
+        object_type: str,
+        object_id: str | None = None,
+        *,
+        actor: str = "system",
+        **detail: Any,
+    ) -> None:
+        """Add an audit-log entry in the caller's transaction."""
+        session.add(
+            AuditEntry(
+                actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail
+            )
+        )
+
+    def count(self, model: type[Any], *where: Any) -> int:
+        """Number of rows of ``model`` matching the conditions (for status output and tests)."""
+        with self.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> OpsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"OpsStore({self.engine.url.render_as_string(hide_password=True)!r})"

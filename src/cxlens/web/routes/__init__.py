@@ -1,0 +1,1 @@
+"""One router per resource: forms, QR codes, embed snippet, surveys API, events API."""

@@ -1,0 +1,135 @@
+"""Chromium (Debian's, driven by Playwright) answers surveys on a real server: in English, in
+Chinese through the language switcher, and from a QR code with the keyboard only and JavaScript
+off. The answers reach the feedback table within seconds and show up in the NPS metric."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from playwright.sync_api import sync_playwright
+
+from cxlens.analyse import metrics
+from cxlens.collect.links import qr_bytes
+from cxlens.collect.surveys import template
+from cxlens.ops import OpsStore, Response
+from cxlens.report.builder import CHROMIUM_ARGS
+from cxlens.storage.workspace import Workspace
+from cxlens.web.app import create_app
+from cxlens.web.settings import WebSettings
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM = "/usr/bin/chromium"
+
+
+class Server:
+    """The app under uvicorn in a background thread, on a free loopback port."""
+
+    def __init__(self, ws: Workspace, ops: OpsStore) -> None:
+        self.ws, self.ops = ws, ops
+        config = uvicorn.Config(
+            create_app(WebSettings(export_interval=0.2), ws, ops=ops),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def server(workspace: Workspace, tmp_path: Path) -> Iterator[Server]:
+    ops = OpsStore(data_dir=tmp_path)
+    with Server(workspace, ops) as srv:
+        col = srv.server.config.app.state.cx.collector
+        col.save_survey(template("post_purchase"))
+        col.save_survey(template("in_store"))
+        yield srv
+    ops.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"browser tests need Debian's chromium at {CHROMIUM}")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), textarea')]
+    .filter(el => !el.closest('[aria-hidden=true]') && el.labels.length === 0).length"""
+
+
+def test_answered_in_two_languages_and_from_a_qr_code(server: Server, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    # 1. English, from a store link
+    page.goto(f"{server.url}/s/post_purchase?store=S1&tp=checkout&ch=store&lang=en")
+    assert page.evaluate(UNLABELLED) == 0
+    page.get_by_role("radio", name="10").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("What did you like most?").fill("Friendly staff")
+    page.get_by_role("radio", name="Staff").check()
+    page.get_by_role("button", name="Send").click()
+    assert page.get_by_role("status").inner_text() == "Thank you for your feedback!"
+
+    # 2. Chinese, chosen with the language switcher
+    page.goto(f"{server.url}/s/post_purchase?store=S1&tp=checkout&ch=store&lang=en")
+    page.get_by_role("link", name="中文").click()
+    assert page.locator("html").get_attribute("lang") == "zh"
+    page.get_by_role("button", name="下一步").click()  # nothing chosen: a field error in Chinese
+    assert "请回答此问题。" in page.get_by_role("alert").inner_text()
+    page.get_by_role("radio", name="3").check()
+    page.get_by_role("button", name="下一步").click()
+    page.get_by_label("我们应该在哪些方面改进？").fill("排队太久")
+    page.get_by_role("button", name="提交").click()
+    assert page.get_by_role("status").inner_text() == "感谢您的反馈！"
+
+    # 3. From the QR code on a kiosk poster: keyboard only, JavaScript off
+    qr = page.request.get(f"{server.url}/qr/k/in_store.png?store=S1")
+    url = qr.headers["x-survey-url"]
+    assert qr.body() == qr_bytes(url, "png")  # the image encodes exactly this link
+    kiosk = browser.new_context(java_script_enabled=False, locale="ja-JP").new_page()
+    kiosk.goto(url)
+    assert kiosk.locator("html").get_attribute("lang") == "ja"  # from Accept-Language
+    kiosk.focus('input[name="q_nps"][value="0"]')
+    for _ in range(9):
+        kiosk.keyboard.press("ArrowRight")  # moves along the radio group and selects
+    kiosk.keyboard.press("Enter")  # submits the form
+    assert (
+        kiosk.get_by_role("status").inner_text()
+        == "ありがとうございました。またのご来店をお待ちしております！"
+    )
+    kiosk.get_by_role("link", name="次のお客様").click()
+    assert kiosk.locator('input[name="q_nps"]:checked').count() == 0  # a fresh, empty form
+
+    start = time.monotonic()
+    while server.ops.count(Response, Response.exported_at.is_not(None)) < 3:
+        assert time.monotonic() - start < 5, "responses did not reach the feedback table within 5 s"
+        time.sleep(0.05)
+    server.__exit__()
+    nps = metrics.metric_table(server.ws, "nps", by="language")
+    assert dict(zip(nps["language"], nps["value"], strict=True)) == {"en": 100.0, "zh": -100.0, "ja": 100.0}
+    total = metrics.metric_table(server.ws, "nps")
+    assert total.loc[0, "n"] == 3
+    assert total.loc[0, "value"] == pytest.approx(100 * (2 - 1) / 3)
