@@ -129,3 +129,45 @@ def test_pdf_export(main_job: Path, tmp_path: Path) -> None:
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF")
     assert data.count(b"/Type /Page") >= 3
+
+
+def test_report_uses_the_workspace_journey_map(tmp_path: Path) -> None:
+    import yaml
+
+    custom = {
+        "name": "two-step",
+        "channels": [{"id": "web", "name": "Web", "kind": "online"}],
+        "stages": [
+            {
+                "id": "browse_zone",
+                "name": "Browse",
+                "touchpoints": [{"id": "look", "name": "Look", "channels": ["web"]}],
+            },
+            {
+                "id": "pay_zone",
+                "name": "Pay",
+                "touchpoints": [{"id": "till", "name": "Till", "channels": ["web"]}],
+            },
+        ],
+    }
+    path = tmp_path / "map.yaml"
+    path.write_text(yaml.safe_dump(custom))
+    with Workspace(tmp_path / "d", path) as ws:
+        n = 40
+        ws.ingest(
+            "feedback",
+            pd.DataFrame(
+                {
+                    "feedback_id": [f"f{i}" for i in range(n)],
+                    "submitted_at": ["2025-05-01"] * (n // 2) + ["2025-06-01"] * (n // 2),
+                    "source": ["survey"] * n,
+                    "channel": ["web"] * n,
+                    "touchpoint": ["look", "till"] * (n // 2),
+                    "nps": [i % 11 for i in range(n)],
+                    "csat": [1 + i % 5 for i in range(n)],
+                }
+            ),
+        )
+        html = build_report(ws, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "browse_zone" in html
+    assert "pay_zone" in html

@@ -853,7 +853,8 @@ def headline(
     cmp = cmp.set_index("metric").reindex(names)
     higher = np.array([m.higher_is_better for m in specs])
     change = cmp["diff"].to_numpy(float)
-    significant = cmp["significant"].fillna(False).to_numpy(bool)
+    # reindex leaves NaN for metrics with no answers: those are not significant, and small n
+    significant = cmp["significant"].eq(True).to_numpy(bool)
     verdict = np.select(
         [np.isnan(change), ~significant, (change > 0) == higher],
         ["no data", "no significant change", "better"],
@@ -870,7 +871,7 @@ def headline(
             "value": cur["value"].to_numpy(float),
             "ci_low": cur["ci_low"].to_numpy(float),
             "ci_high": cur["ci_high"].to_numpy(float),
-            "small_n": cur["small_n"].fillna(True).to_numpy(bool),
+            "small_n": ~cur["small_n"].eq(False).to_numpy(bool),
             "previous_period": prev,
             "previous_n": cmp["n_b"].fillna(0).to_numpy("int64"),
             "previous_value": cmp["value_b"].to_numpy(float),

@@ -43,9 +43,9 @@ def _period(value: object, grain: str) -> str:
     return ts.strftime("%Y-%m-%d")
 
 
-def executive_summary(tables: m.Tables, grain: m.Grain) -> Section:
+def executive_summary(tables: m.Tables, grain: m.Grain, **opts: Any) -> Section:
     """Headline metrics for the latest period, with the change against the previous one."""
-    head = m.headline(tables, list(REPORT_METRICS), grain)
+    head = m.headline(tables, list(REPORT_METRICS), grain, **opts)
     section = Section("summary", "Executive summary")
     if head.empty or head["n"].sum() == 0:
         section.intro = "No survey answers yet: load feedback to see metrics."
@@ -86,10 +86,10 @@ def executive_summary(tables: m.Tables, grain: m.Grain) -> Section:
     return section
 
 
-def trends(tables: m.Tables, grain: m.Grain) -> Section:
+def trends(tables: m.Tables, grain: m.Grain, **opts: Any) -> Section:
     """One trend chart per metric with its interval band."""
     section = Section("trends", "Trends", intro=f"Each {grain}, with 95% intervals.")
-    data = m.trend(tables, list(REPORT_METRICS), grain)
+    data = m.trend(tables, list(REPORT_METRICS), grain, **opts)
     for metric in REPORT_METRICS:
         part = data[data["metric"] == metric]
         if not part.empty:
@@ -97,7 +97,7 @@ def trends(tables: m.Tables, grain: m.Grain) -> Section:
     return section
 
 
-def breakdowns(tables: m.Tables) -> Section:
+def breakdowns(tables: m.Tables, **opts: Any) -> Section:
     """NPS and CSAT by channel, journey stage and touchpoint."""
     section = Section(
         "breakdowns",
@@ -105,7 +105,7 @@ def breakdowns(tables: m.Tables) -> Section:
         intro="Over the whole period. Bars show the value, whiskers the 95% interval.",
     )
     for metric, dims in (("nps", ("channel", "stage")), ("csat", ("stage", "touchpoint"))):
-        data = m.breakdown(tables, metric, dims)  # type: ignore[arg-type]
+        data = m.breakdown(tables, metric, dims, **opts)  # type: ignore[arg-type]
         for dim in dims:
             part = data[(data["dimension"] == dim) & data["level"].notna()]
             if not part.empty:
@@ -128,17 +128,17 @@ def _ranking_table(frame: pd.DataFrame, caption: str) -> TableBlock:
     return TableBlock(caption, ["rank", "store", "name", "value", "95% CI", "n"], rows, numeric={0, 3, 5})
 
 
-def stores(tables: m.Tables) -> Section:
+def stores(tables: m.Tables, **opts: Any) -> Section:
     """Best and worst stores by NPS, and every store's NPS with its interval."""
     section = Section("stores", "Stores", intro="Stores ranked by NPS over the whole period.")
-    ranking = m.best_worst(tables, "nps", ("store_id", "store_name"), k=5)
+    ranking = m.best_worst(tables, "nps", ("store_id", "store_name"), k=5, **opts)
     if ranking.ranked.empty:
         section.notes.append(ranking.note)
         return section
     section.tables.append(_ranking_table(ranking.best, "Best stores by NPS"))
     section.tables.append(_ranking_table(ranking.worst, "Worst stores by NPS"))
     section.notes.append(ranking.note)
-    csat = m.best_worst(tables, "csat", ("store_id", "store_name"), k=5)
+    csat = m.best_worst(tables, "csat", ("store_id", "store_name"), k=5, **opts)
     if not csat.ranked.empty:
         section.tables.append(_ranking_table(csat.worst, "Worst stores by CSAT (% 4–5)"))
     labelled = ranking.ranked.assign(label=ranking.ranked["store_name"].fillna(ranking.ranked["store_id"]))
@@ -146,7 +146,7 @@ def stores(tables: m.Tables) -> Section:
     return section
 
 
-def movers(tables: m.Tables, grain: m.Grain) -> Section:
+def movers(tables: m.Tables, grain: m.Grain, **opts: Any) -> Section:
     """The biggest significant changes against the previous period, by store and by touchpoint."""
     section = Section(
         "movers",
@@ -160,7 +160,7 @@ def movers(tables: m.Tables, grain: m.Grain) -> Section:
         ("csat", "touchpoint"),
         ("nps", "touchpoint"),
     ):
-        moved = m.biggest_movers(tables, metric, dim, grain, k=8)  # type: ignore[arg-type]
+        moved = m.biggest_movers(tables, metric, dim, grain, k=8, **opts)  # type: ignore[arg-type]
         if moved.empty:
             section.notes.append(f"{LABELS[metric]} by {dim}: no significant change.")
             continue
@@ -211,12 +211,14 @@ def build_report(
 ) -> Path:
     """Write the HTML report for the workspace's data to ``path`` and return the path."""
     tables: m.TableGetter = lambda name: ws.table(name, engine)  # noqa: E731
+    # The workspace's journey map (not the default) decides stages and their order.
+    opts = {"journey_map": ws.journey_map}
     steps: list[tuple[str, Callable[[], Section]]] = [
-        ("summary", lambda: executive_summary(tables, grain)),
-        ("trends", lambda: trends(tables, grain)),
-        ("breakdowns", lambda: breakdowns(tables)),
-        ("stores", lambda: stores(tables)),
-        ("movers", lambda: movers(tables, grain)),
+        ("summary", lambda: executive_summary(tables, grain, **opts)),
+        ("trends", lambda: trends(tables, grain, **opts)),
+        ("breakdowns", lambda: breakdowns(tables, **opts)),
+        ("stores", lambda: stores(tables, **opts)),
+        ("movers", lambda: movers(tables, grain, **opts)),
         ("data", lambda: data_section(ws)),
     ]
     sections = []
