@@ -31,7 +31,9 @@ from cxlens.cli.common import (
     progress_bars,
     state,
 )
+from cxlens.cli.customers import customers_app
 from cxlens.cli.journey import journey_app
+from cxlens.cli.text import text_app
 from cxlens.collect.ingest import IngestError, LoadResult, SourceError
 from cxlens.config import get_settings
 from cxlens.model.schema import TABLE_ORDER
@@ -47,6 +49,8 @@ app = typer.Typer(
 app.add_typer(journey_app, name="journey", rich_help_panel=MAP)
 app.add_typer(collect_app, name="collect", rich_help_panel=COLLECT)
 app.add_typer(analyse_app, name="analyse", rich_help_panel=ANALYSE)
+app.add_typer(text_app, name="text", rich_help_panel=ANALYSE)
+app.add_typer(customers_app, name="customers", rich_help_panel=ANALYSE)
 
 
 @app.callback()
@@ -272,6 +276,22 @@ def write_report(ws: Workspace, path: Path | None, grain: str, engine: str | Non
     return target
 
 
+def analyse_texts(ws: Workspace) -> None:
+    """Score feedback texts (language, sentiment, aspects) for the report, if the text extra is here."""
+    try:
+        from cxlens.text.store import enrich_feedback
+    except ImportError:
+        err.print("[dim]text analytics skipped: install cxlens[text][/]")
+        return
+    with err.status("analysing feedback texts"):
+        result = enrich_feedback(ws)
+    err.print(
+        f"[dim]analysed {result.analysed:,} feedback texts ({result.aspects:,} aspect mentions) "
+        f"in {result.seconds:.0f} s[/]",
+        highlight=False,
+    )
+
+
 def print_headline(head: Any) -> None:
     """The headline metrics as sentences: value, interval, n and the tested change."""
     for r in head.itertuples(index=False):
@@ -302,6 +322,7 @@ def run(
     with open_workspace() as ws:
         build_demo(ws, customers, seed, sys.stderr.isatty())
         print_status(ws)
+        analyse_texts(ws)
         head = m.headline(ws, ["nps", "csat", "ces"], "month", journey_map=ws.journey_map)
         print_headline(head)
         target = write_report(ws, None, "month", None, False)

@@ -188,6 +188,38 @@ def movers(tables: m.Tables, grain: m.Grain, **opts: Any) -> Section:
     return section
 
 
+def voice_of_customer(ws: Workspace, engine: str | None, grain: str) -> Section:
+    """Aspect x sentiment and negative-share trend, when the text extra is installed."""
+    try:
+        from cxlens.report.text_section import text_section
+        from cxlens.text.store import text_tables
+    except ImportError:
+        return _missing_extra("text", "Voice of the customer", "text")
+    analysed = ws.con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'feedback_aspects'"
+    ).fetchall()[0][0]
+    if not analysed:
+        section = Section("text", "Voice of the customer")
+        section.notes.append("Feedback texts are not analysed yet: run `cxlens text analyse`.")
+        return section
+    return text_section(text_tables(ws, engine), grain)
+
+
+def customers(tables: m.TableGetter) -> Section:
+    """RFM, cohorts, CLV and churn lift, when the customers extra is installed."""
+    try:
+        from cxlens.report.customers_section import customers_section
+    except ImportError:
+        return _missing_extra("customers", "Customers", "customers")
+    return customers_section(tables)
+
+
+def _missing_extra(section_id: str, title: str, extra: str) -> Section:
+    section = Section(section_id, title)
+    section.notes.append(f"Install cxlens[{extra}] to see this section.")
+    return section
+
+
 def data_section(ws: Workspace | None) -> Section:
     """What the report is based on: rows per table."""
     section = Section("data", "Data")
@@ -219,6 +251,8 @@ def build_report(
         ("breakdowns", lambda: breakdowns(tables, **opts)),
         ("stores", lambda: stores(tables, **opts)),
         ("movers", lambda: movers(tables, grain, **opts)),
+        ("text", lambda: voice_of_customer(ws, engine, grain)),
+        ("customers", lambda: customers(tables)),
         ("data", lambda: data_section(ws)),
     ]
     sections = []

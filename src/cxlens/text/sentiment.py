@@ -1,0 +1,285 @@
+"""Document sentiment (negative / neutral / positive with a score in [-1, 1]) that ships with cxlens.
+
+The default model is linear over hashed character n-grams (no vocabulary to store, no segmenter)
+plus two language-independent features from a hand-written polarity lexicon
+(``lexicon.yaml``). Languages seen in training use the full model; others (ja, ko, ru by default)
+use the lexicon part, whose weights were learned on the training languages. Neutral is a band of
+the positive probability, tuned on 3-star reviews.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from scipy import sparse
+
+from cxlens.text.features import hashed_dot, hashed_matrix
+from cxlens.text.matching import KeywordMatcher
+
+LABELS = ("negative", "neutral", "positive")
+LEXICON_PATH = Path(__file__).with_name("lexicon.yaml")
+MODELS_DIR = Path(__file__).with_name("models")
+DEFAULT_MODEL = MODELS_DIR / "sentiment.npz"
+
+
+@lru_cache(maxsize=4)
+def load_lexicon(path: str | Path = LEXICON_PATH) -> KeywordMatcher:
+    """The polarity lexicon as a keyword matcher (labels ``positive``/``negative``)."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of language -> lists")
+    keywords = {
+        lang: {"positive": v.get("positive", []), "negative": v.get("negative", [])}
+        for lang, v in raw.items()
+    }
+    return KeywordMatcher(
+        keywords,
+        negators={lang: v.get("negators", []) for lang, v in raw.items()},
+        negators_after={lang: v["negators_after"] for lang, v in raw.items() if v.get("negators_after")},
+    )
+
+
+def lexicon_counts(text: str, language: str, matcher: KeywordMatcher) -> tuple[int, int]:
+    """Positive and negative lexicon hits in ``text`` (a negated hit counts for the other side)."""
+    pos = neg = 0
+    for hit in matcher.find(text, language):
+        if (hit.label == "positive") != hit.negated:
+            pos += 1
+        else:
+            neg += 1
+    return pos, neg
+
+
+def lexicon_features(texts: Sequence[str], languages: Sequence[str], matcher: KeywordMatcher) -> np.ndarray:
+    """``log1p`` of the positive and negative hit counts, one row per text."""
+    out = np.zeros((len(texts), 2), dtype=np.float32)
+    for i, (text, lang) in enumerate(zip(texts, languages, strict=True)):
+        out[i] = lexicon_counts(text or "", lang, matcher)
+    return np.log1p(out)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
+
+
+def balanced_weights(labels: Sequence[str], groups: Sequence[str]) -> np.ndarray:
+    """Sample weights giving every (group, label) cell the same total weight."""
+    keys = np.array([f"{g}\x00{y}" for g, y in zip(groups, labels, strict=True)])
+    uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    w = (len(keys) / (len(uniq) * counts))[inverse]
+    return np.asarray(w, dtype=np.float64)
+
+
+class SentimentModel:
+    """Hashed char n-gram + lexicon logistic model; ``fit`` on (text, label, language) triples."""
+
+    meta_: dict[str, Any]  # metadata of a loaded model file (training data, recipe)
+
+    def __init__(
+        self,
+        n_features: int = 2**18,
+        ngram_range: tuple[int, int] = (1, 4),
+        alpha: float = 1e-7,
+        epochs: int = 15,
+        lexicon_weight: float = 1.0,
+        blend: float = 0.5,
+        lexicon_scale: float = 3.0,
+        lexicon_path: str | Path | None = None,
+    ) -> None:
+        self.n_features = n_features
+        self.ngram_range = ngram_range
+        self.alpha = alpha
+        self.epochs = epochs
+        self.lexicon_weight = lexicon_weight
+        self.blend = blend
+        self.lexicon_scale = lexicon_scale
+        self.lexicon_path = lexicon_path
+
+    # -- features ------------------------------------------------------------------------
+    def _matcher(self) -> KeywordMatcher:
+        return load_lexicon(self.lexicon_path or LEXICON_PATH)
+
+    def _features(self, texts: Sequence[str], languages: Sequence[str]) -> tuple[Any, np.ndarray]:
+        grams = hashed_matrix(texts, self._ngrams, self.n_features)
+        return grams, lexicon_features(texts, languages, self._matcher())
+
+    @property
+    def _ngrams(self) -> tuple[int, int]:
+        lo, hi = self.ngram_range
+        return int(lo), int(hi)
+
+    def _stack(self, grams: Any, lex: np.ndarray) -> Any:
+        return sparse.hstack([grams, sparse.csr_matrix(lex * self.lexicon_weight)], format="csr")
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(self, texts: Sequence[str], labels: Sequence[str], languages: Sequence[str]) -> SentimentModel:
+        """Fit on labelled texts; neutral rows only tune the neutral band (needs some of them)."""
+        y = np.asarray(labels)
+        langs = np.asarray(languages)
+        unknown = set(np.unique(y)) - set(LABELS)
+        if unknown:
+            raise ValueError(f"labels must be {LABELS}, got {sorted(unknown)}")
+        grams, lex = self._features(texts, list(langs))
+        self.band_ = self.lexicon_band_ = (0.5, 0.5)
+        if (y == "neutral").any():
+            # tune the neutral bands on every fifth row, predicted by a model fitted without them
+            held = np.arange(len(y)) % 5 == 0
+            self._fit_linear(grams[~held], lex[~held], y[~held], langs[~held])
+            p = self._proba(grams[held], lex[held], list(langs[held]))
+            self.band_ = tune_band(p, y[held], langs[held])
+            p_lex = _sigmoid(lex[held] @ self.lexicon_coef_ + self.lexicon_intercept_)
+            self.lexicon_band_ = tune_band(p_lex, y[held], langs[held])
+        self._fit_linear(grams, lex, y, langs)
+        return self
+
+    def _fit_linear(self, grams: Any, lex: np.ndarray, y: np.ndarray, langs: np.ndarray) -> None:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+        polar = y != "neutral"
+        weights = balanced_weights(list(y[polar]), list(langs[polar]))
+        target = (y[polar] == "positive").astype(int)
+        if len(set(target.tolist())) < 2:
+            raise ValueError("training data needs both positive and negative texts")
+        clf = SGDClassifier(
+            loss="log_loss", alpha=self.alpha, max_iter=self.epochs, tol=None, average=True, random_state=0
+        )
+        with warnings.catch_warnings():
+            # a fixed number of epochs is the point (same model in every run), not a failure
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(self._stack(grams[polar], lex[polar]), target, sample_weight=weights)
+        self.coef_ = clf.coef_.ravel()[: self.n_features].astype(np.float32)
+        self.lexicon_in_full_ = clf.coef_.ravel()[self.n_features :].astype(np.float32)
+        self.intercept_ = float(clf.intercept_[0])
+        # no intercept: a text with no lexicon hit scores exactly 0.5 (neutral), not the class prior
+        lexclf = LogisticRegression(C=10.0, fit_intercept=False)
+        lexclf.fit(lex[polar], target, sample_weight=weights)
+        self.lexicon_coef_ = lexclf.coef_.ravel().astype(np.float32)
+        self.lexicon_intercept_ = float(lexclf.intercept_[0])
+        self.languages_ = sorted(set(langs[polar].tolist()))
+
+    # -- prediction ----------------------------------------------------------------------
+    def _proba(self, grams: Any, lex: np.ndarray, languages: Sequence[str]) -> np.ndarray:
+        if not isinstance(grams, np.ndarray):
+            grams = np.asarray(grams @ self.coef_).ravel()
+        full = grams + lex @ (self.lexicon_in_full_ * self.lexicon_weight) + self.intercept_
+        lexical = lex @ self.lexicon_coef_ + self.lexicon_intercept_
+        # blending in the lexicon keeps the n-grams' domain habits in check (see docs/text.md)
+        blended = _sigmoid(self.blend * full + (1 - self.blend) * self.lexicon_scale * lexical)
+        seen = np.isin(np.asarray(languages), self.languages_)
+        return np.where(seen, blended, _sigmoid(lexical))
+
+    def seen(self, languages: Sequence[str]) -> np.ndarray:
+        """Whether each language was in the training data (else the lexicon part scores it)."""
+        return np.isin(np.asarray(languages), self.languages_)
+
+    def labels(self, p: np.ndarray, languages: Sequence[str]) -> list[str]:
+        """Labels from probabilities, with the band of the part that scored each text."""
+        full, lexical = label_from_proba(p, self.band_), label_from_proba(p, self.lexicon_band_)
+        return np.where(self.seen(languages), full, lexical).tolist()
+
+    def predict_proba(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
+        """Probability that each text is positive rather than negative."""
+        dot = hashed_dot(texts, self._ngrams, self.coef_)
+        return self._proba(dot, lexicon_features(texts, languages, self._matcher()), languages)
+
+    def predict(self, texts: Sequence[str], languages: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """Labels (negative/neutral/positive) and scores in [-1, 1] (``2p - 1``)."""
+        p = self.predict_proba(texts, languages)
+        return self.labels(p, languages), np.round(2 * p - 1, 4)
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path: str | Path, **meta: Any) -> Path:
+        """Write the fitted model as a compressed ``.npz`` (float16 weights) with JSON metadata."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        info = {
+            "n_features": self.n_features,
+            "ngram_range": list(self.ngram_range),
+            "alpha": self.alpha,
+            "epochs": self.epochs,
+            "lexicon_weight": self.lexicon_weight,
+            "intercept": self.intercept_,
+            "lexicon_in_full": self.lexicon_in_full_.tolist(),
+            "lexicon_coef": self.lexicon_coef_.tolist(),
+            "lexicon_intercept": self.lexicon_intercept_,
+            "languages": self.languages_,
+            "band": list(self.band_),
+            "lexicon_band": list(self.lexicon_band_),
+            "blend": self.blend,
+            "lexicon_scale": self.lexicon_scale,
+            **meta,
+        }
+        np.savez_compressed(path, coef=self.coef_.astype(np.float16), meta=np.array(json.dumps(info)))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_MODEL, lexicon_path: str | Path | None = None) -> SentimentModel:
+        """Read a model written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            info = json.loads(str(data["meta"]))
+            coef = data["coef"].astype(np.float32)
+        model = cls(
+            n_features=info["n_features"],
+            ngram_range=tuple(info["ngram_range"]),
+            alpha=info["alpha"],
+            epochs=info["epochs"],
+            lexicon_weight=info["lexicon_weight"],
+            blend=info["blend"],
+            lexicon_scale=info["lexicon_scale"],
+            lexicon_path=lexicon_path,
+        )
+        model.coef_ = coef
+        model.intercept_ = float(info["intercept"])
+        model.lexicon_in_full_ = np.asarray(info["lexicon_in_full"], dtype=np.float32)
+        model.lexicon_coef_ = np.asarray(info["lexicon_coef"], dtype=np.float32)
+        model.lexicon_intercept_ = float(info["lexicon_intercept"])
+        model.languages_ = list(info["languages"])
+        model.band_ = (float(info["band"][0]), float(info["band"][1]))
+        model.lexicon_band_ = (float(info["lexicon_band"][0]), float(info["lexicon_band"][1]))
+        model.meta_ = info
+        return model
+
+
+def label_from_proba(p: np.ndarray, band: tuple[float, float]) -> list[str]:
+    """negative below the band, positive above it, neutral inside."""
+    lo, hi = band
+    return np.where(p < lo, "negative", np.where(p > hi, "positive", "neutral")).tolist()
+
+
+def tune_band(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """The (low, high) band on P(positive) that maximises the mean per-group macro-F1."""
+    best, band = -1.0, (0.5, 0.5)
+    grid = np.round(np.arange(0.1, 0.91, 0.05), 2)
+    truth = np.searchsorted(np.array(LABELS), y)
+    masks = [groups == g for g in np.unique(groups)]
+    for lo in grid:
+        for hi in grid[grid >= lo]:
+            pred = np.where(p < lo, 0, np.where(p > hi, 2, 1))
+            f1 = float(np.mean([macro_f1(truth[m], pred[m]) for m in masks]))
+            if f1 > best:
+                best, band = f1, (float(lo), float(hi))
+    return band
+
+
+def macro_f1(truth: np.ndarray, pred: np.ndarray) -> float:
+    """Macro-averaged F1 over the classes present in ``truth`` (integer codes)."""
+    scores = []
+    for c in np.unique(truth):
+        tp = float(np.sum((pred == c) & (truth == c)))
+        fp, fn = float(np.sum((pred == c) & (truth != c))), float(np.sum((pred != c) & (truth == c)))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+@lru_cache(maxsize=2)
+def default_model(path: str | Path = DEFAULT_MODEL) -> SentimentModel:
+    """The shipped model (loaded once per process; no network involved)."""
+    return SentimentModel.load(path)
