@@ -372,3 +372,23 @@ def test_load_log_records_each_commit(workspace: Workspace, tmp_path: Path) -> N
     ).fetchall()
     assert log == [(1, 3, 3, 0), (2, 3, 0, 3)]
     assert workspace.data_version() == 2
+
+
+def test_personal_data_is_redacted_on_load_when_enabled(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cxlens.config import get_settings
+
+    text = "Call me on +44 20 7946 0958 or mail jo.bloggs@example.com, card 4111 1111 1111 1111"
+    frame = pd.DataFrame(
+        {"feedback_id": ["p1"], "submitted_at": ["2025-01-01"], "source": ["chat"], "text": [text]}
+    )
+    workspace.ingest("feedback", frame)
+    assert rows(workspace, "feedback")["text"].iloc[0] == text  # off by default
+
+    monkeypatch.setenv("CXLENS_REDACT_PII", "1")
+    get_settings.cache_clear()
+    workspace.ingest("feedback", frame.assign(feedback_id=["p2"], title=["from jo.bloggs@example.com"]))
+    stored = rows(workspace, "feedback").set_index("feedback_id").loc["p2"]
+    assert stored["text"] == "Call me on [PHONE] or mail [EMAIL], card [CARD]"
+    assert stored["title"] == "from [EMAIL]"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cxlens.text.pii import luhn_ok, redact
+from cxlens.collect.pii import luhn_ok, redact
 
 
 @pytest.mark.parametrize(

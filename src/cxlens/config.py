@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     )
     duckdb_threads: int | None = Field(default=None, description="DuckDB threads (default: all cores).")
     spark_master: str = Field(default="local[2]", description="Spark master URL for --engine spark.")
+    redact_pii: bool = Field(
+        default=False,
+        description="Redact e-mails, phone and card numbers and cued names in feedback text on load.",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -280,7 +280,7 @@ def text_contacts(
 @text_app.command("redact")
 def text_redact(texts: TextsArg) -> None:
     """Show texts with personal data (e-mails, phones, card numbers, cued names) redacted."""
-    from cxlens.text.pii import redact
+    from cxlens.collect.pii import redact
 
     for t in texts:
         out.print(redact(t), highlight=False, markup=False)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
+from cxlens.collect.pii import redact_many
 from cxlens.collect.readers import (
     ROW,
     ProgressFn,
@@ -31,6 +32,7 @@ from cxlens.collect.readers import (
     read_frame,
     read_source,
 )
+from cxlens.config import get_settings
 from cxlens.model.schema import DUCKDB_TYPES, Column, ColumnType, Table, get_table
 
 if TYPE_CHECKING:
@@ -270,8 +272,28 @@ class _Validator:
         )
 
 
+#: Free-text columns redacted on load when personal-data redaction is on.
+PII_COLUMNS = {"feedback": ("text", "title")}
+
+
+def _redacted(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
+    """``table`` with personal data replaced in the given text columns (see :mod:`cxlens.collect.pii`)."""
+    for name in columns:
+        if name in table.column_names:
+            values = table.column(name).cast(pa.string()).to_pylist()
+            i = table.column_names.index(name)
+            table = table.set_column(i, name, pa.array(redact_many(values), type=pa.string()))
+    return table
+
+
 def _stage(
-    con: Any, batches: Iterator[RawBatch], table: Table, label: str, allow_extra: bool, errors: list[RowError]
+    con: Any,
+    batches: Iterator[RawBatch],
+    table: Table,
+    label: str,
+    allow_extra: bool,
+    errors: list[RowError],
+    redact: bool = False,
 ) -> tuple[int, dict[str, str]]:
     """Stream batches into the temp table ``__stage``; return (records read, staged column types)."""
     known = set(table.column_names)
@@ -283,6 +305,8 @@ def _stage(
             errors.append(RowError(label, row, "(record)", reason))
         rows += len(batch.malformed)
         t = batch.table
+        if redact and table.name in PII_COLUMNS:
+            t = _redacted(t, PII_COLUMNS[table.name])
         names = [n for n in t.column_names if n != ROW]
         unknown = sorted(set(names) - known)
         if unknown and not allow_extra:
@@ -402,7 +426,9 @@ def _ingest_one(
     with workspace._lock:
         con = workspace.con
         try:
-            result.rows_read, staged_types = _stage(con, batches, spec, label, allow_extra, errors)
+            result.rows_read, staged_types = _stage(
+                con, batches, spec, label, allow_extra, errors, redact=get_settings().redact_pii
+            )
             log(f"staged {result.rows_read:,} records from {label}")
             validator = _Validator(
                 spec,
