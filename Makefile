@@ -41,6 +41,9 @@ bench: install-dev
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/journeys.py
+	$(BIN)/python bench/text.py
+	$(BIN)/python bench/customers.py
 
 ## Debian packages the tests need (Java for Spark, Chromium for browser tests, PostgreSQL).
 system-deps:

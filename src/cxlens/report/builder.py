@@ -15,6 +15,7 @@ import pandas as pd
 
 from cxlens.analyse import metrics as m
 from cxlens.report.charts import interval_bars, trend_lines
+from cxlens.report.journey_section import journey_section
 from cxlens.report.render import Kpi, Section, TableBlock, render_html
 from cxlens.storage.workspace import Workspace
 
@@ -251,6 +252,7 @@ def build_report(
         ("breakdowns", lambda: breakdowns(tables, **opts)),
         ("stores", lambda: stores(tables, **opts)),
         ("movers", lambda: movers(tables, grain, **opts)),
+        ("journeys", lambda: journey_section(tables, ws.journey_map)),
         ("text", lambda: voice_of_customer(ws, engine, grain)),
         ("customers", lambda: customers(tables)),
         ("data", lambda: data_section(ws)),

@@ -1,0 +1,209 @@
+"""The report's journey section: Sankey of stage paths, funnel, emotion curve, omnichannel patterns,
+top paths and moments of truth. Every chart is drawn from the frame a journey analytic returns."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from cxlens.analyse import journey_experience as jx
+from cxlens.analyse import journey_funnels as jf
+from cxlens.analyse import journey_patterns as jp
+from cxlens.analyse import journeys as jr
+from cxlens.journey.map import JourneyMap
+from cxlens.report.charts import BLUE, GREY, LAYOUT
+from cxlens.report.render import Section, TableBlock
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _rows(frame: pd.DataFrame) -> list[Any]:
+    """Rows as attribute-access tuples (untyped: columns vary by frame)."""
+    return list(frame.itertuples(index=False))
+
+
+def sankey_figure(links: pd.DataFrame, title: str = "Journey paths by stage") -> go.Figure:
+    """A Sankey diagram from :func:`cxlens.analyse.journeys.sankey_links` (nodes are step:state)."""
+    nodes: list[str] = []
+    index: dict[tuple[int, str], int] = {}
+
+    def node(step: int, state: str) -> int:
+        key = (step, state)
+        if key not in index:
+            index[key] = len(nodes)
+            nodes.append(f"{step}. {state}")
+        return index[key]
+
+    rows: list[Any] = list(links.itertuples(index=False))
+    src = [node(int(r.step), str(r.source)) for r in rows]
+    dst = [node(int(r.step) + 1, str(r.target)) for r in rows]
+    fig = go.Figure(
+        go.Sankey(
+            node={"label": nodes, "pad": 12, "thickness": 14, "color": BLUE},
+            link={
+                "source": src,
+                "target": dst,
+                "value": links["n"].tolist(),
+                "color": "rgba(37,99,235,0.25)",
+            },
+        )
+    )
+    fig.update_layout(title=title, height=420, **LAYOUT)
+    return fig
+
+
+def funnel_figure(funnel: pd.DataFrame, title: str = "Funnel") -> go.Figure:
+    """A funnel chart from :func:`cxlens.analyse.journey_funnels.funnel` (no ``by`` groups)."""
+    fig = go.Figure(
+        go.Funnel(
+            y=funnel["step"].tolist(),
+            x=funnel["journeys"].tolist(),
+            textinfo="value+percent initial",
+            marker={"color": BLUE},
+        )
+    )
+    fig.update_layout(title=title, height=max(260, 60 * len(funnel) + 80), **LAYOUT)
+    return fig
+
+
+def emotion_figure(curve: pd.DataFrame, title: str = "Emotion curve") -> go.Figure:
+    """The emotion curve with its 95% band from :func:`cxlens.analyse.journey_experience.emotion_curve`;
+    small-n points are grey."""
+    label = curve["touchpoint"] if "touchpoint" in curve else curve["stage"]
+    x = label.astype(str).tolist()
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=x + x[::-1],
+            y=curve["ci_high"].tolist() + curve["ci_low"].tolist()[::-1],
+            fill="toself",
+            fillcolor=BLUE,
+            opacity=0.15,
+            line={"width": 0},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=curve["mean"],
+            mode="lines+markers",
+            line={"color": BLUE},
+            marker={"color": [GREY if s else BLUE for s in curve["small_n"]], "size": 9},
+            customdata=list(zip(curve["n"], curve["stage"], strict=True)),
+            hovertemplate="%{x} (%{customdata[1]}): %{y:.2f} (n=%{customdata[0]:,})<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.update_layout(
+        title=title, height=340, yaxis={"range": [0, 1], "title": "0 = worst, 1 = best"}, **LAYOUT
+    )
+    return fig
+
+
+def journey_section(tables: jr.Tables, journey_map: JourneyMap | None = None) -> Section:
+    """The journey section of the report (empty with a note when there are no events)."""
+    jm = jr.journey_map_of(tables, journey_map)
+    section = Section(
+        "journeys",
+        "Customer journeys",
+        intro="Omnichannel journeys stitched across web, app, store and call centre (7-day inactivity "
+        "gap), with the experience signal along the way.",
+    )
+    with jr.journey_states(tables, "stage", journey_map=jm).cache() as states:
+        top = jr.top_paths(tables, "stage", k=10, journey_map=jm, states=states)
+        if top.total_journeys == 0:
+            section.notes.append("No events yet: load events to see journeys.")
+            return section
+        links = jr.sankey_links(tables, "stage", max_steps=5, journey_map=jm, states=states)
+    section.add_chart(sankey_figure(links))
+    section.tables.append(
+        TableBlock(
+            "Top paths by stage",
+            ["rank", "path", "journeys", "share"],
+            [[str(r.rank), str(r.path), f"{r.n:,}", f"{100 * r.share:.1f}%"] for r in _rows(top.paths)],
+            numeric={0, 2, 3},
+        )
+    )
+    section.notes.append(top.note)
+    steps = [s for s in jf.DEFAULT_STEPS if s in jm.touchpoint_ids]
+    if steps:
+        funnel = jf.funnel(tables, steps, journey_map=jm)
+        section.add_chart(funnel_figure(funnel, "Funnel: " + " → ".join(funnel.attrs["steps"])))
+    curve = jx.emotion_curve(tables, journey_map=jm)
+    if not curve.empty:
+        section.add_chart(emotion_figure(curve, "Emotion curve by touchpoint (95% intervals)"))
+        low = curve[~curve["small_n"]].nsmallest(1, "mean")
+        for r in _rows(low):
+            section.findings.append(
+                f"The lowest point of the journey is {r.touchpoint} ({r.stage}): {r.mean:.2f} on the 0–1 "
+                f"scale (95% CI {r.ci_low:.2f}–{r.ci_high:.2f}, n={r.n:,})."
+            )
+    patterns = jp.pattern_summary(tables, journey_map=jm)
+    patterns = patterns[patterns["orders"] > 0]
+    section.tables.append(
+        TableBlock(
+            "Purchases by omnichannel pattern (7-day look-back, identity-stitched)",
+            ["pattern", "orders", "share", "95% CI", "NPS", "NPS 95% CI", "NPS n"],
+            [
+                [
+                    str(r.pattern),
+                    f"{r.orders:,}",
+                    f"{100 * r.share:.1f}%",
+                    f"{100 * r.share_ci_low:.1f}–{100 * r.share_ci_high:.1f}%",
+                    _fmt(r.nps),
+                    f"{_fmt(r.nps_ci_low)} to {_fmt(r.nps_ci_high)}",
+                    f"{r.nps_n:,}",
+                ]
+                for r in _rows(patterns)
+            ],
+            numeric={1, 2, 4, 6},
+        )
+    )
+    mot = jx.moments_of_truth(tables, journey_map=jm)
+    if not mot.empty:
+        section.tables.append(
+            TableBlock(
+                "Moments of truth: NPS after a bad (bottom-box) experience vs other journeys",
+                [
+                    "rank",
+                    "touchpoint",
+                    "bad journeys",
+                    "NPS bad",
+                    "NPS other",
+                    "effect",
+                    "95% CI",
+                    "repurchase effect (pp)",
+                ],
+                [
+                    [
+                        str(r.rank),
+                        str(r.touchpoint) + (" (small n)" if r.small_n else ""),
+                        f"{r.orders_bad:,}",
+                        _fmt(r.nps_bad),
+                        _fmt(r.nps_ok),
+                        _fmt(r.nps_effect),
+                        f"{_fmt(r.nps_ci_low)} to {_fmt(r.nps_ci_high)}",
+                        _fmt(r.repurchase_effect),
+                    ]
+                    for r in _rows(mot)
+                ],
+                numeric={0, 2, 3, 4, 5, 7},
+            )
+        )
+        first = mot.iloc[0]
+        if not first["small_n"] and first["nps_ci_high"] < 0:
+            section.findings.append(
+                f"Biggest moment of truth: a bad {first['touchpoint']} experience goes with NPS "
+                f"{first['nps_effect']:+.0f} points (95% CI {first['nps_ci_low']:.0f} to "
+                f"{first['nps_ci_high']:.0f})."
+            )
+    return section

@@ -1,0 +1,126 @@
+"""The journey analytics recover the demo retailer's planted causes (through the real load path).
+
+Planted (see :mod:`cxlens.demo.planted`): 12% showrooming and 18% webrooming purchases, visible
+only with identity stitching; a checkout dip in the queue stores; late deliveries lower NPS and
+repurchase. 3,000 customers give about 8,500 orders, so the shares' standard errors are about
+0.004; the tolerance is 0.02.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import ibis
+import pandas as pd
+import pytest
+
+from cxlens.analyse import journey_experience as jx
+from cxlens.analyse import journey_patterns as jp
+from cxlens.analyse import journeys as jr
+from cxlens.analyse.journey_peak_end import PeakEndComparison
+from cxlens.demo import PLANTED, generate
+from cxlens.model.schema import TABLE_ORDER
+from cxlens.storage.workspace import Workspace
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+pytestmark = pytest.mark.slow
+TOLERANCE = 0.02
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    root = tmp_path_factory.mktemp("journey-demo")
+    generate(root / "files", customers=3_000, seed=7)
+    ws = Workspace(root / "store")
+    for table in TABLE_ORDER:
+        ws.ingest(table, root / "files" / table)
+    yield ws
+    ws.close()
+
+
+def test_showrooming_and_webrooming_shares_are_as_planted(demo: Workspace) -> None:
+    summary = jp.pattern_summary(demo, window_days=PLANTED.journey_window_days).set_index("pattern")
+    for pattern, planted in (
+        ("showrooming", PLANTED.showrooming_share),
+        ("webrooming", PLANTED.webrooming_share),
+    ):
+        row = summary.loc[pattern]
+        assert abs(row["share"] - planted) < TOLERANCE, (pattern, row["share"])
+        assert row["share_ci_low"] - 0.01 < planted < row["share_ci_high"] + 0.01
+    assert summary["orders"].sum() == demo.counts()["orders"]
+
+
+def test_without_stitching_the_shares_come_out_lower(demo: Workspace) -> None:
+    def unstitched(name: str) -> ir.Table:
+        table = demo.table(name)
+        return table.filter(ibis.literal(False)) if name == "identities" else table
+
+    stitched = jp.pattern_summary(demo).set_index("pattern")["share"]
+    plain = jp.pattern_summary(unstitched, journey_map=demo.journey_map).set_index("pattern")["share"]
+    assert plain["showrooming"] < stitched["showrooming"] - 0.03
+    assert plain["webrooming"] < stitched["webrooming"] - 0.03
+
+
+def test_zero_moment_of_truth_of_showrooming_is_the_store(demo: Workspace) -> None:
+    zmot = jp.zero_moment(demo)
+    show = zmot[zmot["pattern"] == "showrooming"].iloc[0]
+    assert show["first_channel"] == "store"
+    assert show["share"] > 0.8
+
+
+def test_queue_stores_show_a_checkout_dip_in_the_emotion_curve(demo: Workspace) -> None:
+    queue = jx.emotion_curve(demo, filters={"store_id": list(PLANTED.queue_stores)}).set_index("touchpoint")
+    others = jx.emotion_curve(demo, filters={"store_id": None}).set_index("touchpoint")
+    rest = jx.emotion_curve(demo, by=["store_id"], filters={"touchpoint": "checkout_queue"})
+    rest = rest[~rest["store_id"].isin(PLANTED.queue_stores) & rest["store_id"].notna()]
+    pooled = (rest["mean"] * rest["n"]).sum() / rest["n"].sum()
+    dip = queue.loc["checkout_queue"]
+    assert dip["mean"] == queue["mean"].min()  # the lowest point of the queue stores' curve
+    assert dip["ci_high"] < queue.loc["store_visit", "ci_low"]
+    assert pooled - dip["mean"] > 0.2  # CSAT 4.2 vs 3.0 and CES 2.6 vs 4.6, on the 0-1 scale
+    assert not others.empty
+
+
+def _late(demo: Workspace) -> pd.DataFrame:
+    orders = demo.table("orders")
+    late = orders.filter(orders.delivered_at.notnull(), orders.promised_delivery_at.notnull())
+    late = late.select("order_id", late=late.delivered_at > late.promised_delivery_at)
+    return late.to_pandas()
+
+
+def test_late_delivery_lowers_journey_nps_and_is_the_top_moment_of_truth(demo: Workspace) -> None:
+    journeys = jx.journey_experience(demo).to_pandas().merge(_late(demo), on="order_id")
+    means = journeys.dropna(subset=["nps"]).groupby("late")["nps"].mean()
+    effect = means[True] - means[False]
+    assert abs(effect - PLANTED.late_delivery_nps_effect) < 0.5, effect
+    mot = jx.moments_of_truth(demo)
+    top = mot.iloc[0]
+    assert top["touchpoint"] == "delivery"
+    assert top["nps_effect"] < -30
+    assert top["nps_ci_high"] < 0
+    assert top["nps_p"] < 0.001
+
+
+def test_late_delivery_lowers_repurchase(demo: Workspace) -> None:
+    outcomes = jx.order_outcomes(demo, repurchase_days=60).to_pandas().merge(_late(demo), on="order_id")
+    rate = outcomes.dropna(subset=["repurchased"]).groupby("late")["repurchased"].mean()
+    assert rate[True] < rate[False] - 0.1, rate
+
+
+def test_peak_end_and_average_are_both_reported(demo: Workspace) -> None:
+    fit = PeakEndComparison().fit(jx.journey_experience(demo).to_pandas())
+    table = fit.fits_.set_index(["outcome", "predictor"])
+    for outcome in ("nps", "repurchased"):
+        for predictor in ("peak_end", "average"):
+            assert table.loc[(outcome, predictor), "n"] > 300
+            assert pd.notna(table.loc[(outcome, predictor), "value"])
+    assert set(fit.best_) == {"nps", "repurchased"}
+
+
+def test_stitching_links_most_anonymous_events(demo: Workspace) -> None:
+    summary = jr.stitching_summary(demo).set_index("actor_source")
+    assert summary.loc["linked anonymous id", "events"] > 10 * summary.loc["unlinked anonymous id", "events"]
+    assert summary.loc["(all)", "actors"] < summary.loc["(all)", "ids_before"]
