@@ -112,7 +112,7 @@ def test_analyse_metrics_and_compare(tmp_path: Path) -> None:
 def test_csv_output_is_safe_from_formula_injection() -> None:
     import pandas as pd
 
-    from cxlens.cli.common import safe_csv
+    from cxlens.report.export import safe_csv
 
     frame = pd.DataFrame({"store": ['=HYPERLINK("http://x")', "+1", "ok", "@SUM(A1)"], "n": [1, 2, 3, 4]})
     text = safe_csv(frame)

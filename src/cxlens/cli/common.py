@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Tr
 from rich.table import Table as RichTable
 
 from cxlens.journey.map import JourneyMapError
+from cxlens.report.export import safe_csv
 from cxlens.storage.workspace import StoreLockedError, Workspace
 
 #: Help panels: the four steps of customer experience management, plus workspace chores.
@@ -111,17 +112,6 @@ def cell(value: object) -> str:
     if hasattr(value, "strftime"):
         return str(value)[:10]
     return "" if value is None else str(value)
-
-
-def safe_csv(df: Any) -> str:
-    """CSV text where cells that a spreadsheet would run as a formula are prefixed with a quote."""
-
-    def neutralise(v: object) -> object:
-        if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            return "'" + v
-        return v
-
-    return str(df.map(neutralise).to_csv(index=False))
 
 
 def parse_filters(items: list[str]) -> dict[str, object]:

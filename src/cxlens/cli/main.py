@@ -18,6 +18,7 @@ from rich.table import Table as RichTable
 
 from cxlens.cli.analyse import analyse_app
 from cxlens.cli.collect import collect_app
+from cxlens.cli.collect import serve as collect_serve
 from cxlens.cli.common import (
     ADMIN,
     ANALYSE,
@@ -34,6 +35,7 @@ from cxlens.cli.common import (
 from cxlens.cli.customers import customers_app
 from cxlens.cli.journey import journey_app
 from cxlens.cli.text import text_app
+from cxlens.cli.users import users_app
 from cxlens.collect.ingest import IngestError, LoadResult, SourceError
 from cxlens.config import get_settings
 from cxlens.model.schema import TABLE_ORDER
@@ -51,6 +53,12 @@ app.add_typer(collect_app, name="collect", rich_help_panel=COLLECT)
 app.add_typer(analyse_app, name="analyse", rich_help_panel=ANALYSE)
 app.add_typer(text_app, name="text", rich_help_panel=ANALYSE)
 app.add_typer(customers_app, name="customers", rich_help_panel=ANALYSE)
+app.add_typer(users_app, name="users", rich_help_panel=ADMIN)
+app.command(
+    "serve",
+    rich_help_panel=ADMIN,
+    help="Serve the web app: dashboards at /app (users from `cxlens users`), survey forms, events API.",
+)(collect_serve)
 
 
 @app.callback()

@@ -31,6 +31,7 @@ from cxlens.web.pages import message_page
 from cxlens.web.ratelimit import RateLimiter
 from cxlens.web.routes import embed, events, forms, qr, surveys
 from cxlens.web.settings import WebSettings, get_web_settings
+from cxlens.web.staff import install as install_staff
 
 HERE = Path(__file__).parent
 
@@ -83,6 +84,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (forms, qr, embed, surveys, events):
         app.include_router(module.router)
+    install_staff(app, state)
     _error_handlers(app, state)
     return app
 

@@ -1,0 +1,54 @@
+"""Tables of the operational store for staff access: users and API keys.
+
+They are declared on the same :class:`cxlens.ops.models.Base` as the collection tables, so
+``Base.metadata.create_all`` creates them once this module is imported;
+:func:`ensure_auth_tables` creates them on a store opened before the import.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cxlens.ops.models import Base, utcnow
+from cxlens.ops.store import OpsStore
+
+#: Roles, from most to least privileged: admins manage users; store managers see their stores only.
+ROLES = ("admin", "analyst", "store_manager")
+
+
+class User(Base):
+    """A staff user of the web app; ``stores`` scopes a store manager to those store ids."""
+
+    __tablename__ = "users"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32))
+    stores: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class ApiKey(Base):
+    """An API key of a user (acts with the user's role and stores); only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128), default="")
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.user_id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+def ensure_auth_tables(store: OpsStore) -> None:
+    """Create the users and API-key tables if missing (idempotent)."""
+    Base.metadata.create_all(store.engine, tables=[User.__table__, ApiKey.__table__])  # type: ignore[list-item]

@@ -1,0 +1,235 @@
+"""The data behind every dashboard figure, scoped to what the caller may see.
+
+Each function returns the tidy frame a chart is drawn from (its data twin): the pages draw it
+with :mod:`cxlens.report.charts` and the REST API serves it as JSON or CSV. All numbers come from
+:mod:`cxlens.analyse.metrics`; the filters and the caller's store scope become metric filters.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import HTTPException, Query
+
+from cxlens.analyse import metrics as m
+from cxlens.storage.workspace import Workspace
+from cxlens.web.auth import Principal
+
+#: Metrics on the overview, in order.
+OVERVIEW_METRICS: tuple[m.MetricName, ...] = ("nps", "csat", "ces")
+#: The customer dimension the "segment" filter selects on (customer segments come later).
+SEGMENT_DIMENSION = "loyalty_tier"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The dashboard filters: an inclusive date range, channel, region, store and segment."""
+
+    start: date | None = None
+    end: date | None = None
+    channel: str | None = None
+    region: str | None = None
+    store_id: str | None = None
+    segment: str | None = None
+
+    def query(self) -> dict[str, str]:
+        """The filters as query parameters (for links and the API twin of a chart)."""
+        return {k: str(v) for k, v in vars(self).items() if v not in (None, "")}
+
+
+DateParam = Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$", description="YYYY-MM-DD.")]
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        day = None
+    if day is None or not 1900 <= day.year <= 2200:
+        raise HTTPException(422, f"{name} is not a valid date between 1900 and 2200: {value}")
+    return day
+
+
+def filters_param(
+    start: Annotated[DateParam, Query(description="First day (inclusive), YYYY-MM-DD.")] = None,
+    end: Annotated[DateParam, Query(description="Last day (inclusive), YYYY-MM-DD.")] = None,
+    channel: Annotated[str | None, Query(max_length=256)] = None,
+    region: Annotated[str | None, Query(max_length=256)] = None,
+    store_id: Annotated[str | None, Query(max_length=256)] = None,
+    segment: Annotated[str | None, Query(max_length=256, description="Loyalty tier.")] = None,
+) -> Filters:
+    """Read the filters from the query string (empty values, as plain forms send, mean none)."""
+    first, last = _day(start, "start"), _day(end, "end")
+    return Filters(first, last, channel or None, region or None, store_id or None, segment or None)
+
+
+def metric_options(filters: Filters, who: Principal) -> dict[str, Any]:
+    """Keyword arguments for :mod:`cxlens.analyse.metrics`: filters plus the caller's stores."""
+    where: dict[str, Any] = {}
+    stores = who.scope_stores(filters.store_id)
+    if stores is not None:
+        where["store_id"] = stores
+    if filters.channel:
+        where["channel"] = filters.channel
+    if filters.region:
+        where["region"] = filters.region
+    if filters.segment:
+        where[SEGMENT_DIMENSION] = filters.segment
+    end = filters.end + timedelta(days=1) if filters.end else None
+    return {"filters": where, "start": filters.start, "end": end}
+
+
+class FigureCache:
+    """Recent figure frames per (workspace load version, figure, filters, scope): dashboards ask
+    the same questions over and over, and the answer only changes when data is loaded."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, ws: Workspace, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The cached value for ``key`` at the workspace's current data version, else computed."""
+        full = (id(ws), ws.data_version(), key)
+        with self._lock:
+            if full in self._items:
+                self._items.move_to_end(full)
+                return _copy(self._items[full])
+        value = compute()
+        with self._lock:
+            self._items[full] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return _copy(value)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, pd.DataFrame):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: list(v) for k, v in value.items()}
+    return value
+
+
+CACHE = FigureCache()
+
+
+def _scope_key(filters: Filters, who: Principal) -> tuple[Any, ...]:
+    return (filters, who.stores)
+
+
+def _has_feedback(ws: Workspace) -> bool:
+    return bool(ws.counts().get("feedback", 0))
+
+
+def headline(ws: Workspace, filters: Filters, who: Principal) -> pd.DataFrame:
+    """Headline NPS, CSAT and CES for the latest month in range, with CIs and the change."""
+    opts = metric_options(filters, who)
+    return CACHE.get(ws, ("headline", _scope_key(filters, who)), lambda: _headline(ws, filters, opts))
+
+
+def _headline(ws: Workspace, filters: Filters, opts: dict[str, Any]) -> pd.DataFrame:
+    if not _has_feedback(ws):
+        return pd.DataFrame()
+    try:
+        return m.headline(ws, list(OVERVIEW_METRICS), "month", period=filters.end, filters=opts["filters"])
+    except ValueError:  # no answer matches the filters
+        return pd.DataFrame()
+
+
+def trend(ws: Workspace, filters: Filters, who: Principal) -> pd.DataFrame:
+    """NPS, CSAT and CES per month with intervals."""
+    opts = metric_options(filters, who)
+    return CACHE.get(ws, ("trend", _scope_key(filters, who)), lambda: _trend(ws, opts))
+
+
+def _trend(ws: Workspace, opts: dict[str, Any]) -> pd.DataFrame:
+    if not _has_feedback(ws):
+        return pd.DataFrame(columns=["period", "metric", "n", "value", "ci_low", "ci_high", "small_n"])
+    return m.trend(ws, list(OVERVIEW_METRICS), "month", **opts)
+
+
+def stores(ws: Workspace, filters: Filters, who: Principal, metric: m.MetricName = "nps") -> pd.DataFrame:
+    """Stores league table: value, CI, n, rank and whether each store differs from the others.
+
+    ``vs_rest`` is "above", "below" or "" (no significant difference from the other stores in
+    the caller's scope at 95%); direction takes into account which way the metric runs.
+    """
+    opts = metric_options(filters, who)
+    return CACHE.get(ws, ("stores", metric, _scope_key(filters, who)), lambda: _stores(ws, opts, metric))
+
+
+def _stores(ws: Workspace, opts: dict[str, Any], metric: m.MetricName) -> pd.DataFrame:
+    cols = ["rank", "store_id", "store_name", "region", "n", "value", "ci_low", "ci_high", "small_n"]
+    if not _has_feedback(ws):
+        return pd.DataFrame(columns=[*cols, "vs_rest", "p_value"])
+    spec = m.METRICS[metric]
+    table = m.metric_table(ws, metric, ["store_id", "store_name", "region"], None, **opts)
+    table = table[table["store_id"].notna()].copy()
+    cmp = m.compare_segments(ws, metric, "store_id", **opts)
+    cmp = cmp.rename(columns={"segment_a": "store_id"})[["store_id", "p_value", "significant", "diff"]]
+    table = table.merge(cmp, on="store_id", how="left")
+    higher = (table["diff"] > 0) == spec.higher_is_better
+    sig = table["significant"].eq(True) & ~table["small_n"]
+    table["vs_rest"] = np.where(sig, np.where(higher, "above", "below"), "")
+    table = table.sort_values(
+        ["small_n", "value"], ascending=[True, not spec.higher_is_better], kind="stable"
+    )
+    score = table["value"] if spec.higher_is_better else -table["value"]
+    table["rank"] = score.where(~table["small_n"]).rank(method="min", ascending=False).astype("Int64")
+    return table[[*cols, "vs_rest", "p_value"]].reset_index(drop=True)
+
+
+def filter_choices(ws: Workspace, who: Principal) -> dict[str, list[str]]:
+    """Values for the filter drop-downs, limited to the caller's stores."""
+    return dict(CACHE.get(ws, ("choices", who.stores), lambda: _choices(ws, who)))
+
+
+def _choices(ws: Workspace, who: Principal) -> dict[str, list[str]]:
+    counts = ws.counts()
+    out: dict[str, list[str]] = {"channel": [], "region": [], "store_id": [], "segment": []}
+    if counts.get("stores"):
+        st = ws.table("stores")
+        if who.stores is not None:
+            st = st.filter(st.store_id.isin(list(who.stores) or [""]))
+        frame = st.select("store_id", "region").to_pandas()
+        out["store_id"] = sorted(frame["store_id"].dropna().astype(str).unique())
+        out["region"] = sorted(frame["region"].dropna().astype(str).unique())
+    if counts.get("feedback"):
+        fb = ws.table("feedback")
+        out["channel"] = sorted(fb.select("channel").distinct().to_pandas()["channel"].dropna().astype(str))
+    if counts.get("customers"):
+        cu = ws.table("customers")
+        seg = cu.select(SEGMENT_DIMENSION).distinct().to_pandas()[SEGMENT_DIMENSION]
+        out["segment"] = sorted(seg.dropna().astype(str))
+    return out
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready rows: timestamps as ISO dates, NaN as null, numpy scalars as Python ones."""
+    rows: list[dict[str, Any]] = []
+    for rec in frame.to_dict(orient="records"):
+        rows.append({str(k): _jsonable(v) for k, v in rec.items()})
+    return rows
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,114 @@
+"""The staff pages: the overview (headline metrics, trends) and the stores league table.
+
+Charts are drawn by :mod:`cxlens.report.charts` from the same frames the REST API serves, and
+embedded as JSON data blocks that ``/static/app.js`` hands to plotly.js (served from the wheel at
+``/assets/plotly.min.js``).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+import pandas as pd
+import plotly.io as pio
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+
+from cxlens.analyse import metrics as m
+from cxlens.report.charts import interval_bars, trend_lines
+from cxlens.web import figures
+from cxlens.web.auth import PageUser, Principal
+from cxlens.web.deps import State
+from cxlens.web.figures import Filters
+
+router = APIRouter(include_in_schema=False)
+FiltersDep = Annotated[Filters, Depends(figures.filters_param)]
+
+
+@cache
+def plotly_js() -> str:
+    """plotly.js from the installed plotly wheel (no CDN)."""
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
+
+
+@router.get("/assets/plotly.min.js")
+def plotly_script() -> Response:
+    """plotly.js, cacheable for a day."""
+    return Response(
+        plotly_js(), media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+def figure_json(fig: Any) -> Markup:
+    """A figure as JSON that is safe inside a ``<script type="application/json">`` block."""
+    text = str(pio.to_json(fig, validate=False))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    """A number for display, or an en dash for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _context(request: Request, state: State, who: Principal, filters: Filters, page: str) -> dict[str, Any]:
+    return {
+        "user": who,
+        "page": page,
+        "filters": filters,
+        "choices": figures.filter_choices(state.workspace, who),
+        "query": urlencode(filters.query()),
+        "fmt": fmt,
+    }
+
+
+@router.get("/app", response_class=HTMLResponse)
+def overview(request: Request, state: State, who: PageUser, filters: FiltersDep) -> Response:
+    """Headline NPS, CSAT and CES with intervals and change, and their monthly trends."""
+    ctx = _context(request, state, who, filters, "overview")
+    head = figures.headline(state.workspace, filters, who)
+    trend = figures.trend(state.workspace, filters, who)
+    charts = []
+    for metric in figures.OVERVIEW_METRICS:
+        part = trend[trend["metric"] == metric]
+        if not part.empty:
+            title = f"{m.METRICS[metric].label} by month ({m.METRICS[metric].unit})"
+            charts.append((f"trend-{metric}", figure_json(trend_lines(part, "period", title))))
+    ctx.update(headline=figures.records(head), charts=charts)
+    ctx["period"] = pd.Timestamp(head["period"].iloc[0]).strftime("%Y-%m") if not head.empty else None
+    return state.templates.TemplateResponse(request, "app_overview.html.j2", ctx)
+
+
+@router.get("/app/stores", response_class=HTMLResponse)
+def stores(
+    request: Request,
+    state: State,
+    who: PageUser,
+    filters: FiltersDep,
+    metric: Annotated[Literal["nps", "csat", "ces"], Query()] = "nps",
+) -> Response:
+    """Every store in scope ranked by a metric, with interval and a marker where it differs."""
+    ctx = _context(request, state, who, filters, "stores")
+    table = figures.stores(state.workspace, filters, who, metric)
+    charts = []
+    if not table.empty:  # small-n stores are drawn grey, after the ranked ones
+        labelled = table.assign(label=table["store_name"].fillna(table["store_id"]).astype(str))
+        chart = interval_bars(labelled, "label", f"{m.METRICS[metric].label} by store")
+        charts.append(("stores-chart", figure_json(chart)))
+    ctx.update(rows=figures.records(table), metric=metric, spec=m.METRICS[metric], charts=charts)
+    ctx["api_query"] = urlencode({**filters.query(), "metric": metric})
+    return state.templates.TemplateResponse(request, "app_stores.html.j2", ctx)
+
+
+@router.get("/")
+def home() -> Response:
+    """The root sends staff to the overview (which asks them to log in)."""
+    return RedirectResponse("/app", status_code=303)

@@ -1,0 +1,157 @@
+"""Chromium (Debian's, driven by Playwright) uses the staff app on the demo retailer: logs in,
+applies a filter, opens every page, and finds real charts, no console errors and no script run
+from hostile data. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import uvicorn
+from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from typer.testing import CliRunner
+
+from cxlens.cli.main import app as cli
+from cxlens.ops import OpsStore
+from cxlens.report.builder import CHROMIUM_ARGS
+from cxlens.storage.workspace import Workspace
+from cxlens.web import auth
+from cxlens.web.app import create_app
+from cxlens.web.settings import WebSettings
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+PASSWORD = "correct horse battery"
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+
+
+class Server:
+    """The app under uvicorn in a background thread, on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("webapp-demo")
+    made = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "demo", "--customers", "1500"])
+    assert made.exit_code == 0, made.output
+    ws = Workspace(data_dir)
+    ws.ingest("stores", pd.DataFrame({"store_id": ["X1"], "name": [HOSTILE], "region": [HOSTILE]}))
+    feedback = {
+        "feedback_id": [f"hostile-{i}" for i in range(40)],
+        "submitted_at": ["2025-06-01"] * 40,
+        "source": ["survey"] * 40,
+        "store_id": ["X1"] * 40,
+        "channel": ["store"] * 40,
+        "nps": [10] * 40,
+        "text": [HOSTILE] * 40,
+    }
+    ws.ingest("feedback", pd.DataFrame(feedback))
+    ops = OpsStore(data_dir=data_dir)
+    auth.create_user(ops, "admin", PASSWORD, "admin")
+    auth.create_user(ops, "manager", PASSWORD, "store_manager", ["S001"])
+    with Server(create_app(WebSettings(), ws, ops=ops, export=False)) as srv:
+        yield srv
+    ops.close()
+    ws.close()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"browser tests need Debian's chromium at {CHROMIUM}")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        pg.errors = []  # type: ignore[attr-defined]
+        pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))  # type: ignore[attr-defined]
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
+        yield pg
+        browser.close()
+
+
+def _login(page: Page, url: str, username: str) -> None:
+    page.goto(f"{url}/app")
+    assert "/login" in page.url
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/app")
+
+
+def _charts(page: Page, count: int) -> None:
+    """Wait until ``count`` charts are drawn (failing with the page's errors if they never are)."""
+    try:
+        page.wait_for_function(
+            f"document.querySelectorAll('.plot .main-svg').length >= {count}", timeout=20_000
+        )
+    except PlaywrightTimeout:
+        pytest.fail(f"{page.url}: fewer than {count} charts drawn; errors: {page.errors}")  # type: ignore[attr-defined]
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"web-app-{name}.png"), full_page=True)
+
+
+def test_admin_logs_in_filters_and_opens_every_page(server: Server, page: Page) -> None:
+    _login(page, server.url, "admin")
+    _charts(page, 3)
+    assert page.locator(".kpi").count() == 3
+    _shot(page, "overview")
+    page.select_option("select[name=region]", "North America")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**region=North+America**")
+    _charts(page, 3)
+    _shot(page, "overview-filtered")
+    page.click("nav >> text=Stores")
+    page.wait_for_url("**/app/stores?**region=North+America**")
+    _charts(page, 1)
+    regions = set(page.locator("table.league tbody td:nth-child(4)").all_inner_texts())
+    assert regions == {"North America"}
+    _shot(page, "stores")
+    page.goto(f"{server.url}/app/stores?metric=ces")
+    _charts(page, 1)
+    assert page.locator("table.league tbody tr").count() > 40
+    page.goto(f"{server.url}/app/users")
+    assert page.locator("table.league tbody tr").count() == 2
+    _shot(page, "users")
+    assert page.evaluate("window.__pwned") is None
+    assert page.errors == []  # type: ignore[attr-defined]
+    page.click("form.logout button")
+    page.wait_for_url("**/login")
+
+
+def test_store_manager_sees_only_their_store(server: Server, page: Page) -> None:
+    _login(page, server.url, "manager")
+    _charts(page, 3)
+    page.goto(f"{server.url}/app/stores")
+    _charts(page, 1)
+    assert page.locator("table.league tbody td:nth-child(2)").all_inner_texts() == ["S001"]
+    _shot(page, "stores-manager")
+    assert page.locator("select[name=store_id] option").all_inner_texts() == ["All", "S001"]
+    assert page.errors == []  # type: ignore[attr-defined]
