@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cxlens.cli.common import state
 from cxlens.config import get_settings
 from cxlens.storage.workspace import Workspace
 
@@ -21,6 +22,9 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
             monkeypatch.delenv(key)
     monkeypatch.setenv("CXLENS_DATA_DIR", str(tmp_path / "cxlens-data"))
     get_settings.cache_clear()
+    # the CLI's global options live in a module-level object: reset them between tests
+    state.data_dir = None
+    state.journey_map = None
     yield
     get_settings.cache_clear()
 

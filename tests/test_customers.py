@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 
 from cxlens.analyse.customers import baskets as bk
 from cxlens.analyse.customers import churn, clv, cohorts, forecast, prepare, profile, recommend, rfm
-from cxlens.cli.customers import customers_app
 from cxlens.demo import generate
 from cxlens.model.schema import TABLE_ORDER
 from cxlens.storage.workspace import Workspace
@@ -247,8 +246,9 @@ def cli() -> CliRunner:
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.add_typer(customers_app, name="customers")
+    """The real command line, so its global options (data dir) are set as for a user."""
+    from cxlens.cli.main import app
+
     return app
 
 
