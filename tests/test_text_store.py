@@ -122,9 +122,15 @@ def test_aspect_sentiment_matches_pandas(demo_ws: Workspace) -> None:
 
 
 def test_sentiment_trend_and_contact_reasons_cover_the_year(demo_ws: Workspace) -> None:
-    trend = sentiment_trend(text_tables(demo_ws), "month").to_pandas()
+    trend = sentiment_trend(text_tables(demo_ws), "month", own_brand_only=None).to_pandas()
     assert len(trend) == 12
     assert trend.n.sum() == _frame(demo_ws, "SELECT count(*) AS n FROM feedback_text")["n"][0]
+    own = sentiment_trend(text_tables(demo_ws), "month").to_pandas()  # default: our own brand
+    own_n = _frame(
+        demo_ws,
+        "SELECT count(*) AS n FROM feedback_text t JOIN feedback f USING (feedback_id) WHERE f.brand IS NULL",
+    )["n"][0]
+    assert own.n.sum() == own_n < trend.n.sum()
     contacts = contact_reasons(text_tables(demo_ws), ["category"], None).to_pandas()
     top = contacts.groupby("aspect").mentions.sum().sort_values(ascending=False)
     assert top.index[0] in {"delivery", "returns_after_sales"}  # late orders and returns drive contacts

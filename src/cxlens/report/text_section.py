@@ -46,7 +46,7 @@ def text_section(tables: Callable[[str], ir.Table], grain: str = "month") -> Sec
     )
     fig.update_layout(title="Aspect x sentiment (share of mentions)", height=60 + 30 * len(heat), **LAYOUT)
     section.add_chart(fig)
-    trend = sentiment_trend(tables, grain).to_pandas()
+    trend = sentiment_trend(tables, grain, own_brand_only=True).to_pandas()
     line = go.Figure(
         go.Scatter(
             x=trend["period"].astype(str),

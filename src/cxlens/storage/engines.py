@@ -98,7 +98,8 @@ class SparkEngine:
             tmp.mkdir(parents=True)
             con = self.workspace.con
             for name in TABLE_ORDER:
-                con.execute(f"COPY \"{name}\" TO '{tmp / (name + '.parquet')}' (FORMAT parquet)")
+                target_file = str(tmp / (name + ".parquet")).replace("'", "''")
+                con.execute(f"COPY \"{name}\" TO '{target_file}' (FORMAT parquet)")
             (tmp / "_SUCCESS").touch()
             shutil.rmtree(target, ignore_errors=True)
             tmp.rename(target)

@@ -79,10 +79,12 @@ def aspect_sentiment(
     )
 
 
-def sentiment_trend(get: TableGetter, grain: str = "month", by: Sequence[str] = ()) -> ir.Table:
-    """Per period (and group): analysed texts, share negative/positive, mean score."""
+def sentiment_trend(
+    get: TableGetter, grain: str = "month", by: Sequence[str] = (), own_brand_only: bool | None = True
+) -> ir.Table:
+    """Per period (and group): analysed texts, share negative/positive, mean score (own brand by default)."""
     keys = _check(by, FEEDBACK_DIMENSIONS)
-    fb = get("feedback")
+    fb = _feedback(get, own_brand_only)
     ft = get("feedback_text")
     j = ft.join(fb, ft.feedback_id == fb.feedback_id)
     j = j.mutate(**_period(j, grain))

@@ -175,7 +175,8 @@ def text_tables(ws: Workspace, engine: str | None = None) -> Callable[[str], ir.
             target = ws.data_dir / "parquet" / "text"
             target.mkdir(parents=True, exist_ok=True)
             path = target / f"{name}.parquet"
-            ws.con.execute(f"COPY \"{name}\" TO '{path}' (FORMAT parquet)")
+            quoted = str(path).replace("'", "''")
+            ws.con.execute(f"COPY \"{name}\" TO '{quoted}' (FORMAT parquet)")
             cache[name] = ws.backend(engine).read_parquet(str(path), table_name=name)
         return cache[name]
 

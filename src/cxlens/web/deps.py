@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -60,7 +61,7 @@ async def require_api_token(request: Request, state: Annotated[AppState, Depends
     token = state.settings.api_token
     if not token:
         raise HTTPException(403, "the management API is disabled; set CXLENS_API_TOKEN to enable it")
-    if request.headers.get("authorization", "") != f"Bearer {token}":
+    if not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
         raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 

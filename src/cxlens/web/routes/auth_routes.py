@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cxlens.ops.auth_models import ROLES
 from cxlens.web import auth
 from cxlens.web.auth import AdminUser, PageUser
-from cxlens.web.deps import State
+from cxlens.web.deps import RateLimited, State
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,7 +35,7 @@ def login_form(request: Request, state: State, next: str = "/app") -> Response:
     return page
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[RateLimited])
 def login(
     request: Request,
     state: State,
