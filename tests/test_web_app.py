@@ -165,9 +165,13 @@ def test_logout_needs_csrf_and_tampered_sessions_are_refused(app_env: dict[str, 
     body, _, mac = session.rpartition(".")
     tampered = TestClient(app_env["app"], cookies={auth.SESSION_COOKIE: body[:-2] + "AA." + mac})
     assert tampered.get("/app", follow_redirects=False).status_code == 303
+    copied = TestClient(app_env["app"], cookies={auth.SESSION_COOKIE: session})
+    assert copied.get("/app", follow_redirects=False).status_code == 200
     out = client.post("/logout", data={"csrf": csrf_of(client)}, follow_redirects=False)
     assert out.status_code == 303
     assert client.get("/app", follow_redirects=False).status_code == 303
+    # a copy of the cookie taken before logout no longer works either
+    assert copied.get("/app", follow_redirects=False).status_code == 303
 
 
 # -- figures against pandas ------------------------------------------------------------------------

@@ -30,6 +30,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(32))
     stores: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Part of every session cookie; bumping it (on logout) ends every session of the user.
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 

@@ -219,7 +219,12 @@ def signer(request: Request) -> Signer:
 
 def new_session(request: Request, user: User) -> str:
     """A session cookie value for a user who just logged in (with a fresh CSRF token)."""
-    payload = {"uid": user.user_id, "csrf": secrets.token_urlsafe(24), "exp": time.time() + SESSION_SECONDS}
+    payload = {
+        "uid": user.user_id,
+        "sv": user.session_version or 0,
+        "csrf": secrets.token_urlsafe(24),
+        "exp": time.time() + SESSION_SECONDS,
+    }
     return signer(request).dumps(payload)
 
 
@@ -250,9 +255,18 @@ async def optional_principal(request: Request, state: State) -> Principal | None
         return None
     with state.ops.sessions() as s:
         user = s.get(User, payload["uid"])
-    if user is None or not user.active:
+    if user is None or not user.active or payload.get("sv") != (user.session_version or 0):
         return None
     return _principal(user, "session", str(payload.get("csrf", "")))
+
+
+def end_sessions(store: OpsStore, user_id: int) -> None:
+    """Invalidate every session cookie of a user (a signed cookie cannot be recalled otherwise)."""
+    with store.session() as s:
+        user = s.get(User, user_id)
+        if user is not None:
+            user.session_version = (user.session_version or 0) + 1
+            store.audit(s, "logout", "user", str(user_id), actor=user.username)
 
 
 async def api_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:

@@ -69,9 +69,10 @@ def login(
 
 
 @router.post("/logout")
-def logout(who: PageUser, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
-    """End the session (the form carries the CSRF token)."""
+def logout(who: PageUser, state: State, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+    """End the session (the form carries the CSRF token); copies of the cookie stop working too."""
     auth.check_csrf(who.csrf, csrf)
+    auth.end_sessions(state.ops, who.user_id)
     reply = RedirectResponse("/login", status_code=303)
     reply.delete_cookie(auth.SESSION_COOKIE)
     return reply
