@@ -44,6 +44,20 @@ def interval_bars(
     return fig
 
 
+def interval_band(x: list[str], low: list[float], high: list[float], color: str = BLUE) -> go.Scatter:
+    """A shaded band between ``low`` and ``high`` along ``x`` (an interval drawn under a line)."""
+    return go.Scatter(
+        x=x + x[::-1],
+        y=high + low[::-1],
+        fill="toself",
+        fillcolor=color,
+        opacity=0.15,
+        line={"width": 0},
+        hoverinfo="skip",
+        showlegend=False,
+    )
+
+
 def trend_lines(df: pd.DataFrame, period: str, title: str, *, series: str | None = None) -> go.Figure:
     """One line per series over time with a shaded 95% interval band."""
     fig = go.Figure()
@@ -53,18 +67,7 @@ def trend_lines(df: pd.DataFrame, period: str, title: str, *, series: str | None
         part = part.sort_values(period)
         color = palette[i % len(palette)]
         x = part[period].astype(str).tolist()
-        fig.add_trace(
-            go.Scatter(
-                x=x + x[::-1],
-                y=part["ci_high"].tolist() + part["ci_low"].tolist()[::-1],
-                fill="toself",
-                fillcolor=color,
-                opacity=0.15,
-                line={"width": 0},
-                hoverinfo="skip",
-                showlegend=False,
-            )
-        )
+        fig.add_trace(interval_band(x, part["ci_low"].tolist(), part["ci_high"].tolist(), color))
         fig.add_trace(
             go.Scatter(
                 x=x,

@@ -14,7 +14,7 @@ from cxlens.analyse import journey_funnels as jf
 from cxlens.analyse import journey_patterns as jp
 from cxlens.analyse import journeys as jr
 from cxlens.journey.map import JourneyMap
-from cxlens.report.charts import BLUE, GREY, LAYOUT
+from cxlens.report.charts import BLUE, GREY, LAYOUT, interval_band
 from cxlens.report.render import Section, TableBlock
 
 
@@ -79,18 +79,7 @@ def emotion_figure(curve: pd.DataFrame, title: str = "Emotion curve") -> go.Figu
     label = curve["touchpoint"] if "touchpoint" in curve else curve["stage"]
     x = label.astype(str).tolist()
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=x + x[::-1],
-            y=curve["ci_high"].tolist() + curve["ci_low"].tolist()[::-1],
-            fill="toself",
-            fillcolor=BLUE,
-            opacity=0.15,
-            line={"width": 0},
-            hoverinfo="skip",
-            showlegend=False,
-        )
-    )
+    fig.add_trace(interval_band(x, curve["ci_low"].tolist(), curve["ci_high"].tolist()))
     fig.add_trace(
         go.Scatter(
             x=x,
