@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cxlens.cli.common import fail, out, state
 from cxlens.ops import OpsStore
-from cxlens.web.auth import AuthError, create_api_key, create_user, list_users
 from cxlens.web.settings import get_web_settings
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 users_app = typer.Typer(help="Users of the web app and their API keys.", no_args_is_help=True)
 
@@ -21,6 +23,15 @@ Password = Annotated[
         prompt=True, hide_input=True, confirmation_prompt=True, help="Password (prompted if not given)."
     ),
 ]
+
+
+def _auth() -> ModuleType:
+    """The web app's auth module (imported on use: it needs the web extra, e.g. argon2)."""
+    try:
+        from cxlens.web import auth
+    except ImportError as exc:
+        raise fail(f"user management needs the web extra: pip install 'cxlens[web]' ({exc})") from None
+    return auth
 
 
 @contextmanager
@@ -33,10 +44,11 @@ def _ops() -> Iterator[OpsStore]:
 
 
 def _create(username: str, password: str, role: str, stores: list[str]) -> None:
+    auth = _auth()
     with _ops() as ops:
         try:
-            create_user(ops, username, password, role, stores)
-        except AuthError as exc:
+            auth.create_user(ops, username, password, role, stores)
+        except auth.AuthError as exc:
             raise fail(str(exc)) from None
     scope = f" for stores {', '.join(stores)}" if stores else ""
     out.print(f"created {role.replace('_', ' ')} {username}{scope}", highlight=False, markup=False)
@@ -62,8 +74,9 @@ def create(
 @users_app.command("list")
 def list_() -> None:
     """List users with role and stores."""
+    auth = _auth()
     with _ops() as ops:
-        for user in list_users(ops):
+        for user in auth.list_users(ops):
             stores = ",".join(user.stores or []) or "-"
             status = "active" if user.active else "disabled"
             typer.echo(f"{user.username}\t{user.role}\t{stores}\t{status}")
@@ -75,9 +88,10 @@ def api_key(
     name: Annotated[str, typer.Option(help="What the key is for.")] = "",
 ) -> None:
     """Create an API key for a user and print it (shown once; send it as X-API-Key)."""
+    auth = _auth()
     with _ops() as ops:
         try:
-            key = create_api_key(ops, username, name)
-        except AuthError as exc:
+            key = auth.create_api_key(ops, username, name)
+        except auth.AuthError as exc:
             raise fail(str(exc)) from None
     out.print(key, highlight=False, markup=False)
