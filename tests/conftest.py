@@ -53,3 +53,24 @@ def spark_session() -> Iterator[Any]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ops(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """An empty operational store: SQLite in a temp dir, or a fresh database on the PostgreSQL
+    test server (``CXLENS_TEST_POSTGRES_URL``; under CI=true a missing server is an error)."""
+    from cxlens.ops import OpsStore
+    from cxlens.ops.testing import fresh_database, postgres_server_url
+
+    if request.param == "sqlite":
+        store = OpsStore(data_dir=tmp_path)
+        yield store
+        store.close()
+        return
+    server = postgres_server_url()
+    if server is None:
+        pytest.skip("CXLENS_TEST_POSTGRES_URL is not set (make test starts a server)")
+    with fresh_database(server) as url:
+        store = OpsStore(url)
+        yield store
+        store.close()

@@ -3,9 +3,7 @@ invitation token under concurrent submits, idempotent event intake, partial resp
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,30 +13,6 @@ from cxlens.collect.responses import AlreadyAnsweredError, Collector, Context
 from cxlens.collect.surveys import template
 from cxlens.journey.map import load_journey_map
 from cxlens.ops import AuditEntry, InboxEvent, Invitation, OpsStore, Response, default_url
-from cxlens.ops.testing import ENV, fresh_database, postgres_server_url
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> str | None:
-    """The test server's URL, read before the per-test settings isolation clears CXLENS_* variables."""
-    return os.environ.get(ENV)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def ops(request: pytest.FixtureRequest, tmp_path: Path, pg_server: str | None) -> Iterator[OpsStore]:
-    """An empty operational store: SQLite in a temp dir, or a fresh database on the test server."""
-    if request.param == "sqlite":
-        store = OpsStore(data_dir=tmp_path)
-        yield store
-        store.close()
-        return
-    server = postgres_server_url(pg_server)
-    if server is None:
-        pytest.skip("CXLENS_TEST_POSTGRES_URL is not set (make test starts a server)")
-    with fresh_database(server) as url:
-        store = OpsStore(url)
-        yield store
-        store.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ path of a response into the feedback table and the NPS metric. Bad input gets 4x
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -23,16 +22,9 @@ from cxlens.collect.links import qr_bytes
 from cxlens.collect.responses import Context
 from cxlens.collect.surveys import parse_survey, template
 from cxlens.ops import OpsStore, Response
-from cxlens.ops.testing import ENV, fresh_database, postgres_server_url
 from cxlens.storage.workspace import Workspace
 from cxlens.web.app import create_app
 from cxlens.web.settings import WebSettings
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> str | None:
-    """The PostgreSQL test server, read before the per-test isolation clears CXLENS_* variables."""
-    return os.environ.get(ENV)
 
 
 def make_client(ws: Workspace, ops: OpsStore, **settings: Any) -> TestClient:
@@ -41,22 +33,6 @@ def make_client(ws: Workspace, ops: OpsStore, **settings: Any) -> TestClient:
     for name in ("post_purchase", "in_store", "post_delivery"):
         col.save_survey(template(name))
     return TestClient(app)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def ops(request: pytest.FixtureRequest, tmp_path: Path, pg_server: str | None) -> Iterator[OpsStore]:
-    if request.param == "sqlite":
-        store = OpsStore(data_dir=tmp_path)
-        yield store
-        store.close()
-        return
-    server = postgres_server_url(pg_server)
-    if server is None:
-        pytest.skip("CXLENS_TEST_POSTGRES_URL is not set (make test starts a server)")
-    with fresh_database(server) as url:
-        store = OpsStore(url)
-        yield store
-        store.close()
 
 
 @pytest.fixture
