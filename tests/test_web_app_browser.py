@@ -4,15 +4,11 @@ from hostile data. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
-import uvicorn
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from typer.testing import CliRunner
@@ -24,6 +20,7 @@ from cxlens.storage.workspace import Workspace
 from cxlens.web import auth
 from cxlens.web.app import create_app
 from cxlens.web.settings import WebSettings
+from cxlens.web.testing import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
@@ -32,30 +29,8 @@ PASSWORD = "correct horse battery"
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 
 
-class Server:
-    """The app under uvicorn in a background thread, on a free loopback port."""
-
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data_dir = tmp_path_factory.mktemp("webapp-demo")
     made = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "demo", "--customers", "1500"])
     assert made.exit_code == 0, made.output
@@ -74,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     ops = OpsStore(data_dir=data_dir)
     auth.create_user(ops, "admin", PASSWORD, "admin")
     auth.create_user(ops, "manager", PASSWORD, "store_manager", ["S001"])
-    with Server(create_app(WebSettings(), ws, ops=ops, export=False)) as srv:
+    with LiveServer(create_app(WebSettings(), ws, ops=ops, export=False)) as srv:
         yield srv
     ops.close()
     ws.close()
@@ -118,7 +93,7 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"web-app-{name}.png"), full_page=True)
 
 
-def test_admin_logs_in_filters_and_opens_every_page(server: Server, page: Page) -> None:
+def test_admin_logs_in_filters_and_opens_every_page(server: LiveServer, page: Page) -> None:
     _login(page, server.url, "admin")
     _charts(page, 3)
     assert page.locator(".kpi").count() == 3
@@ -146,7 +121,7 @@ def test_admin_logs_in_filters_and_opens_every_page(server: Server, page: Page) 
     page.wait_for_url("**/login")
 
 
-def test_store_manager_sees_only_their_store(server: Server, page: Page) -> None:
+def test_store_manager_sees_only_their_store(server: LiveServer, page: Page) -> None:
     _login(page, server.url, "manager")
     _charts(page, 3)
     page.goto(f"{server.url}/app/stores")

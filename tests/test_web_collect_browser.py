@@ -4,14 +4,12 @@ off. The answers reach the feedback table within seconds and show up in the NPS 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import sync_playwright
 
 from cxlens.analyse import metrics
@@ -22,49 +20,26 @@ from cxlens.report.builder import CHROMIUM_ARGS
 from cxlens.storage.workspace import Workspace
 from cxlens.web.app import create_app
 from cxlens.web.settings import WebSettings
+from cxlens.web.testing import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 
 
-class Server:
-    """The app under uvicorn in a background thread, on a free loopback port."""
-
-    def __init__(self, ws: Workspace, ops: OpsStore) -> None:
-        self.ws, self.ops = ws, ops
-        config = uvicorn.Config(
-            create_app(WebSettings(export_interval=0.2), ws, ops=ops),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+@pytest.fixture
+def ops_store(tmp_path: Path) -> Iterator[OpsStore]:
+    ops = OpsStore(data_dir=tmp_path)
+    yield ops
+    ops.close()
 
 
 @pytest.fixture
-def server(workspace: Workspace, tmp_path: Path) -> Iterator[Server]:
-    ops = OpsStore(data_dir=tmp_path)
-    with Server(workspace, ops) as srv:
-        col = srv.server.config.app.state.cx.collector
+def server(workspace: Workspace, ops_store: OpsStore) -> Iterator[LiveServer]:
+    with LiveServer(create_app(WebSettings(export_interval=0.2), workspace, ops=ops_store)) as srv:
+        col = srv.app.state.cx.collector
         col.save_survey(template("post_purchase"))
         col.save_survey(template("in_store"))
         yield srv
-    ops.close()
 
 
 @pytest.fixture
@@ -81,7 +56,9 @@ UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), t
     .filter(el => !el.closest('[aria-hidden=true]') && el.labels.length === 0).length"""
 
 
-def test_answered_in_two_languages_and_from_a_qr_code(server: Server, browser: Any) -> None:
+def test_answered_in_two_languages_and_from_a_qr_code(
+    server: LiveServer, browser: Any, workspace: Workspace, ops_store: OpsStore
+) -> None:
     page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
     # 1. English, from a store link
     page.goto(f"{server.url}/s/post_purchase?store=S1&tp=checkout&ch=store&lang=en")
@@ -124,12 +101,12 @@ def test_answered_in_two_languages_and_from_a_qr_code(server: Server, browser: A
     assert kiosk.locator('input[name="q_nps"]:checked').count() == 0  # a fresh, empty form
 
     start = time.monotonic()
-    while server.ops.count(Response, Response.exported_at.is_not(None)) < 3:
+    while ops_store.count(Response, Response.exported_at.is_not(None)) < 3:
         assert time.monotonic() - start < 5, "responses did not reach the feedback table within 5 s"
         time.sleep(0.05)
     server.__exit__()
-    nps = metrics.metric_table(server.ws, "nps", by="language")
+    nps = metrics.metric_table(workspace, "nps", by="language")
     assert dict(zip(nps["language"], nps["value"], strict=True)) == {"en": 100.0, "zh": -100.0, "ja": 100.0}
-    total = metrics.metric_table(server.ws, "nps")
+    total = metrics.metric_table(workspace, "nps")
     assert total.loc[0, "n"] == 3
     assert total.loc[0, "value"] == pytest.approx(100 * (2 - 1) / 3)
