@@ -24,6 +24,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from cxlens.analyse.common import predicate
 from cxlens.analyse.journey_stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_MIN_N,
@@ -115,14 +116,6 @@ def experience_signals(
     return sig.mutate(stage=stage_expr(sig.touchpoint, jm))
 
 
-def _predicate(col: ir.Value, value: Any) -> ir.BooleanValue:
-    if value is None:
-        return col.isnull()
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return col.isin(list(value))
-    return col == value
-
-
 def emotion_curve(
     tables: Tables,
     level: str = "touchpoint",
@@ -145,7 +138,7 @@ def emotion_curve(
     sig = experience_signals(tables, kinds, sentiment=sentiment, journey_map=jm)
     sig = sig.filter(sig.touchpoint.notnull())
     for col, value in (filters or {}).items():
-        sig = sig.filter(_predicate(sig[col], value))
+        sig = sig.filter(predicate(sig[col], value))
     keys = ["stage", *(["touchpoint"] if level == "touchpoint" else []), *by]
     x = sig.signal
     df = sig.group_by(keys).aggregate(n=x.count(), _s=x.sum(), _ss=(x * x).sum()).to_pandas()

@@ -22,25 +22,21 @@ emotion curve, peak-end and moments of truth in :mod:`.journey_experience`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal
 
 import ibis
 import pandas as pd
 
-from cxlens.journey.map import JourneyMap, load_journey_map
-from cxlens.storage.workspace import Workspace
+from cxlens.analyse.common import Tables, TimeLike, getter, journey_map_of, timestamp
+from cxlens.journey.map import JourneyMap
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-TableGetter: TypeAlias = Callable[[str], "ir.Table"]
-#: Where tables come from: a workspace (its default engine) or a function name -> Ibis table.
-Tables: TypeAlias = Workspace | TableGetter
 Level = Literal["touchpoint", "stage", "channel", "event_type"]
-TimeLike: TypeAlias = datetime | date | str | pd.Timestamp
 
 LEVELS: tuple[str, ...] = ("touchpoint", "stage", "channel", "event_type")
 #: State after the last one of a journey (transitions) and of journeys with fewer steps (step matrix).
@@ -65,30 +61,6 @@ class JourneyRules:
 
 
 DEFAULT_RULES = JourneyRules()
-
-
-def getter(tables: Tables) -> TableGetter:
-    """A function name -> Ibis table from a workspace or such a function."""
-    if isinstance(tables, Workspace):
-        return tables.table
-    return tables
-
-
-def journey_map_of(tables: Tables, journey_map: JourneyMap | None = None) -> JourneyMap:
-    """The journey map given, or the workspace's, or the retail default."""
-    if journey_map is not None:
-        return journey_map
-    if isinstance(tables, Workspace):
-        return tables.journey_map
-    return load_journey_map()
-
-
-def timestamp(value: TimeLike) -> datetime:
-    """A naive UTC datetime (the store's convention) from any time-like value."""
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.to_pydatetime()
 
 
 def stage_expr(touchpoint: ir.StringValue, jm: JourneyMap) -> ir.StringValue:

@@ -17,28 +17,23 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cxlens.journey.map import JourneyMap, load_journey_map
-from cxlens.storage.workspace import Workspace
+from cxlens.analyse.common import TableGetter, Tables, TimeLike, getter, journey_map_of, predicate, timestamp
+from cxlens.journey.map import JourneyMap
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
 MetricName = Literal["nps", "csat", "csat_mean", "ces", "rating"]
 Grain = Literal["day", "week", "month", "quarter"]
-TableGetter: TypeAlias = Callable[[str], "ir.Table"]
-#: Where tables come from: a workspace (its default engine) or a function name -> Ibis table.
-Tables: TypeAlias = Workspace | TableGetter
-TimeLike: TypeAlias = datetime | date | str | pd.Timestamp
 
 #: ``brand=ALL_BRANDS`` uses feedback about every brand (ours and competitors').
 ALL_BRANDS = "*"
@@ -230,30 +225,9 @@ def _grain(grain: Grain | None) -> Grain | None:
     return grain
 
 
-def _getter(tables: Tables) -> TableGetter:
-    if isinstance(tables, Workspace):
-        return tables.table
-    return tables
-
-
-def _journey(tables: Tables, journey_map: JourneyMap | None) -> JourneyMap:
-    if journey_map is not None:
-        return journey_map
-    if isinstance(tables, Workspace):
-        return tables.journey_map
-    return load_journey_map()
-
-
-def _timestamp(value: TimeLike) -> datetime:
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.to_pydatetime()
-
-
 def period_start(value: TimeLike, grain: Grain) -> pd.Timestamp:
     """Start of the ``grain`` period holding ``value`` (weeks start on Monday, as in the engines)."""
-    ts = pd.Timestamp(_timestamp(value)).normalize()
+    ts = pd.Timestamp(timestamp(value)).normalize()
     if grain == "day":
         return ts
     if grain == "week":
@@ -291,7 +265,7 @@ def metric_expr(
     filters = dict(filters or {})
     _dimensions(list(filters))
     grain = _grain(grain)
-    get = _getter(tables)
+    get = getter(tables)
     scores = [SCORES[s] for s in dict.fromkeys(m.score for m in specs)]
 
     fb = get("feedback")
@@ -304,14 +278,14 @@ def metric_expr(
     else:
         preds.append(fb.brand.isin(list(brand)))
     if start is not None:
-        preds.append(fb.submitted_at >= _timestamp(start))
+        preds.append(fb.submitted_at >= timestamp(start))
     if end is not None:
-        preds.append(fb.submitted_at < _timestamp(end))
+        preds.append(fb.submitted_at < timestamp(end))
     late_filters: dict[str, Any] = {}
     for name, value in filters.items():
         dim = DIMENSIONS[name]
         if dim.source == "feedback":
-            preds.append(_predicate(fb[dim.column], value))
+            preds.append(predicate(fb[dim.column], value))
         else:
             late_filters[name] = value
 
@@ -333,14 +307,14 @@ def metric_expr(
     t = _join(t, _with_order_facts(get), "orders", "order_id", [d for d in needed if d.source == "orders"])
     derived: dict[str, ir.Value] = {}
     if any(d.source == "journey" for d in needed):
-        jm = _journey(tables, journey_map)
+        jm = journey_map_of(tables, journey_map)
         derived["stage"] = t.touchpoint.cases(*jm.stage_of.items())
     if grain is not None:
         derived["period"] = t.submitted_at.truncate(_TRUNC_UNIT[grain])
     if derived:
         t = t.mutate(**derived)
     if late_filters:
-        t = t.filter([_predicate(t[name], value) for name, value in late_filters.items()])
+        t = t.filter([predicate(t[name], value) for name, value in late_filters.items()])
 
     aggs: dict[str, ir.Scalar] = {}
     for s in scores:
@@ -356,14 +330,6 @@ def metric_expr(
     if group:
         return t.group_by(group).aggregate(**aggs)
     return t.aggregate(**aggs)
-
-
-def _predicate(col: ir.Value, value: Any) -> ir.BooleanValue:
-    if value is None:
-        return col.isnull()
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return col.isin(list(value))
-    return col == value
 
 
 def _with_order_facts(get: TableGetter) -> TableGetter:
@@ -585,7 +551,7 @@ def _keys(by: str | Sequence[str], grain: Grain | None) -> list[str]:
 
 def _jm_if_needed(tables: Tables, journey_map: JourneyMap | None, keys: list[str]) -> JourneyMap | None:
     if "stage" in keys or "touchpoint" in keys:
-        return _journey(tables, journey_map)
+        return journey_map_of(tables, journey_map)
     return None
 
 

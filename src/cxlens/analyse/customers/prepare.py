@@ -15,32 +15,20 @@ null). :func:`baskets` sums lines to one row per basket.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import ibis
 
-from cxlens.storage.workspace import Workspace
+from cxlens.analyse.common import Tables, getter
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-TableGetter: TypeAlias = Callable[[str], "ir.Table"]
-#: Where data-model tables come from: a workspace (its default engine) or name -> Ibis table.
-Tables: TypeAlias = Workspace | TableGetter
 
 LINE_COLUMNS = ("customer_id", "basket_id", "ordered_at", "value", "item_id", "category", "store_id")
 BASKET_COLUMNS = ("customer_id", "basket_id", "ordered_at", "value", "store_id")
-
-
-def getter(tables: Tables) -> TableGetter:
-    """A name -> Ibis table function for a workspace or a getter."""
-    if isinstance(tables, Workspace):
-        ws = tables
-        return lambda name: ws.table(name)
-    return tables
 
 
 def lines_from_tables(tables: Tables) -> ir.Table:
