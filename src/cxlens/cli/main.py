@@ -16,10 +16,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table as RichTable
 
+from cxlens.cli.act import act_app
 from cxlens.cli.analyse import analyse_app
 from cxlens.cli.collect import collect_app
 from cxlens.cli.collect import serve as collect_serve
 from cxlens.cli.common import (
+    ACT,
     ADMIN,
     ANALYSE,
     COLLECT,
@@ -53,6 +55,7 @@ app.add_typer(collect_app, name="collect", rich_help_panel=COLLECT)
 app.add_typer(analyse_app, name="analyse", rich_help_panel=ANALYSE)
 app.add_typer(text_app, name="text", rich_help_panel=ANALYSE)
 app.add_typer(customers_app, name="customers", rich_help_panel=ANALYSE)
+app.add_typer(act_app, name="act", rich_help_panel=ACT)
 app.add_typer(users_app, name="users", rich_help_panel=ADMIN)
 app.command(
     "serve",

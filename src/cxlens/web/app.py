@@ -26,6 +26,7 @@ from cxlens.collect.responses import AlreadyAnsweredError, CollectError, Collect
 from cxlens.collect.triggers import load_triggers, run_triggers
 from cxlens.ops import OpsStore
 from cxlens.storage.workspace import Workspace
+from cxlens.web import staff_i18n
 from cxlens.web.deps import AppState
 from cxlens.web.pages import message_page
 from cxlens.web.ratelimit import RateLimiter
@@ -54,7 +55,7 @@ def create_app(
     # Autoescape every template (they end in .j2, which Jinja would not escape by default):
     # answers are untrusted text and are echoed back on pages with field errors.
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
-    templates = Jinja2Templates(env=env)
+    templates = Jinja2Templates(env=env, context_processors=[staff_i18n.context])
     state = AppState(
         settings=settings,
         workspace=ws,

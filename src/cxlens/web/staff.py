@@ -7,13 +7,13 @@ from fastapi import FastAPI
 from cxlens.ops.auth_models import ensure_auth_tables
 from cxlens.web.auth import Signer, load_secret
 from cxlens.web.deps import AppState
-from cxlens.web.routes import api, auth_routes, dashboard
+from cxlens.web.routes import api, auth_routes, cases, dashboard, drivers, insights
 
 
 def install(app: FastAPI, state: AppState) -> None:
     """Create the user tables, the session signer and include the staff routers."""
     ensure_auth_tables(state.ops)
     app.state.cx_signer = Signer(load_secret(state.workspace.data_dir))
-    for module in (auth_routes, dashboard, api):
+    for module in (auth_routes, dashboard, insights, drivers, cases, api):
         app.include_router(module.router)
     app.title = "cxlens"
