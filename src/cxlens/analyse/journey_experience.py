@@ -25,14 +25,15 @@ import numpy as np
 import pandas as pd
 
 from cxlens.analyse.common import predicate
-from cxlens.analyse.journey_stats import (
+from cxlens.analyse.journeys import JourneyMap, Tables, getter, journey_map_of, stage_expr, stitch
+from cxlens.analyse.stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_MIN_N,
-    diff_interval,
+    diff_nps,
+    diff_share,
     mean_interval,
     nps_interval,
 )
-from cxlens.analyse.journeys import JourneyMap, Tables, getter, journey_map_of, stage_expr, stitch
 
 #: Score column -> expression of the 0-1 signal (higher is better).
 SCALES: dict[str, tuple[float, float, bool]] = {
@@ -142,7 +143,7 @@ def emotion_curve(
     keys = ["stage", *(["touchpoint"] if level == "touchpoint" else []), *by]
     x = sig.signal
     df = sig.group_by(keys).aggregate(n=x.count(), _s=x.sum(), _ss=(x * x).sum()).to_pandas()
-    mean, sd, lo, hi = mean_interval(df["n"], df["_s"], df["_ss"], confidence)
+    mean, sd, lo, hi = mean_interval(df["n"], df["_s"], df["_ss"], confidence=confidence)
     df = df.drop(columns=["_s", "_ss"]).assign(mean=mean, sd=sd, ci_low=lo, ci_high=hi)
     df["n"] = df["n"].astype("int64")
     df["small_n"] = df["n"] < min_n
@@ -250,15 +251,14 @@ def moments_of_truth(
     ok = df[~df["bad"].astype(bool)].drop(columns="bad").set_index("touchpoint")
     tps = [t for t in jm.touchpoint_ids if t in set(bad.index) | set(ok.index)]
     bad, ok = bad.reindex(tps).fillna(0), ok.reindex(tps).fillna(0)
-    nb, var_b, _, _ = nps_interval(bad["promoters"], bad["detractors"], bad["nps_n"], confidence)
-    no, var_o, _, _ = nps_interval(ok["promoters"], ok["detractors"], ok["nps_n"], confidence)
-    d, lo, hi, p = diff_interval(nb, var_b * 1e4, bad["nps_n"], no, var_o * 1e4, ok["nps_n"], confidence)
+    nps_cols = ("promoters", "detractors", "nps_n")
+    d, lo, hi, p = diff_nps(*(bad[c] for c in nps_cols), *(ok[c] for c in nps_cols), confidence=confidence)
+    nb = nps_interval(bad["promoters"], bad["detractors"], bad["nps_n"])[0]
+    no = nps_interval(ok["promoters"], ok["detractors"], ok["nps_n"])[0]
+    rd, rlo, rhi, rp = diff_share(bad["rep_k"], bad["rep_n"], ok["rep_k"], ok["rep_n"], confidence=confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         rb = bad["rep_k"].to_numpy(float) / bad["rep_n"].to_numpy(float)
         ro = ok["rep_k"].to_numpy(float) / ok["rep_n"].to_numpy(float)
-    rd, rlo, rhi, rp = diff_interval(
-        rb, rb * (1 - rb), bad["rep_n"], ro, ro * (1 - ro), ok["rep_n"], confidence
-    )
     out = pd.DataFrame(
         {
             "touchpoint": tps,

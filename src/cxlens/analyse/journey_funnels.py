@@ -17,7 +17,6 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from cxlens.analyse.journey_stats import DEFAULT_CONFIDENCE, wilson
 from cxlens.analyse.journeys import (
     DEFAULT_RULES,
     JourneyMap,
@@ -28,6 +27,7 @@ from cxlens.analyse.journeys import (
     journey_events,
     journey_map_of,
 )
+from cxlens.analyse.stats import DEFAULT_CONFIDENCE, wilson
 
 Step = str | Sequence[str]
 #: Dimensions taken from the event that started the funnel (step 1).
@@ -183,7 +183,7 @@ def funnel(
         part["_secs"] = wide[f"s{i}"].astype("float64")
         rows.append(part)
     df = pd.concat(rows, ignore_index=True)
-    p, lo, hi = wilson(df["journeys"].to_numpy(), df["_first"].to_numpy(), confidence)
+    p, lo, hi = wilson(df["journeys"].to_numpy(), df["_first"].to_numpy(), confidence=confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         step_conv = df["journeys"].to_numpy(float) / df["_prev"].to_numpy(float)
         mean_hours = df["_secs"].to_numpy(float) / df["journeys"].to_numpy(float) / 3_600

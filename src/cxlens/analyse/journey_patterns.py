@@ -28,7 +28,6 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from cxlens.analyse.journey_stats import DEFAULT_CONFIDENCE, nps_interval, wilson
 from cxlens.analyse.journeys import (
     DEFAULT_RULES,
     JourneyMap,
@@ -39,6 +38,7 @@ from cxlens.analyse.journeys import (
     journey_map_of,
     stitch,
 )
+from cxlens.analyse.stats import DEFAULT_CONFIDENCE, nps_interval, wilson
 
 PATTERNS: tuple[str, ...] = ("showrooming", "webrooming", "online_only", "store_only", "mixed", "other")
 #: First touch of an order with no event in its window.
@@ -195,8 +195,8 @@ def pattern_summary(
     for col in ("orders", "nps_n", "promoters", "detractors"):
         df[col] = df[col].astype("int64")
     total = df["orders"].sum()
-    share, lo, hi = wilson(df["orders"].to_numpy(), np.full(len(df), total), confidence)
-    value, _, nlo, nhi = nps_interval(df["promoters"], df["detractors"], df["nps_n"], confidence)
+    share, lo, hi = wilson(df["orders"].to_numpy(), np.full(len(df), total), confidence=confidence)
+    value, _, nlo, nhi = nps_interval(df["promoters"], df["detractors"], df["nps_n"], confidence=confidence)
     out = df[["pattern", "orders"]].assign(
         share=share,
         share_ci_low=lo,
@@ -260,5 +260,5 @@ def research_conversion(
     )
     df = df.set_index("research").reindex(["online", "store", "both", "none"]).fillna(0).reset_index()
     df[["journeys", "converted"]] = df[["journeys", "converted"]].astype("int64")
-    p, lo, hi = wilson(df["converted"].to_numpy(), df["journeys"].to_numpy(), confidence)
+    p, lo, hi = wilson(df["converted"].to_numpy(), df["journeys"].to_numpy(), confidence=confidence)
     return df.assign(conversion=p, ci_low=lo, ci_high=hi)

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import ibis
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from cxlens.analyse import stats as st
 from cxlens.analyse.common import TableGetter, Tables, TimeLike, getter, journey_map_of, predicate, timestamp
 from cxlens.journey.map import JourneyMap
 
@@ -381,39 +381,12 @@ def _moments(agg: pd.DataFrame, specs: list[Metric], keys: list[str]) -> pd.Data
     return out
 
 
-def _z(confidence: float) -> float:
-    return float(stats.norm.ppf(0.5 + confidence / 2))
-
-
 def _kind(metric: pd.Series) -> np.ndarray:
     return metric.map(lambda m: METRICS[m].kind).to_numpy()
 
 
-def _wilson(top: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    p = top / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return p, np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
-
-
-def _mean_var(m: pd.DataFrame, suffix: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, sample variance (NaN for n < 2) and n of each row."""
-    n = m[f"n{suffix}"].to_numpy(float)
-    total = m[f"sum{suffix}"].to_numpy(float)
-    sumsq = m[f"sumsq{suffix}"].to_numpy(float)
-    mean = total / n
-    ss = np.maximum(sumsq - total * mean, 0.0)
-    var = np.where(n >= 2, ss / np.where(n >= 2, n - 1, 1), np.nan)
-    return mean, var, n
-
-
-def _net(m: pd.DataFrame, suffix: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """NPS (points), per-answer variance of the +1/0/-1 score, and n of each row."""
-    n = m[f"n{suffix}"].to_numpy(float)
-    pro = m[f"top{suffix}"].to_numpy(float) / n
-    det = m[f"bottom{suffix}"].to_numpy(float) / n
-    return 100 * (pro - det), np.maximum(pro + det - (pro - det) ** 2, 0.0), n
+def _cols(m: pd.DataFrame, suffix: str, *names: str) -> tuple[np.ndarray, ...]:
+    return tuple(m[f"{name}{suffix}"].to_numpy(float) for name in names)
 
 
 def _estimate(m: pd.DataFrame, confidence: float, min_n: int) -> pd.DataFrame:
@@ -422,24 +395,18 @@ def _estimate(m: pd.DataFrame, confidence: float, min_n: int) -> pd.DataFrame:
     size = len(out)
     value, low, high = np.full(size, np.nan), np.full(size, np.nan), np.full(size, np.nan)
     kind = _kind(out["metric"]) if size else np.array([], dtype=object)
-    z = _z(confidence)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sel = kind == "net"
-        if sel.any():
-            v, var, n = _net(out[sel])
-            half = z * 100 * np.sqrt(var / n)
-            value[sel], low[sel], high[sel] = v, np.clip(v - half, -100, 100), np.clip(v + half, -100, 100)
-        sel = kind == "share"
-        if sel.any():
-            sub = out[sel]
-            p, lo, hi = _wilson(sub["top"].to_numpy(float), sub["n"].to_numpy(float), z)
-            value[sel], low[sel], high[sel] = 100 * p, 100 * lo, 100 * hi
-        sel = kind == "mean"
-        if sel.any():
-            mean, var, n = _mean_var(out[sel])
-            tcrit = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1))
-            half = tcrit * np.sqrt(var / n)
-            value[sel], low[sel], high[sel] = mean, mean - half, mean + half
+    sel = kind == "net"
+    if sel.any():
+        v, _, lo, hi = st.nps_interval(*_cols(out[sel], "", "top", "bottom", "n"), confidence=confidence)
+        value[sel], low[sel], high[sel] = v, lo, hi
+    sel = kind == "share"
+    if sel.any():
+        p, lo, hi = st.wilson(*_cols(out[sel], "", "top", "n"), confidence=confidence)
+        value[sel], low[sel], high[sel] = 100 * p, 100 * lo, 100 * hi
+    sel = kind == "mean"
+    if sel.any():
+        mean, _, lo, hi = st.mean_interval(*_cols(out[sel], "", "n", "sum", "sumsq"), confidence=confidence)
+        value[sel], low[sel], high[sel] = mean, lo, hi
     out["n"] = out["n"].astype("int64")
     out["value"], out["ci_low"], out["ci_high"] = value, low, high
     out["small_n"] = out["n"] < min_n
@@ -457,50 +424,29 @@ def _compare(
     eb = _estimate(m[keys].assign(**{s: m[f"{s}_b"].fillna(0.0) for s in STAT_COLUMNS}), confidence, min_n)
     diff, low, high, p = (np.full(size, np.nan) for _ in range(4))
     kind = _kind(m["metric"]) if size else np.array([], dtype=object)
-    z = _z(confidence)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sel = kind == "net"
-        if sel.any():
-            sub = m[sel]
-            va, var_a, na = _net(sub, "_a")
-            vb, var_b, nb = _net(sub, "_b")
-            d = va - vb
-            half = z * 100 * np.sqrt(var_a / na + var_b / nb)
-            pro = (sub["top_a"] + sub["top_b"]).to_numpy(float) / (na + nb)
-            det = (sub["bottom_a"] + sub["bottom_b"]).to_numpy(float) / (na + nb)
-            se0 = 100 * np.sqrt(np.maximum(pro + det - (pro - det) ** 2, 0) * (1 / na + 1 / nb))
-            diff[sel], low[sel], high[sel] = d, d - half, d + half
-            p[sel] = _p_normal(d, se0)
-        sel = kind == "share"
-        if sel.any():
-            sub = m[sel]
-            na, nb = sub["n_a"].to_numpy(float), sub["n_b"].to_numpy(float)
-            pa, la, ua = _wilson(sub["top_a"].to_numpy(float), na, z)
-            pb, lb, ub = _wilson(sub["top_b"].to_numpy(float), nb, z)
-            d = pa - pb
-            pooled = (sub["top_a"] + sub["top_b"]).to_numpy(float) / (na + nb)
-            se0 = np.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb))
-            diff[sel] = 100 * d
-            low[sel] = 100 * (d - np.sqrt((pa - la) ** 2 + (ub - pb) ** 2))
-            high[sel] = 100 * (d + np.sqrt((ua - pa) ** 2 + (pb - lb) ** 2))
-            p[sel] = _p_normal(d, se0)
-        sel = kind == "mean"
-        if sel.any():
-            sub = m[sel]
-            ma, var_a, na = _mean_var(sub, "_a")
-            mb, var_b, nb = _mean_var(sub, "_b")
-            d = ma - mb
-            qa, qb = var_a / na, var_b / nb
-            se = np.sqrt(qa + qb)
-            ok = np.isfinite(se) & (se > 0)
-            df = np.where(ok, (qa + qb) ** 2 / (qa**2 / (na - 1) + qb**2 / (nb - 1)), 1.0)
-            tcrit = stats.t.ppf(0.5 + confidence / 2, df)
-            tval = np.where(ok, np.abs(d) / np.where(ok, se, 1.0), 0.0)
-            pt = np.where(ok, 2 * stats.t.sf(tval, df), np.nan)
-            flat = np.isfinite(se) & (se == 0)
-            pt = np.where(flat, np.where(d == 0, 1.0, 0.0), pt)
-            half = np.where(flat, 0.0, tcrit * se)
-            diff[sel], low[sel], high[sel], p[sel] = d, d - half, d + half, pt
+    sel = kind == "net"
+    if sel.any():
+        sub = m[sel]
+        res = st.diff_nps(
+            *_cols(sub, "_a", "top", "bottom", "n"),
+            *_cols(sub, "_b", "top", "bottom", "n"),
+            confidence=confidence,
+        )
+        diff[sel], low[sel], high[sel], p[sel] = res
+    sel = kind == "share"
+    if sel.any():
+        sub = m[sel]
+        d, lo, hi, pv = st.diff_share(
+            *_cols(sub, "_a", "top", "n"), *_cols(sub, "_b", "top", "n"), confidence=confidence
+        )
+        diff[sel], low[sel], high[sel], p[sel] = 100 * d, 100 * lo, 100 * hi, pv
+    sel = kind == "mean"
+    if sel.any():
+        sub = m[sel]
+        ma, var_a = st.mean_var(*_cols(sub, "_a", "n", "sum", "sumsq"))
+        mb, var_b = st.mean_var(*_cols(sub, "_b", "n", "sum", "sumsq"))
+        res = st.diff_mean(ma, var_a, sub["n_a"], mb, var_b, sub["n_b"], confidence=confidence)
+        diff[sel], low[sel], high[sel], p[sel] = res
     out = m[keys].copy()
     out["n_a"], out["value_a"] = m["n_a"].fillna(0).astype("int64"), ea["value"].to_numpy()
     out["n_b"], out["value_b"] = m["n_b"].fillna(0).astype("int64"), eb["value"].to_numpy()
@@ -508,12 +454,6 @@ def _compare(
     out["significant"] = np.nan_to_num(p, nan=1.0) < 1 - confidence
     out["small_n"] = (out["n_a"] < min_n) | (out["n_b"] < min_n)
     return out
-
-
-def _p_normal(d: np.ndarray, se: np.ndarray) -> np.ndarray:
-    """Two-sided normal p-value of d / se; 1 when se = 0 (then both samples are identical)."""
-    safe = np.where(se > 0, se, 1.0)
-    return np.where(se > 0, 2 * stats.norm.sf(np.abs(d) / safe), np.where(np.isnan(se), np.nan, 1.0))
 
 
 def _order(df: pd.DataFrame, keys: list[str], specs: list[Metric], jm: JourneyMap | None) -> pd.DataFrame:
