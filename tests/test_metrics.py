@@ -634,3 +634,22 @@ def test_comparisons_engines_agree(spark_ws: Workspace) -> None:
         lambda t: compare_segments(t, "csat", "loyalty_tier", filters={"region": "north"}),
         sort_by=["segment_a", "metric"],
     )
+
+
+def test_latest_period_is_the_filtered_groups_own_when_it_has_no_recent_data(
+    tmp_path: Path, feedback: pd.DataFrame
+) -> None:
+    """A store whose answers stop before the store's latest month is compared on its own latest
+    month (the two-period shortcut must fall back to the whole history, not report no data)."""
+    fb = feedback[~((feedback["store_id"] == "S2") & (feedback["submitted_at"] >= "2024-04-01"))]
+    with Workspace(tmp_path / "ws") as w:
+        load(w, fb.reset_index(drop=True))
+        own = headline(w, ["nps"], filters={"store_id": "S2"})
+        assert own.loc[0, "period"] == pd.Timestamp("2024-03-01")
+        same = headline(w, ["nps"], filters={"store_id": "S2"}, period="2024-03-15")
+        pd.testing.assert_frame_equal(own, same)
+        s2 = fb[(fb["store_id"] == "S2") & fb["nps"].notna()]
+        assert own.loc[0, "n"] == (s2["submitted_at"].dt.month == 3).sum()
+        assert own.loc[0, "previous_n"] == (s2["submitted_at"].dt.month == 2).sum()
+        recent = compare_periods(w, "nps", by="store_id")
+        assert (recent["period_a"] == pd.Timestamp("2024-04-01")).all()

@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -600,23 +600,22 @@ def compare_periods(
     if grain_ is None:
         raise ValueError("compare_periods needs a grain: day, week, month or quarter")
     dims = _dimensions(_as_list(by))
-    start = end = None
-    if period is not None:
-        this = period_start(period, grain_)
-        start, end = this - _STEP[grain_], this + _STEP[grain_]
-    expr = metric_expr(
-        tables,
-        metric,
-        dims,
-        grain_,
-        journey_map=journey_map,
-        brand=brand,
-        filters=filters,
-        start=start,
-        end=end,
-    )
-    mom = _moments(expr.to_pandas(), specs, ["period", *dims])
-    this = period_start(period, grain_) if period is not None else _latest(mom)
+
+    def moments(start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
+        expr = metric_expr(
+            tables,
+            metric,
+            dims,
+            grain_,
+            journey_map=journey_map,
+            brand=brand,
+            filters=filters,
+            start=start,
+            end=end,
+        )
+        return _moments(expr.to_pandas(), specs, ["period", *dims])
+
+    mom, this = _two_periods(tables, grain_, period, moments)
     prev = this - _STEP[grain_]
     a = mom[mom["period"] == this].drop(columns="period")
     b = mom[mom["period"] == prev].drop(columns="period")
@@ -631,6 +630,32 @@ def _latest(mom: pd.DataFrame) -> pd.Timestamp:
     if mom.empty:
         raise ValueError("no feedback with a score matches; nothing to compare")
     return pd.Timestamp(mom["period"].max())
+
+
+def _two_periods(
+    tables: Tables,
+    grain: Grain,
+    period: TimeLike | None,
+    moments: Callable[[pd.Timestamp | None, pd.Timestamp | None], pd.DataFrame],
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """Moments of the period of interest and the one before, and that period's start.
+
+    Without ``period`` the latest period with data is wanted. Scanning only the store's last two
+    periods finds it whenever the filtered feedback has data in the store's latest period (the
+    usual case, and 2-3x faster than the whole history); otherwise the whole history is read.
+    """
+    step = _STEP[grain]
+    if period is not None:
+        this = period_start(period, grain)
+        return moments(this - step, this + step), this
+    latest = getter(tables)("feedback").submitted_at.max().execute()
+    if latest is not None and not pd.isna(latest):
+        this = period_start(latest, grain)
+        mom = moments(this - step, this + step)
+        if (mom["period"] == this).any():
+            return mom, this
+    mom = moments(None, None)
+    return mom, _latest(mom)
 
 
 def compare_segments(
@@ -729,23 +754,22 @@ def headline(
     grain_ = _grain(grain)
     if grain_ is None:
         raise ValueError("headline needs a grain: day, week, month or quarter")
-    start = end = None
-    if period is not None:
-        this = period_start(period, grain_)
-        start, end = this - _STEP[grain_], this + _STEP[grain_]
-    expr = metric_expr(
-        tables,
-        list(metrics),
-        (),
-        grain_,
-        journey_map=journey_map,
-        brand=brand,
-        filters=filters,
-        start=start,
-        end=end,
-    )
-    mom = _moments(expr.to_pandas(), specs, ["period"])
-    this = period_start(period, grain_) if period is not None else _latest(mom)
+
+    def moments(start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
+        expr = metric_expr(
+            tables,
+            list(metrics),
+            (),
+            grain_,
+            journey_map=journey_map,
+            brand=brand,
+            filters=filters,
+            start=start,
+            end=end,
+        )
+        return _moments(expr.to_pandas(), specs, ["period"])
+
+    mom, this = _two_periods(tables, grain_, period, moments)
     prev = this - _STEP[grain_]
     names = [m.name for m in specs]
     cur = _estimate(mom[mom["period"] == this], confidence, min_n).set_index("metric").reindex(names)
