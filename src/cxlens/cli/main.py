@@ -339,3 +339,8 @@ def run(
         target = write_report(ws, None, "month", None, False)
     out.print(f"\n[bold]report:[/] {target}  ({time.perf_counter() - started:.0f} s in all)")
     out.print("open it in a browser; it works offline.")
+    out.print(
+        "[bold]web app:[/] `cxlens users create-admin admin` once, then `cxlens serve` "
+        "and open http://127.0.0.1:8000/app",
+        highlight=False,
+    )
