@@ -18,14 +18,11 @@ Triggers are YAML::
 
 from __future__ import annotations
 
-import json
 import re
 import smtplib
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
@@ -37,6 +34,7 @@ from sqlalchemy import func, select
 
 from cxlens.collect.responses import Collector, Context
 from cxlens.ops import CollectSettings, Invitation, get_collect_settings, utcnow
+from cxlens.ops.delivery import post_json, send_email
 
 if TYPE_CHECKING:
     from cxlens.storage.workspace import Workspace
@@ -277,23 +275,10 @@ def send_pending(
     return report
 
 
-def send_email(settings: CollectSettings, to: str, title: str, url: str) -> None:
-    """Send one invitation e-mail (plain text and HTML) through the configured SMTP server."""
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = settings.mail_from, to, title
-    msg.set_content(f"{title}\n\n{url}\n")
-    msg.add_alternative(f'<p>{_esc(title)}</p><p><a href="{_esc(url)}">{_esc(url)}</a></p>', subtype="html")
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password or "")
-        smtp.send_message(msg)
-
-
 def send_webhook(inv: Invitation, url: str, title: str) -> None:
     """POST the invitation as JSON to the trigger's webhook; any non-2xx status is an error."""
-    body = json.dumps(
+    post_json(
+        inv.contact or "",
         {
             "token": inv.token,
             "url": url,
@@ -302,18 +287,8 @@ def send_webhook(inv: Invitation, url: str, title: str) -> None:
             "customer_id": inv.customer_id,
             "language": inv.language,
             "event_id": inv.event_id,
-        }
-    ).encode()
-    req = urllib.request.Request(
-        inv.contact or "", data=body, method="POST", headers={"Content-Type": "application/json"}
+        },
     )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        if not 200 <= resp.status < 300:
-            raise ValueError(f"webhook answered {resp.status}")
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def run_triggers(
