@@ -87,3 +87,24 @@ def test_unknown_engine_and_table(workspace: Workspace) -> None:
         workspace.table("events", "oracle")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown table 'visits'"):
         workspace.table("visits")
+
+
+def test_duckdb_queries_from_many_threads_while_loading(tmp_path: Any) -> None:
+    """Request threads query while another thread loads: each thread has its own cursor, so no
+    query fails with 'connection is busy' and every count is a committed state (8 or 16)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Workspace(tmp_path / "ws") as ws:
+        ws.ingest("events", EVENTS)
+        more = EVENTS.assign(event_id=[f"x{i}" for i in range(8)])
+
+        def count(_: int) -> int:
+            t = ws.table("events")
+            return int(t.filter(t.event_type != "nothing").count().execute())
+
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(count, i) for i in range(200)]
+            ws.ingest("events", more)
+            seen = {f.result() for f in futures}
+        assert seen <= {8, 16}
+        assert count(0) == 16

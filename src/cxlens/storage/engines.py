@@ -9,6 +9,7 @@ point Spark at the same Parquet layout in shared storage.
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,7 +33,9 @@ class AnalyticsEngine(Protocol):
     """What an engine offers: an Ibis backend and the data-model tables on it."""
 
     name: str
-    backend: BaseBackend
+
+    @property
+    def backend(self) -> BaseBackend: ...
 
     def table(self, name: str) -> ir.Table: ...
 
@@ -40,13 +43,32 @@ class AnalyticsEngine(Protocol):
 
 
 class DuckDBEngine:
-    """Ibis over the embedded DuckDB store (shares the workspace connection)."""
+    """Ibis over the embedded DuckDB store, one cursor of the workspace connection per thread.
+
+    A DuckDB connection serves one caller at a time, so the web app's request threads, the
+    exporter and the CLI each get their own cursor (a connection to the same database): queries
+    run concurrently, and each sees only committed loads.
+    """
 
     name = "duckdb"
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
-        self.backend = ibis.duckdb.from_connection(workspace.con)
+        self._local = threading.local()
+        self._cursors: list[Any] = []
+        self._guard = threading.Lock()
+
+    @property
+    def backend(self) -> BaseBackend:
+        """This thread's Ibis backend (created on first use)."""
+        backend: BaseBackend | None = getattr(self._local, "backend", None)
+        if backend is None:
+            cursor = self.workspace.con.cursor()
+            backend = ibis.duckdb.from_connection(cursor)
+            with self._guard:
+                self._cursors.append(cursor)
+            self._local.backend = backend
+        return backend
 
     def table(self, name: str) -> ir.Table:
         """The data-model table ``name``."""
@@ -54,7 +76,12 @@ class DuckDBEngine:
         return self.backend.table(name)
 
     def close(self) -> None:
-        """Nothing to release: the workspace owns the connection."""
+        """Close the cursors; the workspace owns the connection itself."""
+        with self._guard:
+            cursors, self._cursors = self._cursors, []
+        for cursor in cursors:
+            cursor.close()
+        self._local = threading.local()
 
 
 class SparkEngine:

@@ -78,29 +78,36 @@ class Workspace:
     def con(self) -> duckdb.DuckDBPyConnection:
         """The DuckDB connection to the embedded store (opened and initialised on first use)."""
         if self._con is None:
-            settings = get_settings()
-            if self.read_only and not self.db_path.exists():
-                raise FileNotFoundError(f"no cxlens store at {self.db_path}; run `cxlens ingest` first")
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            spill = self.data_dir / "tmp"
-            config: dict[str, str | bool | int | float | list[str]] = {
-                "memory_limit": settings.duckdb_memory_limit,
-                "temp_directory": str(spill),
-            }
-            if settings.duckdb_threads:
-                config["threads"] = settings.duckdb_threads
-            try:
-                self._con = duckdb.connect(str(self.db_path), read_only=self.read_only, config=config)
-            except duckdb.IOException as exc:
-                if "lock" in str(exc).lower():
-                    raise StoreLockedError(
-                        f"the cxlens store {self.db_path} is in use by another process; "
-                        "wait for it to finish or use another --data-dir"
-                    ) from None
-                raise
-            if not self.read_only:
-                self._init_schema(self._con)
+            with self._lock:
+                if self._con is None:
+                    self._con = self._open()
         return self._con
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """Open (and create the tables of) the store file."""
+        settings = get_settings()
+        if self.read_only and not self.db_path.exists():
+            raise FileNotFoundError(f"no cxlens store at {self.db_path}; run `cxlens ingest` first")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        spill = self.data_dir / "tmp"
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": settings.duckdb_memory_limit,
+            "temp_directory": str(spill),
+        }
+        if settings.duckdb_threads:
+            config["threads"] = settings.duckdb_threads
+        try:
+            con = duckdb.connect(str(self.db_path), read_only=self.read_only, config=config)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLockedError(
+                    f"the cxlens store {self.db_path} is in use by another process; "
+                    "wait for it to finish or use another --data-dir"
+                ) from None
+            raise
+        if not self.read_only:
+            self._init_schema(con)
+        return con
 
     def _init_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         for ddl in META_DDL:
@@ -110,12 +117,13 @@ class Workspace:
 
     def close(self) -> None:
         """Close the store and stop any engine this workspace started."""
-        for engine in self._engines.values():
-            engine.close()
-        self._engines.clear()
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+        with self._lock:  # not while a load or a bookkeeping query runs on the connection
+            for engine in self._engines.values():
+                engine.close()
+            self._engines.clear()
+            if self._con is not None:
+                self._con.close()
+                self._con = None
 
     def __enter__(self) -> Workspace:
         return self
