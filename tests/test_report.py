@@ -68,7 +68,14 @@ def test_report_is_self_contained(main_job: Path) -> None:
     assert html.count("plotly.js v") == 1  # the library once, not once per figure
     charts = re.findall(r'<script type="application/json" id="([^"]+)-data">', html)
     assert len(charts) >= 6
-    for section in ("Executive summary", "Trends", "Breakdowns", "Stores", "Biggest movers"):
+    for section in (
+        "Executive summary",
+        "Trends",
+        "Breakdowns",
+        "Stores",
+        "Biggest movers",
+        "Key drivers and competitors",
+    ):
         assert f"<h2>{section}</h2>" in html
 
 

@@ -85,3 +85,170 @@ def analyse_compare(
         else:
             df = _metric_call(m.compare_periods, tables, metric, grain, by, journey_map=ws.journey_map)
         print_frame(df, output, "differences (significant = p < 0.05)")
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+_DRIVER_COLUMNS = ["rank", "driver", "importance", "ci_low", "ci_high", "share", "direction", "performance",
+                   "coverage", "quadrant", "revenue_at_risk"]  # fmt: skip
+_BENCHMARK_COLUMNS = ["indicator", "brand", "n", "share_positive", "diff_share", "p_share", "mean",
+                      "diff_mean", "p_mean", "significant"]  # fmt: skip
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from None
+
+
+def _emit(
+    payload: dict[str, Any],
+    frame: Any,
+    output: str,
+    as_json: bool,
+    title: str,
+    columns: list[str] | None = None,
+) -> None:
+    """JSON (the whole result), CSV (every column) or a table (the columns that fit a terminal)."""
+    import json
+
+    from cxlens.cli.common import out
+
+    if as_json or output == "json":
+        out.print_json(json.dumps(payload, default=str))
+        return
+    if output == "table" and columns is not None:
+        frame = frame[[c for c in columns if c in frame.columns]]
+    print_frame(frame, output, title)
+
+
+@analyse_app.command("drivers")
+def analyse_drivers(
+    outcome: Annotated[str, typer.Option(help="nps, csat or repurchase.")] = "nps",
+    touchpoint: Annotated[
+        str | None, typer.Option(help="Only this touchpoint's answers form the outcome (nps, csat).")
+    ] = None,
+    days: Annotated[int, typer.Option(help="Repurchase window in days.")] = 90,
+    boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 200,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    value: Annotated[
+        str, typer.Option(help="Customer value for revenue at risk: auto (CLV, else spend), clv or spend.")
+    ] = "auto",
+    text: Annotated[
+        bool | None, typer.Option("--text/--no-text", help="Text-aspect drivers (default: when analysed).")
+    ] = None,
+    engine: EngineOpt = None,
+    output: FormatOpt = "table",
+    as_json: JsonOpt = False,
+) -> None:
+    """Key drivers of NPS, CSAT or repurchase: Shapley importance with intervals, priority quadrant,
+    revenue at risk."""
+    from cxlens.analyse.drivers import OUTCOMES, key_drivers, text_getter
+
+    if outcome not in OUTCOMES:
+        raise fail(f"unknown outcome {outcome!r}; choose from {', '.join(OUTCOMES)}", code=2)
+    if value not in ("auto", "clv", "spend"):
+        raise fail(f"unknown value {value!r}; choose auto, clv or spend", code=2)
+    with open_workspace() as ws:
+        result = _call(
+            key_drivers,
+            text_getter(ws, engine),
+            outcome,
+            outcome_touchpoint=touchpoint,
+            repurchase_days=days,
+            text=text,
+            n_boot=boot,
+            seed=seed,
+            value=value,
+        )
+        title = (
+            f"drivers of {outcome}: {result.method}, R² {result.r2:.3f} "
+            f"[{result.r2_ci[0]:.3f}, {result.r2_ci[1]:.3f}], {result.n_units:,} customers"
+        )
+        _emit(result.as_dict(), result.drivers, output, as_json, title, _DRIVER_COLUMNS)
+        if result.cost and not (as_json or output != "table"):
+            c = result.cost
+            from cxlens.cli.common import out
+
+            out.print(
+                f"cost of inaction: {c['detractors']:,} detractors, revenue at risk "
+                f"{c['revenue_at_risk']:,.0f} of {c['revenue_total']:,.0f} ({c['basis']})"
+            )
+
+
+@analyse_app.command("benchmark")
+def analyse_benchmark(
+    start: Annotated[str | None, typer.Option(help="First day (inclusive).")] = None,
+    end: Annotated[str | None, typer.Option(help="End (exclusive).")] = None,
+    text: Annotated[
+        bool | None, typer.Option("--text/--no-text", help="Text-aspect indicators (default: when analysed).")
+    ] = None,
+    engine: EngineOpt = None,
+    output: FormatOpt = "table",
+    as_json: JsonOpt = False,
+) -> None:
+    """Our brand against each competitor per indicator (rating, text aspects), with significance."""
+    from cxlens.analyse.benchmark import benchmark
+    from cxlens.analyse.drivers import text_getter
+
+    with open_workspace() as ws:
+        df = _call(benchmark, text_getter(ws, engine), text=text, start=start, end=end)
+        records = df.replace({float("nan"): None}).to_dict("records")
+        _emit(
+            {"rows": records},
+            df,
+            output,
+            as_json,
+            "competitor benchmark (diff = competitor - ours)",
+            _BENCHMARK_COLUMNS,
+        )
+
+
+@analyse_app.command("effect")
+def analyse_effect(
+    stores: Annotated[str, typer.Option(help="Treated stores, comma-separated, e.g. S005,S013.")],
+    start: Annotated[str, typer.Option(help="Start of the action plan, e.g. 2025-07-01.")],
+    metric: Annotated[str, typer.Option(help="csat, nps, ces or rating (mean answer).")] = "csat",
+    touchpoint: Annotated[str | None, typer.Option(help="Only feedback at this touchpoint.")] = None,
+    control: Annotated[
+        str | None, typer.Option(help="Control stores, comma-separated (default: every other store).")
+    ] = None,
+    engine: EngineOpt = None,
+    output: FormatOpt = "table",
+    as_json: JsonOpt = False,
+) -> None:
+    """Effect of an action plan: difference-in-differences against control stores, with an interval."""
+    import pandas as pd
+
+    from cxlens.analyse.effects import did_effect
+
+    treated = [s.strip() for s in stores.split(",") if s.strip()]
+    controls = [s.strip() for s in control.split(",") if s.strip()] if control else None
+    with open_workspace() as ws:
+        effect = _call(
+            did_effect,
+            lambda name: ws.table(name, engine),
+            treated_stores=treated,
+            start=start,
+            metric=metric,
+            touchpoint=touchpoint,
+            control_stores=controls,
+        )
+        d = effect.as_dict()
+        rows = pd.DataFrame(
+            [
+                {"group": "treated", "before": d["treated_before"], "after": d["treated_after"],
+                 "change": d["treated_after"] - d["treated_before"],
+                 "n_before": d["n_treated_before"], "n_after": d["n_treated_after"]},
+                {"group": "control", "before": d["control_before"], "after": d["control_after"],
+                 "change": d["control_after"] - d["control_before"],
+                 "n_before": d["n_control_before"], "n_after": d["n_control_after"]},
+            ]
+        )  # fmt: skip
+        verdict = "significant" if effect.significant else "not significant"
+        title = (
+            f"{effect.metric} effect from {effect.start}: {effect.estimate:+.3f} "
+            f"[{effect.ci_low:+.3f}, {effect.ci_high:+.3f}] ({effect.confidence:.0%}), "
+            f"p = {effect.p_value:.3g}, {verdict}"
+        )
+        _emit(d, rows, output, as_json, title)

@@ -215,6 +215,14 @@ def customers(tables: m.TableGetter) -> Section:
     return customers_section(tables)
 
 
+def drivers(ws: Workspace, engine: str | None) -> Section:
+    """Key drivers (with text aspects once analysed), the priority matrix and the benchmark."""
+    from cxlens.analyse.drivers import text_getter
+    from cxlens.report.drivers_section import drivers_section
+
+    return drivers_section(text_getter(ws, engine))
+
+
 def _missing_extra(section_id: str, title: str, extra: str) -> Section:
     section = Section(section_id, title)
     section.notes.append(f"Install cxlens[{extra}] to see this section.")
@@ -255,6 +263,7 @@ def build_report(
         ("journeys", lambda: journey_section(tables, ws.journey_map)),
         ("text", lambda: voice_of_customer(ws, engine, grain)),
         ("customers", lambda: customers(tables)),
+        ("drivers", lambda: drivers(ws, engine)),
         ("data", lambda: data_section(ws)),
     ]
     sections = []

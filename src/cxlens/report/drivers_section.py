@@ -1,0 +1,215 @@
+"""The report's key-driver section: priority matrix, driver importance with intervals, the competitor
+benchmark heatmap and table. Each chart is drawn from an analytic's frame (its data twin); the web
+page draws the same charts through the same functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from cxlens.analyse.benchmark import OURS, benchmark, benchmark_matrix
+from cxlens.analyse.common import Tables
+from cxlens.analyse.drivers import QUADRANTS, KeyDrivers, key_drivers
+from cxlens.report.charts import BLUE, GREEN, GREY, LAYOUT, RED
+from cxlens.report.render import Kpi, Section, TableBlock
+
+QUADRANT_COLOURS = dict(zip(QUADRANTS, (RED, GREEN, GREY, BLUE), strict=True))
+
+
+def priority_matrix_chart(
+    drivers: pd.DataFrame, title: str = "Priority matrix: importance x performance"
+) -> go.Figure:
+    """Scatter of importance (share of R²) against performance, with quadrant lines at the means."""
+    fig = go.Figure()
+    fig.update_layout(**LAYOUT, title=title, height=440)
+    if drivers.empty:
+        return fig
+    x = drivers["performance"].astype(float)
+    y = drivers["share"].astype(float) * 100
+    for quadrant in QUADRANTS:
+        sel = drivers["quadrant"] == quadrant
+        if not sel.any():
+            continue
+        fig.add_scatter(
+            x=x[sel],
+            y=y[sel],
+            mode="markers+text",
+            name=quadrant,
+            text=drivers.loc[sel, "name"].astype(str),
+            textposition="top center",
+            marker={"size": 11, "color": QUADRANT_COLOURS[quadrant]},
+            hovertemplate="%{text}: importance %{y:.1f}% of R², performance %{x:.0%}<extra></extra>",
+        )
+    fig.add_vline(x=float(x.mean()), line_dash="dot", line_color=GREY)
+    fig.add_hline(y=float(y.mean()), line_dash="dot", line_color=GREY)
+    fig.update_xaxes(title="performance (share performing well)", tickformat=".0%")
+    fig.update_yaxes(title="importance (% of explained variance)")
+    return fig
+
+
+def importance_chart(
+    drivers: pd.DataFrame, title: str = "Driver importance (share of R², 95% interval)"
+) -> go.Figure:
+    """Horizontal bars of each driver's share of R² with bootstrap interval whiskers."""
+    df = drivers.reset_index(drop=True)
+    r2 = float(df["importance"].sum()) if not df.empty else 0.0
+    scale = 100 / r2 if r2 > 0 else 0.0
+    value = df["importance"] * scale
+    fig = go.Figure(
+        go.Bar(
+            x=value,
+            y=df["driver"].astype(str),
+            orientation="h",
+            marker_color=[RED if d < 0 else BLUE for d in df.get("direction", pd.Series(1, index=df.index))],
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": (df["ci_high"] * scale - value).clip(lower=0).tolist(),
+                "arrayminus": (value - df["ci_low"] * scale).clip(lower=0).tolist(),
+                "color": "#374151",
+            },
+            hovertemplate="%{y}: %{x:.1f}% of R²<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **LAYOUT, title=title, height=max(240, 26 * len(df) + 90), yaxis={"autorange": "reversed"}
+    )
+    return fig
+
+
+def benchmark_heatmap(
+    bench: pd.DataFrame, title: str = "Competitors against us: share positive (points)"
+) -> go.Figure:
+    """Indicator x competitor heatmap of the difference in share positive (competitor - ours)."""
+    fig = go.Figure()
+    fig.update_layout(**LAYOUT, title=title, height=420)
+    matrix = benchmark_matrix(bench) if not bench.empty else pd.DataFrame()
+    if matrix.empty:
+        return fig
+    z = (matrix.to_numpy(dtype=float) * 100).round(1)
+    fig.add_heatmap(
+        z=z,
+        x=[str(c) for c in matrix.columns],
+        y=[str(i) for i in matrix.index],
+        colorscale="RdBu",
+        zmid=0,
+        hovertemplate="%{y}, %{x}: %{z:+.1f} points<extra></extra>",
+    )
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def _pct(v: Any) -> str:
+    return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f}%"
+
+
+def drivers_section(
+    tables: Tables,
+    *,
+    outcome: str = "nps",
+    n_boot: int = 200,
+    text: bool | None = None,
+    seed: int = 0,
+) -> Section:
+    """Key drivers of ``outcome`` (priority matrix, importance, cost of inaction) and the competitor
+    benchmark; ``tables`` should serve the text tables too (see ``drivers.text_getter``)."""
+    section = Section(
+        "drivers",
+        "Key drivers and competitors",
+        intro="What moves NPS, where to act first, and how we compare with competitors.",
+    )
+    result: KeyDrivers | None = None
+    try:
+        result = key_drivers(tables, outcome, n_boot=n_boot, text=text, seed=seed)  # type: ignore[arg-type]
+    except ValueError as exc:
+        section.notes.append(f"Key drivers not computed: {exc}")
+    if result is not None:
+        d = result.drivers
+        section.kpis.append(
+            Kpi(
+                f"{outcome.upper()} explained (R²)",
+                f"{result.r2:.3f}",
+                f"[{result.r2_ci[0]:.3f}, {result.r2_ci[1]:.3f}]",
+                f"{result.n_units:,} customers",
+            )
+        )
+        if result.cost:
+            c = result.cost
+            section.kpis.append(
+                Kpi(
+                    "Revenue at risk from detractors",
+                    f"{c['revenue_at_risk']:,.0f}",
+                    "",
+                    f"{_pct(c.get('share_at_risk'))} of revenue; "
+                    f"{c['detractors']:,} detractors ({c['basis']})",
+                )
+            )
+        top = d.iloc[0]
+        section.findings.append(
+            f"The strongest driver of {outcome} is {top['driver']}: {100 * top['share']:.0f}% of the "
+            f"explained variance (interval {top['ci_low']:.3f}-{top['ci_high']:.3f} in R² units, "
+            f"{result.method.replace('_', ' ')})."
+        )
+        fix = d[d["quadrant"] == QUADRANTS[0]]
+        if not fix.empty:
+            section.findings.append(
+                "Fix first (important, performing below average): " + ", ".join(fix["driver"]) + "."
+            )
+        section.add_chart(priority_matrix_chart(d))
+        section.add_chart(importance_chart(d))
+        section.tables.append(
+            TableBlock(
+                f"Drivers of {outcome}",
+                [
+                    "rank",
+                    "driver",
+                    "share of R²",
+                    "interval (R²)",
+                    "performance",
+                    "quadrant",
+                    "revenue at risk",
+                ],
+                [
+                    [
+                        str(r["rank"]),
+                        str(r["driver"]),
+                        _pct(r["share"]),
+                        f"{r['ci_low']:.3f}-{r['ci_high']:.3f}",
+                        _pct(r["performance"]),
+                        str(r["quadrant"]),
+                        f"{r['revenue_at_risk']:,.0f}" if "revenue_at_risk" in d.columns else "–",
+                    ]
+                    for r in d.to_dict("records")
+                ],
+                numeric={0, 2, 4, 6},
+            )
+        )
+    bench = benchmark(tables, text=text)
+    if bench.empty or (bench["brand"] != OURS).sum() == 0:
+        section.notes.append("No competitor feedback (feedback.brand) to benchmark against.")
+        return section
+    section.add_chart(benchmark_heatmap(bench))
+    comp = bench[(bench["brand"] != OURS) & ~bench["small_n"]]
+    section.tables.append(
+        TableBlock(
+            "Competitor benchmark (difference = competitor - ours; * p < 0.05)",
+            ["indicator", "brand", "n", "share positive", "difference", "mean", "difference (mean)"],
+            [
+                [
+                    str(r["indicator"]),
+                    str(r["brand"]),
+                    f"{r['n']:,}",
+                    _pct(r["share_positive"]),
+                    f"{100 * r['diff_share']:+.1f}{'*' if r['p_share'] < 0.05 else ''}",
+                    f"{r['mean']:.2f}",
+                    f"{r['diff_mean']:+.2f}{'*' if r['p_mean'] < 0.05 else ''}",
+                ]
+                for r in comp.to_dict("records")
+            ],
+            numeric={2, 3, 4, 5, 6},
+        )
+    )
+    return section
