@@ -2,8 +2,455 @@
 
 from __future__ import annotations
 
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
 import typer
+
+from cxlens.act import alerts as al
+from cxlens.act import cases as cs
+from cxlens.act import plans as pl
+from cxlens.act.routing import Routing, load_routing
+from cxlens.cli.common import FormatOpt, fail, open_workspace, out, print_frame, state
+from cxlens.ops import OpsStore
 
 act_app = typer.Typer(
     help="Act: alerts, cases with SLAs, action plans and their measured effect.", no_args_is_help=True
 )
+alerts_app = typer.Typer(
+    help="Alert rules on feedback and metrics: run them, list alerts.", no_args_is_help=True
+)
+cases_app = typer.Typer(
+    help="Cases: open, assign, work, resolve; the SLA escalation sweep.", no_args_is_help=True
+)
+plans_app = typer.Typer(help="Action plans and their measured effect.", no_args_is_help=True)
+act_app.add_typer(alerts_app, name="alerts")
+act_app.add_typer(cases_app, name="cases")
+act_app.add_typer(plans_app, name="plans")
+
+RoutingOpt = Annotated[
+    Path | None, typer.Option("--routing", help="Routing YAML (owners, escalation, SLA hours).", exists=True)
+]
+ActorOpt = Annotated[
+    str | None, typer.Option("--as", help="Who is acting (audit log); default: cli:<os user>.")
+]
+Output = Annotated[str, typer.Option("--output", "-o", help="table, json or csv.")]
+CaseId = Annotated[int, typer.Argument(help="Case number.")]
+
+
+def _actor(value: str | None) -> str:
+    if value:
+        return value
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@contextmanager
+def _ops() -> Iterator[OpsStore]:
+    store = OpsStore(data_dir=state.data_dir)
+    try:
+        yield store
+    except (cs.CaseError, pl.PlanError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+
+
+def _routing(path: Path | None) -> Routing:
+    try:
+        return load_routing(path)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def _when(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value).to_pydatetime().replace(tzinfo=None)
+    except ValueError:
+        raise fail(
+            f"{name} must be a date or time like 2026-11-20 or 2026-11-20T09:00, got {value!r}"
+        ) from None
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+
+
+# -- alerts -----------------------------------------------------------------------------------------
+
+
+@alerts_app.command("run")
+def alerts_run(
+    rules: Annotated[
+        Path | None,
+        typer.Option("--rules", help="Alert rules YAML (default rules if not given).", exists=True),
+    ] = None,
+    routing: RoutingOpt = None,
+    since: Annotated[
+        str | None, typer.Option(help="Evaluate feedback after this time (overrides the cursor).")
+    ] = None,
+    send: Annotated[bool, typer.Option("--send/--no-send", help="Deliver by e-mail and webhook.")] = True,
+    base_url: Annotated[
+        str, typer.Option(help="Base URL of the web app, for links.")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Evaluate the rules on new feedback and on the metrics; record, route and deliver alerts."""
+    try:
+        ruleset = al.load_rules(rules)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    route = _routing(routing)
+    with open_workspace() as ws, _ops() as ops:
+        run = al.run_alerts(
+            ops, ws, ruleset, route, since=_when(since, "--since"), send=send, base_url=base_url
+        )
+    out.print(
+        f"evaluated {run.evaluated} feedback rows: {run.fired} new alerts, {run.deduplicated} duplicates, "
+        f"{run.cases_opened} cases opened, {run.delivered} delivered, {run.failed} failed",
+        highlight=False,
+    )
+    for line in run.errors:
+        out.print(f"  {line}", highlight=False, markup=False)
+    if run.failed:
+        raise typer.Exit(1)
+
+
+ALERT_COLUMNS = ["alert_id", "created_at", "rule_id", "store_id", "owner", "title", "case_id", "delivered_at"]
+
+
+@alerts_app.command("list")
+def alerts_list(
+    rule: Annotated[str | None, typer.Option(help="Only this rule id.")] = None,
+    store: Annotated[str | None, typer.Option(help="Only this store.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    output: FormatOpt = "table",
+) -> None:
+    """Recent alerts, newest first."""
+    with _ops() as ops:
+        rows = [
+            al.alert_dict(a)
+            for a in al.list_alerts(ops, stores=[store] if store else None, rule=rule, limit=limit)
+        ]
+    print_frame(_frame(rows, ALERT_COLUMNS), output, "Alerts")
+
+
+# -- cases ------------------------------------------------------------------------------------------
+
+CASE_COLUMNS = [
+    "case_id",
+    "created_at",
+    "status",
+    "priority",
+    "store_id",
+    "touchpoint",
+    "assignee",
+    "sla_due_at",
+    "escalation_level",
+    "title",
+]
+
+
+@cases_app.command("list")
+def cases_list(
+    status: Annotated[str | None, typer.Option(help="open, in_progress, resolved or closed.")] = None,
+    store: Annotated[str | None, typer.Option(help="Only this store.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only this assignee.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+    output: FormatOpt = "table",
+) -> None:
+    """Cases, newest first."""
+    with _ops() as ops:
+        found = cs.list_cases(ops, status=status, store_id=store, assignee=assignee, limit=limit)
+    print_frame(_frame([cs.case_dict(c) for c in found], CASE_COLUMNS), output, "Cases")
+
+
+@cases_app.command("show")
+def cases_show(case_id: CaseId, output: FormatOpt = "table") -> None:
+    """One case with its notes."""
+    with _ops() as ops:
+        case = cs.get_case(ops, case_id)
+        notes = cs.case_notes(ops, case_id)
+    data = cs.case_dict(case)
+    if output == "json":
+        data["notes"] = [{"at": n.created_at.isoformat(), "author": n.author, "text": n.text} for n in notes]
+        out.print_json(data=data)
+        return
+    frame = pd.DataFrame({"field": list(data), "value": ["" if v is None else str(v) for v in data.values()]})
+    print_frame(frame, output, f"Case {case_id}")
+    for n in notes:
+        out.print(f"{n.created_at:%Y-%m-%d %H:%M} {n.author}: {n.text}", highlight=False, markup=False)
+
+
+@cases_app.command("open")
+def cases_open(
+    title: Annotated[str | None, typer.Argument(help="What the case is about (not with --alert).")] = None,
+    store: Annotated[str | None, typer.Option(help="Store id.")] = None,
+    region: Annotated[str | None, typer.Option(help="Region.")] = None,
+    touchpoint: Annotated[str | None, typer.Option(help="Touchpoint.")] = None,
+    priority: Annotated[str, typer.Option(help="urgent, high, normal or low (sets the SLA).")] = "normal",
+    assignee: Annotated[str | None, typer.Option(help="Assignee (default: the routed owner).")] = None,
+    alert: Annotated[
+        int | None, typer.Option(help="Open from this alert instead (takes its details).")
+    ] = None,
+    routing: RoutingOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Open a case by hand, or from an alert."""
+    route = _routing(routing)
+    with _ops() as ops:
+        if alert is not None:
+            case = cs.open_from_alert(ops, alert, routing=route, actor=_actor(actor))
+        elif title is None:
+            raise fail("give the case a title, or --alert ID to open it from an alert")
+        else:
+            case = cs.open_case(
+                ops,
+                title,
+                store_id=store,
+                region=region,
+                touchpoint=touchpoint,
+                priority=priority,
+                assignee=assignee,
+                routing=route,
+                actor=_actor(actor),
+            )
+    out.print(
+        f"opened case {case.case_id} for {case.assignee}, due {case.sla_due_at:%Y-%m-%d %H:%M} UTC",
+        highlight=False,
+    )
+
+
+@cases_app.command("assign")
+def cases_assign(
+    case_id: CaseId, assignee: Annotated[str, typer.Argument(help="New assignee.")], actor: ActorOpt = None
+) -> None:
+    """Give a case to someone."""
+    with _ops() as ops:
+        cs.assign(ops, case_id, assignee, actor=_actor(actor))
+    out.print(f"case {case_id} assigned to {assignee}", highlight=False, markup=False)
+
+
+@cases_app.command("status")
+def cases_status(
+    case_id: CaseId,
+    status: Annotated[str, typer.Argument(help="open, in_progress, resolved or closed.")],
+    actor: ActorOpt = None,
+) -> None:
+    """Move a case to another status (the lifecycle is enforced)."""
+    with _ops() as ops:
+        cs.set_status(ops, case_id, status, actor=_actor(actor))
+    out.print(f"case {case_id} is now {status}", highlight=False, markup=False)
+
+
+@cases_app.command("note")
+def cases_note(
+    case_id: CaseId, text: Annotated[str, typer.Argument(help="The note.")], actor: ActorOpt = None
+) -> None:
+    """Add a note to a case."""
+    with _ops() as ops:
+        cs.add_note(ops, case_id, text, actor=_actor(actor))
+    out.print(f"note added to case {case_id}", highlight=False)
+
+
+@cases_app.command("resolve")
+def cases_resolve(
+    case_id: CaseId,
+    resolution: Annotated[str, typer.Argument(help="What was done.")],
+    root_cause: Annotated[
+        list[str] | None, typer.Option("--root-cause", "-r", help="Root-cause tag (repeatable).")
+    ] = None,
+    follow_up: Annotated[
+        str | None, typer.Option(help="Customer follow-up notes (marks the customer contacted now).")
+    ] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Resolve a case with its resolution, root causes and customer follow-up."""
+    with _ops() as ops:
+        cs.resolve(ops, case_id, resolution, root_causes=root_cause, actor=_actor(actor))
+        if follow_up:
+            cs.follow_up(ops, case_id, follow_up, actor=_actor(actor))
+    out.print(f"case {case_id} resolved", highlight=False)
+
+
+@cases_app.command("escalate")
+def cases_escalate(
+    routing: RoutingOpt = None,
+    now: Annotated[str | None, typer.Option(help="Sweep as of this time (UTC; default: now).")] = None,
+    base_url: Annotated[
+        str, typer.Option(help="Base URL of the web app, for links.")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """SLA sweep: escalate every open case past its due time (safe to run as often as you like)."""
+    route = _routing(routing)
+    with _ops() as ops:
+        done = cs.escalate_overdue(ops, route, _when(now, "--now"), base_url=base_url)
+    out.print(f"escalated {len(done)} cases", highlight=False)
+    for e in done:
+        errors = f" (notification failed: {'; '.join(e.errors)})" if e.errors else ""
+        out.print(f"  case {e.case_id} -> level {e.level}, {e.owner}{errors}", highlight=False, markup=False)
+
+
+# -- plans ------------------------------------------------------------------------------------------
+
+PLAN_COLUMNS = [
+    "plan_id",
+    "name",
+    "status",
+    "metric",
+    "touchpoint",
+    "driver",
+    "stores",
+    "start_date",
+    "end_date",
+    "owner",
+]
+
+
+@plans_app.command("add")
+def plans_add(
+    name: Annotated[str, typer.Argument(help="Plan name.")],
+    store: Annotated[
+        list[str], typer.Option("--store", "-s", help="Store in the plan (repeatable or comma-separated).")
+    ],
+    start: Annotated[str, typer.Option(help="Start date, e.g. 2025-07-01.")],
+    metric: Annotated[str, typer.Option(help="nps, csat, ces or rating.")] = "csat",
+    touchpoint: Annotated[str | None, typer.Option(help="Touchpoint the plan acts on.")] = None,
+    driver: Annotated[str | None, typer.Option(help="Driver or aspect the plan acts on, e.g. staff.")] = None,
+    control: Annotated[
+        list[str] | None, typer.Option("--control", "-c", help="Control store (default: all others).")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="End of the measurement window.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Who owns the plan.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Free-text notes.")] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Record an action plan."""
+    split = lambda xs: [s for x in xs or [] for s in x.split(",")]  # noqa: E731
+    with _ops() as ops:
+        plan = pl.create_plan(
+            ops,
+            name,
+            stores=split(store),
+            start=start,
+            metric=metric,
+            touchpoint=touchpoint,
+            driver=driver,
+            control_stores=split(control) or None,
+            end=end,
+            owner=owner,
+            notes=notes,
+            actor=_actor(actor),
+        )
+    out.print(f"added plan {plan.plan_id}: {plan.name}", highlight=False, markup=False)
+
+
+@plans_app.command("list")
+def plans_list(output: FormatOpt = "table") -> None:
+    """Action plans, newest first."""
+    with _ops() as ops:
+        rows = [pl.plan_dict(p) for p in pl.list_plans(ops)]
+    for row in rows:
+        row["stores"] = ",".join(row["stores"] or [])
+    print_frame(_frame(rows, PLAN_COLUMNS), output, "Action plans")
+
+
+@plans_app.command("measure")
+def plans_measure(
+    plan_id: Annotated[int, typer.Argument(help="Plan number.")],
+    confidence: Annotated[float, typer.Option(min=0.5, max=0.999)] = 0.95,
+    output: FormatOpt = "table",
+) -> None:
+    """The plan's effect: difference-in-differences against control stores, with an interval."""
+    with _ops() as ops, open_workspace(read_only=True) as ws:
+        plan = pl.get_plan(ops, plan_id)
+        try:
+            effect = pl.measure(plan, ws, ops=ops, confidence=confidence)
+        except ValueError as exc:
+            raise fail(f"cannot measure plan {plan_id}: {exc}") from None
+    data = effect.as_dict()
+    if output == "json":
+        out.print_json(data=data)
+        return
+    cols = [
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "treated_before",
+        "treated_after",
+        "control_before",
+        "control_after",
+    ]
+    print_frame(
+        pd.DataFrame([{k: data[k] for k in cols}]), output, f"Plan {plan_id}: {plan.name} ({plan.metric})"
+    )
+    if output == "table":
+        verdict = (
+            "an effect (the interval excludes 0)"
+            if effect.significant
+            else "no clear effect (the interval contains 0)"
+        )
+        out.print(f"{plan.name}: {verdict}", highlight=False, markup=False)
+
+
+# -- audit ------------------------------------------------------------------------------------------
+
+
+@act_app.command("audit")
+def audit(
+    object_type: Annotated[
+        str | None, typer.Option("--type", help="case, action_plan, alert, user, survey ...")
+    ] = None,
+    object_id: Annotated[str | None, typer.Option("--id", help="Only this object.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    output: Output = "table",
+) -> None:
+    """Recent audit-log entries: who changed what, with the values before and after."""
+    from sqlalchemy import select
+
+    from cxlens.ops import AuditEntry
+
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if object_type:
+        query = query.where(AuditEntry.object_type == object_type)
+    if object_id:
+        query = query.where(AuditEntry.object_id == object_id)
+    with _ops() as ops, ops.sessions() as s:
+        entries = list(s.scalars(query))
+    rows = [
+        {
+            "at": e.at,
+            "actor": e.actor,
+            "action": e.action,
+            "object": f"{e.object_type} {e.object_id or ''}".strip(),
+            "detail": e.detail,
+        }
+        for e in entries
+    ]
+    frame = _frame(rows, ["at", "actor", "action", "object", "detail"])
+    if output != "json":
+        frame["detail"] = frame["detail"].map(_detail)
+    else:
+        frame["at"] = frame["at"].astype(str)
+    print_frame(frame, output, "Audit log")
+
+
+def _detail(detail: dict[str, Any] | None) -> str:
+    detail = detail or {}
+    before, after = detail.get("before"), detail.get("after")
+    if isinstance(before, dict) and isinstance(after, dict):
+        if not before:
+            shown = {k: v for k, v in after.items() if v not in (None, [], "")}
+            return ("created: " + ", ".join(f"{k}={v}" for k, v in shown.items()))[:200]
+        keys = list(after) or list(before)
+        return "; ".join(f"{k}: {before.get(k)!s} -> {after.get(k)!s}" for k in keys)[:200]
+    return ", ".join(f"{k}={v}" for k, v in detail.items())[:200]

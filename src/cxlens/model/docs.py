@@ -85,6 +85,12 @@ def render_markdown() -> str:
     for row in jm.rows():
         types = ", ".join(f"`{t}`" for t in str(row["event_types"]).split(", ") if t)
         lines.append(f"| {row['stage']} | `{row['touchpoint']}` | {types} |")
+    # The operational tables are documented here too (one data-model document); imported late
+    # because the model layer does not otherwise depend on the storage layer.
+    from cxlens.ops.docs import operational_markdown
+
+    lines.append("")
+    lines.append(operational_markdown())
     return "\n".join(lines) + "\n"
 
 

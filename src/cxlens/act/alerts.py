@@ -1,0 +1,606 @@
+"""Alerts: rules on single feedback (detractors, negative aspects, keywords) and on metrics (a
+significant drop against the previous period, an anomalous day), routed, deduplicated and
+delivered by webhook and e-mail.
+
+Rules are YAML (see ``docs/act.md``)::
+
+    dedup_window: 7d
+    rules:
+      - {id: detractor, kind: detractor, threshold: 6, priority: high, open_case: true}
+      - {id: refund, kind: keyword, keywords: [refund, 退款, 返金, 환불, возврат, reembolso]}
+      - {id: staff_negative, kind: aspect, aspects: [staff]}
+      - {id: csat_drop, kind: metric_drop, metric: csat, grain: week, by: store_id, min_drop: 5}
+      - {id: nps_anomaly, kind: anomaly, metric: nps, by: store_id, z: 3.5, baseline_days: 28}
+
+Feedback rules look at feedback submitted since the last run (a cursor in the operational store,
+minus an overlap for late loads); the dedup key makes re-reading a row harmless. Metric rules run
+the analytics of :mod:`cxlens.analyse.metrics` over the workspace on DuckDB.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from ibis.common.exceptions import TableNotFound
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from sqlalchemy import select
+
+from cxlens.act import cases as case_ops
+from cxlens.act.routing import Routing, notify
+from cxlens.collect.triggers import parse_duration
+from cxlens.ops import OpsStore, utcnow
+from cxlens.ops.act_models import PRIORITIES, ActCursor, Alert, ensure_act_tables
+
+if TYPE_CHECKING:
+    from cxlens.storage.workspace import Workspace
+
+CURSOR = "alerts.feedback"
+REFUND_KEYWORDS = (
+    "refund",
+    "money back",
+    "退款",
+    "退钱",
+    "返金",
+    "返品",
+    "환불",
+    "возврат",
+    "верните деньги",
+    "reembolso",
+    "remboursement",
+    "rückerstattung",
+    "rimborso",
+)
+ENGINE = "duckdb"
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    priority: str = "normal"
+    open_case: bool = False
+    dedup_window: timedelta | None = None
+    title: str | None = None
+
+    @field_validator("dedup_window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> timedelta | None:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: str) -> str:
+        if value not in PRIORITIES:
+            raise ValueError(f"priority is one of {', '.join(PRIORITIES)}")
+        return value
+
+
+class _FeedbackRule(_Rule):
+    touchpoints: tuple[str, ...] = ()
+    #: What counts as "the same" for deduplication: the feedback row, the customer or the store.
+    dedup_by: Literal["feedback_id", "customer_id", "store_id"] = "feedback_id"
+
+
+class DetractorRule(_FeedbackRule):
+    """An NPS answer at or below ``threshold`` (a detractor: 0-6)."""
+
+    kind: Literal["detractor"]
+    threshold: int = Field(default=6, ge=0, le=10)
+
+
+class KeywordRule(_FeedbackRule):
+    """A text or title containing any keyword (case-insensitive substring, any language)."""
+
+    kind: Literal["keyword"]
+    keywords: tuple[str, ...] = REFUND_KEYWORDS
+
+
+class AspectRule(_FeedbackRule):
+    """A negative sentiment on an aspect (``feedback_aspects`` from ``cxlens text analyse``)."""
+
+    kind: Literal["aspect"]
+    aspects: tuple[str, ...] = ()
+    max_score: float | None = None
+
+
+class _MetricRule(_Rule):
+    metric: Literal["nps", "csat", "csat_mean", "ces", "rating"] = "nps"
+    by: Literal["store_id", "region", "touchpoint"] = "store_id"
+    filters: dict[str, Any] = Field(default_factory=dict)
+    min_n: int = Field(default=30, ge=1)
+
+
+class MetricDropRule(_MetricRule):
+    """The latest period worse than the previous one, significantly and by at least ``min_drop``."""
+
+    kind: Literal["metric_drop"]
+    grain: Literal["day", "week", "month", "quarter"] = "week"
+    min_drop: float = Field(default=0.0, ge=0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+
+
+class AnomalyRule(_MetricRule):
+    """The latest day's value a robust z-score (median/MAD of the baseline days) beyond ``z``."""
+
+    kind: Literal["anomaly"]
+    z: float = Field(default=3.5, gt=0)
+    baseline_days: int = Field(default=28, ge=7)
+
+
+Rule = Annotated[
+    DetractorRule | KeywordRule | AspectRule | MetricDropRule | AnomalyRule, Field(discriminator="kind")
+]
+_RULE = TypeAdapter(Rule)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Validated rules and the default dedup window."""
+
+    rules: tuple[Any, ...]
+    dedup_window: timedelta = timedelta(days=7)
+    overlap: timedelta = timedelta(days=1)
+
+
+DEFAULT_RULES = RuleSet(
+    (
+        DetractorRule(id="detractor", kind="detractor", priority="high"),
+        KeywordRule(id="refund", kind="keyword", priority="high"),
+        AspectRule(id="negative-aspect", kind="aspect"),
+        MetricDropRule(id="nps-drop", kind="metric_drop", metric="nps", min_drop=5),
+    )
+)
+
+
+def load_rules(path: str | Path | None = None) -> RuleSet:
+    """Read and validate a rules YAML file (None: the default rules); errors name rule and field."""
+    if path is None:
+        return DEFAULT_RULES
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping with a 'rules' list")
+    rules, lines = [], []
+    for i, item in enumerate(data.get("rules") or []):
+        try:
+            rules.append(_RULE.validate_python(item))
+        except ValidationError as err:
+            lines += [f"  rules.{i}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
+    ids = [r.id for r in rules]
+    lines += [f"  rule id {d!r} is used twice" for d in sorted({i for i in ids if ids.count(i) > 1})]
+    try:
+        window = parse_duration(data.get("dedup_window", "7d"))
+        overlap = parse_duration(data.get("overlap", "1d"))
+    except ValueError as exc:
+        lines.append(f"  {exc}")
+    if lines:
+        raise ValueError("\n".join([f"{path}: invalid alert rules:", *lines]))
+    return RuleSet(tuple(rules), window, overlap)
+
+
+@dataclass
+class Candidate:
+    """A fired rule before deduplication."""
+
+    rule: Any
+    subject: str
+    title: str
+    store_id: str | None = None
+    region: str | None = None
+    touchpoint: str | None = None
+    feedback_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AlertRun:
+    """What one evaluation did."""
+
+    evaluated: int = 0
+    fired: int = 0
+    deduplicated: int = 0
+    delivered: int = 0
+    failed: int = 0
+    cases_opened: int = 0
+    alert_ids: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+# -- feedback rules ---------------------------------------------------------------------------------
+
+
+def new_feedback(ws: Workspace, since: datetime | None) -> pd.DataFrame:
+    """Our own brand's feedback submitted after ``since``, with the store's region."""
+    fb = ws.table("feedback", ENGINE)
+    stores = ws.table("stores", ENGINE).select("store_id", "region")
+    picked = fb.filter(fb.brand.isnull())
+    if since is not None:
+        picked = picked.filter(picked.submitted_at > since)
+    joined = picked.left_join(stores, picked.store_id == stores.store_id)
+    cols = ("feedback_id", "submitted_at", "customer_id", "store_id", "touchpoint", "channel", "source")
+    return joined.select(
+        *(picked[c] for c in cols), stores.region, picked.nps, picked.csat, picked.title, picked.text
+    ).to_pandas()
+
+
+def _aspects(ws: Workspace, ids: list[str]) -> pd.DataFrame:
+    """Negative aspect mentions of these feedback rows (empty when text analysis never ran)."""
+    empty = pd.DataFrame(columns=["feedback_id", "aspect", "sub_aspect", "sentiment", "score"])
+    if not ids:
+        return empty
+    try:
+        t = ws.backend(ENGINE).table("feedback_aspects")
+    except TableNotFound:
+        return empty
+    t = t.filter(t.feedback_id.isin(ids), t.sentiment == "negative")
+    return t.select("feedback_id", "aspect", "sub_aspect", "sentiment", "score").to_pandas()
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return str(value)
+
+
+def _excerpt(row: Any) -> str:
+    text = " — ".join(t for t in (_text(row.title), _text(row.text)) if t)
+    return text[:500]
+
+
+def _feedback_candidate(rule: Any, row: Any, title: str, **detail: Any) -> Candidate:
+    key = _text(getattr(row, rule.dedup_by)) or _text(row.feedback_id) or ""
+    base = {
+        "feedback_id": _text(row.feedback_id),
+        "customer_id": _text(row.customer_id),
+        "submitted_at": str(row.submitted_at),
+        "source": _text(row.source),
+        "nps": None if pd.isna(row.nps) else int(row.nps),
+        "csat": None if pd.isna(row.csat) else int(row.csat),
+        "excerpt": _excerpt(row),
+    }
+    where = " · ".join(x for x in (_text(row.store_id), _text(row.touchpoint)) if x)
+    return Candidate(
+        rule,
+        f"{rule.dedup_by}={key}",
+        (rule.title or title) + (f" ({where})" if where else ""),
+        _text(row.store_id),
+        _text(row.region),
+        _text(row.touchpoint),
+        _text(row.feedback_id),
+        {**base, **detail},
+    )
+
+
+def feedback_candidates(rules: list[Any], frame: pd.DataFrame, aspects: pd.DataFrame) -> list[Candidate]:
+    """Apply the single-feedback rules to new feedback rows."""
+    out: list[Candidate] = []
+    by_fb = aspects.groupby("feedback_id") if not aspects.empty else None
+    row: Any
+    for row in frame.itertuples(index=False):
+        for rule in rules:
+            if rule.touchpoints and _text(row.touchpoint) not in rule.touchpoints:
+                continue
+            if isinstance(rule, DetractorRule):
+                if not pd.isna(row.nps) and int(row.nps) <= rule.threshold:
+                    out.append(_feedback_candidate(rule, row, f"Detractor: NPS {int(row.nps)}"))
+            elif isinstance(rule, KeywordRule):
+                text = " ".join(t for t in (_text(row.title), _text(row.text)) if t).casefold()
+                hits = [k for k in rule.keywords if k.casefold() in text] if text else []
+                if hits:
+                    out.append(_feedback_candidate(rule, row, f"Keyword: {hits[0]}", keywords=hits))
+            elif isinstance(rule, AspectRule) and by_fb is not None and row.feedback_id in by_fb.groups:
+                found = by_fb.get_group(row.feedback_id)
+                if rule.aspects:
+                    found = found[found["aspect"].isin(rule.aspects)]
+                if rule.max_score is not None:
+                    found = found[found["score"] <= rule.max_score]
+                if not found.empty:
+                    names = sorted(set(found["aspect"].astype(str)))
+                    out.append(_feedback_candidate(rule, row, f"Negative {', '.join(names)}", aspects=names))
+    return out
+
+
+# -- metric rules -----------------------------------------------------------------------------------
+
+
+def _regions(ws: Workspace) -> dict[str, str | None]:
+    stores = ws.table("stores", ENGINE).select("store_id", "region").to_pandas()
+    return {str(r.store_id): _text(r.region) for r in stores.itertuples(index=False)}
+
+
+def _where(rule: Any, value: Any, regions: dict[str, str | None]) -> dict[str, str | None]:
+    value = _text(value)
+    tp = rule.filters.get("touchpoint") if isinstance(rule.filters.get("touchpoint"), str) else None
+    if rule.by == "store_id":
+        return {"store_id": value, "region": regions.get(value or ""), "touchpoint": tp}
+    if rule.by == "region":
+        return {"store_id": None, "region": value, "touchpoint": tp}
+    return {"store_id": None, "region": None, "touchpoint": value}
+
+
+def drop_candidates(ws: Workspace, rule: MetricDropRule, regions: dict[str, str | None]) -> list[Candidate]:
+    """Groups whose latest period is significantly worse than the one before."""
+    from cxlens.analyse import metrics as m
+
+    try:
+        cmp = m.compare_periods(
+            lambda name: ws.table(name, ENGINE),
+            rule.metric,
+            rule.grain,
+            by=[rule.by],
+            filters=rule.filters or None,
+            confidence=rule.confidence,
+            min_n=rule.min_n,
+        )
+    except ValueError:
+        return []
+    worse = -1 if m.METRICS[rule.metric].higher_is_better else 1
+    hits = cmp[cmp["significant"] & ~cmp["small_n"] & (worse * cmp["diff"] >= rule.min_drop)]
+    hits = hits[worse * hits["diff"] > 0]
+    out = []
+    r: Any
+    for r in hits.itertuples(index=False):
+        group = getattr(r, rule.by)
+        period = pd.Timestamp(r.period_a).date().isoformat()
+        label = m.METRICS[rule.metric].label
+        detail = {
+            "metric": rule.metric,
+            "period": period,
+            "previous": pd.Timestamp(r.period_b).date().isoformat(),
+            "value": round(float(r.value_a), 3),
+            "baseline": round(float(r.value_b), 3),
+            "diff": round(float(r.diff), 3),
+            "ci": [round(float(r.diff_ci_low), 3), round(float(r.diff_ci_high), 3)],
+            "p_value": float(r.p_value),
+            "n": int(r.n_a),
+            "n_baseline": int(r.n_b),
+        }
+        title = f"{label} dropped {abs(r.diff):.1f} in {rule.by}={group} ({period})"
+        out.append(
+            Candidate(
+                rule,
+                f"{rule.metric}:{rule.by}={group}:{period}",
+                rule.title or title,
+                **_where(rule, group, regions),
+                detail=detail,
+            )
+        )
+    return out
+
+
+def robust_z(values: np.ndarray, baseline: np.ndarray) -> float:
+    """(value - median) / (1.4826 MAD) of the baseline; 0 when the baseline has no spread."""
+    med = float(np.median(baseline))
+    mad = 1.4826 * float(np.median(np.abs(baseline - med)))
+    if mad == 0 or not np.isfinite(mad):
+        return 0.0
+    return float((values - med) / mad)
+
+
+def anomaly_candidates(ws: Workspace, rule: AnomalyRule, regions: dict[str, str | None]) -> list[Candidate]:
+    """Groups whose latest day is an outlier (robust z) against their previous ``baseline_days``."""
+    from cxlens.analyse import metrics as m
+
+    fb = ws.table("feedback", ENGINE)
+    latest = fb.submitted_at.max().to_pandas()
+    if latest is None or pd.isna(latest):
+        return []
+    day = pd.Timestamp(latest).normalize()
+    start = day - pd.Timedelta(days=rule.baseline_days)
+    table = m.metric_table(
+        lambda name: ws.table(name, ENGINE),
+        rule.metric,
+        by=[rule.by],
+        grain="day",
+        filters=rule.filters or None,
+        start=start,
+        min_n=rule.min_n,
+    )
+    worse = -1 if m.METRICS[rule.metric].higher_is_better else 1
+    out = []
+    for group, part in table.groupby(rule.by, dropna=True):
+        part = part[~part["small_n"]]
+        today = part[pd.to_datetime(part["period"]) == day]
+        base = part[pd.to_datetime(part["period"]) < day]["value"].to_numpy(float)
+        if today.empty or len(base) < 7:
+            continue
+        value = float(today["value"].iloc[0])
+        z = robust_z(np.array(value), base)
+        if worse * z >= rule.z:
+            label = m.METRICS[rule.metric].label
+            detail = {"metric": rule.metric, "day": day.date().isoformat(), "value": round(value, 3)}
+            detail.update(median=round(float(np.median(base)), 3), z=round(z, 2), n=int(today["n"].iloc[0]))
+            title = f"{label} anomaly in {rule.by}={group} on {day.date()} (z={z:.1f})"
+            subject = f"{rule.metric}:{rule.by}={group}:{day.date()}"
+            out.append(
+                Candidate(rule, subject, rule.title or title, **_where(rule, group, regions), detail=detail)
+            )
+    return out
+
+
+# -- the run ----------------------------------------------------------------------------------------
+
+
+def _cursor(ops: OpsStore) -> datetime | None:
+    with ops.sessions() as s:
+        row = s.get(ActCursor, CURSOR)
+    return row.value if row is not None else None
+
+
+def _save_cursor(ops: OpsStore, value: datetime) -> None:
+    with ops.session() as s:
+        row = s.get(ActCursor, CURSOR)
+        if row is None:
+            s.add(ActCursor(name=CURSOR, value=value, updated_at=utcnow()))
+        elif row.value is None or value > row.value:
+            row.value, row.updated_at = value, utcnow()
+
+
+def _record(
+    ops: OpsStore, cand: Candidate, routing: Routing, window: timedelta, now: datetime
+) -> Alert | None:
+    """Insert the alert unless the same rule and subject fired within the window."""
+    window = cand.rule.dedup_window or window
+    bucket = int(now.timestamp() // max(window.total_seconds(), 1))
+    owner = routing.owner_for(cand.store_id, cand.region, cand.touchpoint)
+    with ops.session() as s:
+        recent = s.scalar(
+            select(Alert.alert_id).where(
+                Alert.rule_id == cand.rule.id, Alert.subject == cand.subject, Alert.created_at > now - window
+            )
+        )
+        key = f"{cand.rule.id}|{cand.subject}|{bucket}"[:700]
+        if recent is not None or s.scalar(select(Alert.alert_id).where(Alert.dedup_key == key)) is not None:
+            return None
+        alert = Alert(
+            rule_id=cand.rule.id,
+            kind=cand.rule.kind,
+            subject=cand.subject[:512],
+            feedback_id=cand.feedback_id,
+            store_id=cand.store_id,
+            region=cand.region,
+            touchpoint=cand.touchpoint,
+            owner=owner.owner,
+            priority=cand.rule.priority,
+            title=cand.title[:512],
+            detail=cand.detail,
+            dedup_key=key,
+            created_at=now,
+            status="new",
+        )
+        s.add(alert)
+        s.flush()
+        ops.audit(s, "fire", "alert", str(alert.alert_id), rule=cand.rule.id, owner=owner.owner)
+    return alert
+
+
+def deliver(ops: OpsStore, routing: Routing, base_url: str, report: AlertRun) -> None:
+    """Notify owners of every undelivered alert (failures are kept and retried on the next run)."""
+    with ops.sessions() as s:
+        pending = list(s.scalars(select(Alert).where(Alert.delivered_at.is_(None))))
+    for alert in pending:
+        contact = routing.contact(alert.owner)
+        if not (contact.email or contact.webhook):
+            continue
+        link = f"{base_url.rstrip('/')}/app/cases" + (f"/{alert.case_id}" if alert.case_id else "")
+        payload = {
+            "type": "alert",
+            "alert_id": alert.alert_id,
+            "rule": alert.rule_id,
+            "kind": alert.kind,
+            "title": alert.title,
+            "priority": alert.priority,
+            "store_id": alert.store_id,
+            "region": alert.region,
+            "touchpoint": alert.touchpoint,
+            "owner": alert.owner,
+            "case_id": alert.case_id,
+            "detail": alert.detail,
+        }
+        errors = notify(contact, f"[cxlens] {alert.title}", link, payload)
+        with ops.session() as s:
+            row = s.get(Alert, alert.alert_id)
+            if row is None:
+                continue
+            if errors:
+                row.delivery_error = "; ".join(errors)[:2000]
+                report.failed += 1
+                report.errors += [f"alert {alert.alert_id}: {e}" for e in errors]
+            else:
+                row.delivered_at, row.delivery_error = utcnow(), None
+                report.delivered += 1
+
+
+def run_alerts(
+    ops: OpsStore,
+    ws: Workspace,
+    rules: RuleSet | None = None,
+    routing: Routing | None = None,
+    *,
+    now: datetime | None = None,
+    since: datetime | None = None,
+    base_url: str = "http://127.0.0.1:8000",
+    send: bool = True,
+) -> AlertRun:
+    """Evaluate the rules on new feedback and on the metrics, record new alerts, open cases where
+    a rule asks for it, and deliver. ``since`` overrides the cursor (first run: the last day)."""
+    ensure_act_tables(ops)
+    rules = rules or DEFAULT_RULES
+    routing = routing or Routing()
+    now = now or utcnow()
+    report = AlertRun()
+    feedback_rules = [r for r in rules.rules if isinstance(r, _FeedbackRule)]
+    cands: list[Candidate] = []
+    if feedback_rules:
+        cursor = _cursor(ops)
+        start = (
+            since if since is not None else (cursor - rules.overlap if cursor else now - timedelta(days=1))
+        )
+        frame = new_feedback(ws, start)
+        report.evaluated = len(frame)
+        need_aspects = any(isinstance(r, AspectRule) for r in feedback_rules)
+        aspects = _aspects(ws, [str(i) for i in frame["feedback_id"]]) if need_aspects else pd.DataFrame()
+        cands += feedback_candidates(feedback_rules, frame, aspects)
+        if not frame.empty:
+            _save_cursor(ops, pd.Timestamp(frame["submitted_at"].max()).to_pydatetime())
+    metric_rules = [r for r in rules.rules if isinstance(r, _MetricRule)]
+    if metric_rules:
+        regions = _regions(ws)
+        for rule in metric_rules:
+            if isinstance(rule, MetricDropRule):
+                cands += drop_candidates(ws, rule, regions)
+            elif isinstance(rule, AnomalyRule):
+                cands += anomaly_candidates(ws, rule, regions)
+    for cand in cands:
+        alert = _record(ops, cand, routing, rules.dedup_window, now)
+        if alert is None:
+            report.deduplicated += 1
+            continue
+        report.fired += 1
+        report.alert_ids.append(alert.alert_id)
+        if cand.rule.open_case:
+            case_ops.open_from_alert(
+                ops, alert.alert_id, routing=routing, actor=f"rule:{cand.rule.id}", now=now
+            )
+            report.cases_opened += 1
+    if send:
+        deliver(ops, routing, base_url, report)
+    return report
+
+
+def list_alerts(
+    ops: OpsStore, *, stores: list[str] | None = None, rule: str | None = None, limit: int = 200
+) -> list[Alert]:
+    """Recent alerts, newest first, limited to ``stores`` (None: all)."""
+    ensure_act_tables(ops)
+    query = select(Alert).order_by(Alert.created_at.desc(), Alert.alert_id.desc()).limit(limit)
+    if stores is not None:
+        query = query.where(Alert.store_id.in_(stores))
+    if rule:
+        query = query.where(Alert.rule_id == rule)
+    with ops.sessions() as s:
+        return list(s.scalars(query))
+
+
+def get_alert(ops: OpsStore, alert_id: int) -> Alert | None:
+    """One alert, or None."""
+    ensure_act_tables(ops)
+    with ops.sessions() as s:
+        return s.get(Alert, alert_id)
+
+
+def alert_dict(alert: Alert) -> dict[str, Any]:
+    """An alert as JSON-ready values."""
+    out: dict[str, Any] = {}
+    for col in Alert.__table__.columns:
+        if col.name == "dedup_key":
+            continue
+        value = getattr(alert, col.name)
+        out[col.name] = value.isoformat(timespec="seconds") if isinstance(value, datetime) else value
+    return out

@@ -1,0 +1,39 @@
+"""The periodic closing-the-loop job for the server: evaluate alert rules, then sweep SLAs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from cxlens.act.alerts import AlertRun, RuleSet, run_alerts
+from cxlens.act.cases import Escalation, escalate_overdue
+from cxlens.act.routing import Routing
+
+if TYPE_CHECKING:
+    from cxlens.ops import OpsStore
+    from cxlens.storage.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def act_cycle(
+    ops: OpsStore,
+    ws: Workspace,
+    rules: RuleSet,
+    routing: Routing,
+    base_url: str,
+    now: datetime | None = None,
+) -> tuple[AlertRun, list[Escalation]]:
+    """One run of the alert rules and one SLA sweep (both idempotent), for the exporter thread."""
+    run = run_alerts(ops, ws, rules, routing, now=now, base_url=base_url)
+    escalated = escalate_overdue(ops, routing, now, base_url=base_url)
+    if run.fired or escalated or run.failed:
+        log.info(
+            "act: %d new alerts, %d delivered, %d failed, %d cases escalated",
+            run.fired,
+            run.delivered,
+            run.failed,
+            len(escalated),
+        )
+    return run, escalated
