@@ -3,6 +3,7 @@ dashboard figures against plain pandas, formula-safe CSV and escaping of hostile
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 from collections.abc import Iterator
@@ -12,13 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cxlens.ops import OpsStore
 from cxlens.ops.auth_models import User
 from cxlens.storage.workspace import Workspace
-from cxlens.web import auth
+from cxlens.web import auth, figures
 from cxlens.web.app import create_app
 from cxlens.web.settings import WebSettings
 
@@ -32,7 +34,7 @@ STORES = pd.DataFrame(
         "region": ["north", "north", "<b>south</b>"],
     }
 )
-CUSTOMERS = pd.DataFrame({"customer_id": ["C1", "C2"], "loyalty_tier": ["gold", "none"]})
+CUSTOMERS = pd.DataFrame({"customer_id": ["C1", "C2", "C3"], "loyalty_tier": ["gold", "none", "platinum"]})
 USERS = {
     "admin": ("admin", []),
     "analyst": ("analyst", []),
@@ -62,6 +64,20 @@ def make_feedback() -> pd.DataFrame:
                         "text": HOSTILE,
                     }
                 )
+    for i in range(10):  # a channel and a loyalty tier seen only at S3 (not the manager's S1)
+        rows.append(
+            {
+                "feedback_id": f"app-S3-{i}",
+                "submitted_at": pd.Timestamp(f"2025-05-{10 + i} 09:00"),
+                "source": "survey",
+                "customer_id": "C3",
+                "store_id": "S3",
+                "channel": "app",
+                "nps": 5,
+                "csat": 3,
+                "ces": 4,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -81,7 +97,7 @@ def app_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     ws.ingest("customers", CUSTOMERS)
     ws.ingest("feedback", FEEDBACK)
     ops = OpsStore(data_dir=root)
-    app = create_app(WebSettings(), ws, ops=ops, export=False)
+    app = create_app(WebSettings(warm_cache=False), ws, ops=ops, export=False)
     keys = {}
     for name, (role, stores) in USERS.items():
         auth.create_user(ops, name, PASSWORD, role, stores)
@@ -197,6 +213,59 @@ def test_headline_and_trend_match_pandas(app_env: dict[str, Any]) -> None:
     assert nps_rows[0]["value"] == pytest.approx(nps(june))
 
 
+def test_headline_honours_the_start_filter(app_env: dict[str, Any]) -> None:
+    client = app_env["client"]
+    key = {"X-API-Key": app_env["keys"]["analyst"]}
+    late_june = FEEDBACK[FEEDBACK["submitted_at"] >= "2025-06-15"]
+    rows = {
+        r["metric"]: r for r in client.get("/api/v1/headline?start=2025-06-15", headers=key).json()["rows"]
+    }
+    assert rows["nps"]["n"] == len(late_june)
+    assert rows["nps"]["value"] == pytest.approx(nps(late_june))
+    assert rows["nps"]["previous_n"] in (0, None)  # May is before the range
+    may_only = {
+        r["metric"]: r
+        for r in client.get(
+            "/api/v1/headline", params={"start": "2025-05-20", "end": "2025-05-31"}, headers=key
+        ).json()["rows"]
+    }
+    window = FEEDBACK[(FEEDBACK["submitted_at"] >= "2025-05-20") & (FEEDBACK["submitted_at"] < "2025-06-01")]
+    assert may_only["nps"]["n"] == len(window)
+    assert may_only["nps"]["value"] == pytest.approx(nps(window))
+    after = client.get("/api/v1/headline?start=2030-01-01", headers=key).json()["rows"]
+    assert after == []
+    page = login(app_env["app"], "analyst").get("/app?start=2025-06-15")
+    assert f"n={len(late_june):,}" in page.text
+
+
+def test_cache_warmer_precomputes_the_common_figures(app_env: dict[str, Any]) -> None:
+    ws, ops = app_env["ws"], app_env["ops"]
+    figures.CACHE.clear()
+    warmer = figures.CacheWarmer(ws, ops)
+    combos = warmer.combinations()
+    assert (figures.Filters(), ("S1",)) in [(f, w.stores) for f, w in combos]  # the manager's scope
+    assert {f.channel for f, _ in combos} >= {"store", "web", "app"}
+    warmer.run()
+    assert warmer.done.is_set()
+
+    def not_cached() -> Any:
+        raise AssertionError("computed again: the warm-up missed it")
+
+    everyone = (figures.Filters(region="north"), None)
+    for key in [("headline", everyone), ("trend", everyone), ("stores", "nps", everyone)]:
+        assert isinstance(figures.CACHE.get(ws, key, not_cached), pd.DataFrame)
+    key = {"X-API-Key": app_env["keys"]["manager"]}
+    warm = app_env["client"].get("/api/v1/headline", headers=key).json()["rows"]
+    assert warm[0]["n"] == len(
+        FEEDBACK[(FEEDBACK["store_id"] == "S1") & (FEEDBACK["submitted_at"] >= "2025-06")]
+    )
+    version = warmer.warmed_version
+    ws.ingest("customers", CUSTOMERS)  # new data: the next run warms again at the new version
+    warmer.run()
+    assert warmer.warmed_version is not None
+    assert warmer.warmed_version > (version or 0)
+
+
 def test_store_league_ranks_and_marks_the_significantly_best_store(app_env: dict[str, Any]) -> None:
     key = {"X-API-Key": app_env["keys"]["admin"]}
     rows = app_env["client"].get("/api/v1/stores", headers=key).json()["rows"]
@@ -215,18 +284,80 @@ def test_store_league_ranks_and_marks_the_significantly_best_store(app_env: dict
 
 # -- authorisation matrix ------------------------------------------------------------------------
 
-DATA_ENDPOINTS = [
-    "/api/v1/headline",
-    "/api/v1/trend",
-    "/api/v1/stores",
-    "/api/v1/stores?metric=ces&format=csv",
-    "/api/v1/headline?format=csv",
-    "/api/v1/trend?format=csv",
-]
-PAGES = ["/app", "/app/stores", "/app/stores?metric=csat"]
-ADMIN_ONLY = ["/app/users"]
-OTHER_API = ["/api/v1/me", "/api/v1/filters"]
 ROLES = ["anonymous", "admin", "analyst", "manager"]
+#: Sample values for path parameters of routes other engineers add (``/app/cases/{case_id}``).
+#: A route with a parameter missing here fails the test, so every endpoint stays covered.
+PATH_SAMPLES = {"case_id": "1", "plan_id": "1", "id": "1", "customer_id": "C1", "store_id": "S1"}
+#: Routes only some roles may use beyond the admin-only pages found from their dependencies.
+ROLE_ONLY: dict[str, set[str]] = {}
+#: Paths under /app that are not pages (no login needed: they redirect).
+NOT_PAGES = {"/app/lang"}
+
+
+def _dependencies(route: APIRoute) -> list[Any]:
+    """Every dependant of a route, its sub-dependencies included."""
+    out, todo = [], [route.dependant]
+    while todo:
+        dep = todo.pop()
+        out.append(dep)
+        todo.extend(dep.dependencies)
+    return out
+
+
+def _calls(route: APIRoute) -> set[Any]:
+    return {dep.call for dep in _dependencies(route)}
+
+
+def _query_params(route: APIRoute) -> set[str]:
+    return {p.alias for dep in _dependencies(route) for p in dep.query_params}
+
+
+def all_routes(routes: list[Any], prefix: str = "") -> Iterator[APIRoute]:
+    """Every APIRoute, also inside included routers (FastAPI keeps those nested), with full paths."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from all_routes(inner.routes, prefix + getattr(route.include_context, "prefix", ""))
+        elif isinstance(route, APIRoute):
+            if prefix:
+                route = copy.copy(route)
+                route.path = prefix + route.path
+            yield route
+
+
+def staff_routes(app: Any) -> tuple[list[APIRoute], list[APIRoute]]:
+    """The staff API's GET routes and the staff pages, found from the app's routes."""
+    api, pages = [], []
+    for route in all_routes(app.routes):
+        if "GET" not in route.methods:
+            continue
+        if auth.api_principal in _calls(route):
+            api.append(route)
+        elif auth.page_principal in _calls(route) and route.path not in NOT_PAGES:
+            pages.append(route)
+    return api, pages
+
+
+def sample_urls(route: APIRoute) -> list[str]:
+    """URLs to request a route with (path parameters from PATH_SAMPLES; CSV too if it has one)."""
+    names = re.findall(r"{(\w+)(?::\w+)?}", route.path)
+    missing = [n for n in names if n not in PATH_SAMPLES]
+    assert not missing, f"add sample values for {missing} of {route.path} to PATH_SAMPLES"
+    path = route.path
+    for name in names:
+        path = re.sub(r"\{" + name + r"(?::\w+)?\}", PATH_SAMPLES[name], path)
+    urls = [path]
+    if "format" in _query_params(route):
+        urls.append(f"{path}?format=csv")
+    return urls
+
+
+def _allowed(route: APIRoute, role: str) -> bool:
+    if role == "anonymous":
+        return False
+    if auth.admin_page_principal in _calls(route):
+        return role == "admin"
+    return role in ROLE_ONLY.get(route.path, {"admin", "analyst", "manager"})
 
 
 def _callers(app_env: dict[str, Any]) -> dict[str, tuple[TestClient, dict[str, str]]]:
@@ -238,43 +369,108 @@ def _callers(app_env: dict[str, Any]) -> dict[str, tuple[TestClient, dict[str, s
     return callers
 
 
+def _with(url: str, extra: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{extra}"
+
+
+def test_the_matrix_finds_every_staff_route(app_env: dict[str, Any]) -> None:
+    api, pages = staff_routes(app_env["app"])
+    api_paths = {r.path for r in api}
+    page_paths = {r.path for r in pages}
+    assert {
+        "/api/v1/headline",
+        "/api/v1/trend",
+        "/api/v1/stores",
+        "/api/v1/filters",
+        "/api/v1/me",
+    } <= api_paths
+    assert {"/app", "/app/stores", "/app/users"} <= page_paths
+    assert "/api/v1/surveys" not in api_paths  # the management API has its own bearer token
+    assert "/login" not in page_paths
+
+
+@pytest.mark.slow
 def test_authorisation_matrix_every_endpoint_every_role(app_env: dict[str, Any]) -> None:
+    """Every staff API GET route and page (found from ``app.routes``) × every role, through a
+    session and an API key; a store manager asking for another store's data gets a 403."""
+    app = app_env["app"]
     callers = _callers(app_env)
-    keyless = TestClient(app_env["app"])
-    seen = []
+    keyless = TestClient(app)
+    api, pages = staff_routes(app)
+    seen = 0
     for role in ROLES:
         session, key = callers[role]
-        for path in DATA_ENDPOINTS + OTHER_API:
-            via_session = session.get(path, follow_redirects=False)
-            via_key = keyless.get(path, headers=key, follow_redirects=False)
-            for reply in (via_session, via_key):
-                expected = 401 if role == "anonymous" else 200
-                assert reply.status_code == expected, (role, path, reply.status_code)
-            seen.append((role, path))
-            if role == "anonymous":
-                continue
-            # another store's data: 403 for the manager, fine for everyone else
-            joiner = "&" if "?" in path else "?"
-            other = keyless.get(f"{path}{joiner}store_id=S2", headers=key)
-            if path in DATA_ENDPOINTS:
-                assert other.status_code == (403 if role == "manager" else 200), (role, path)
-        for path in PAGES + ADMIN_ONLY:
-            reply = session.get(path, follow_redirects=False)
-            if role == "anonymous":
-                assert reply.status_code == 303
-                assert reply.headers["location"].startswith("/login")
-            elif path in ADMIN_ONLY and role != "admin":
-                assert reply.status_code == 403, (role, path)
-            else:
-                assert reply.status_code == 200, (role, path)
-            # API keys do not open pages
-            assert keyless.get(path, headers=key, follow_redirects=False).status_code in (303, 403)
-            if role != "anonymous" and path in PAGES:
-                other = session.get(path + ("&" if "?" in path else "?") + "store_id=S2")
-                assert other.status_code == (403 if role == "manager" else 200), (role, path)
-    assert len(seen) == len(ROLES) * len(DATA_ENDPOINTS + OTHER_API)
+        for route in api:
+            scoped = "store_id" in _query_params(route)
+            for url in sample_urls(route):
+                ok = (200, 404) if "{" in route.path else (200,)
+                for reply in (session.get(url, follow_redirects=False), keyless.get(url, headers=key)):
+                    if role == "anonymous":
+                        assert reply.status_code == 401, (role, url, reply.status_code)
+                    elif _allowed(route, role):
+                        assert reply.status_code in ok, (role, url, reply.status_code, reply.text[:200])
+                    else:
+                        assert reply.status_code == 403, (role, url, reply.status_code)
+                    assert reply.headers["content-type"].startswith(("application/json", "text/csv")), url
+                seen += 1
+                if role != "anonymous" and scoped and _allowed(route, role):
+                    other = keyless.get(_with(url, "store_id=S2"), headers=key)
+                    expected = 403 if role == "manager" else ok
+                    assert other.status_code in (expected if isinstance(expected, tuple) else (expected,)), (
+                        role,
+                        url,
+                        other.status_code,
+                    )
+        for route in pages:
+            scoped = "store_id" in _query_params(route)
+            for url in sample_urls(route):
+                ok = (200, 404) if "{" in route.path else (200,)
+                reply = session.get(url, follow_redirects=False)
+                if role == "anonymous":
+                    assert reply.status_code == 303, (role, url)
+                    assert reply.headers["location"].startswith("/login")
+                elif _allowed(route, role):
+                    assert reply.status_code in ok, (role, url, reply.status_code, reply.text[:300])
+                else:
+                    assert reply.status_code == 403, (role, url)
+                    assert reply.headers["content-type"].startswith("text/html")
+                # API keys do not open pages
+                assert keyless.get(url, headers=key, follow_redirects=False).status_code in (303, 403)
+                seen += 1
+                if role != "anonymous" and scoped and _allowed(route, role):
+                    other = session.get(_with(url, "store_id=S2"))
+                    if role == "manager":
+                        assert other.status_code == 403, (role, url)
+                        assert "text/html" in other.headers["content-type"]
+                    else:
+                        assert other.status_code in ok, (role, url)
+    assert seen >= len(ROLES) * (len(api) + len(pages))
     bad_key = keyless.get("/api/v1/headline", headers={"X-API-Key": "cxk_not-a-key"})
     assert bad_key.status_code == 401
+
+
+def test_staff_errors_are_html_pages_and_the_api_stays_json(app_env: dict[str, Any]) -> None:
+    manager = login(app_env["app"], "manager")
+    page = manager.get("/app/stores?store_id=S2&lang=zh")
+    assert page.status_code == 403
+    assert page.headers["content-type"].startswith("text/html")
+    assert "您无权访问此页面或该门店的数据" in page.text
+    assert manager.get("/app/users").headers["content-type"].startswith("text/html")
+    missing = manager.get("/app/no-such-page")
+    assert missing.status_code == 404
+    assert "This page does not exist." in missing.text
+    bad_date = manager.get("/app?start=2025-13-45")
+    assert bad_date.status_code == 422
+    assert bad_date.headers["content-type"].startswith("text/html")
+    api = manager.get("/api/v1/stores?store_id=S2")
+    assert api.status_code == 403
+    assert api.json() == {"detail": "this store is outside your access"}
+    assert manager.get("/api/v1/nothing").headers["content-type"].startswith("application/json")
+    # a public survey link that does not exist keeps its respondent-facing page
+    public = TestClient(app_env["app"]).get("/s/no-such-survey")
+    assert public.status_code == 404
+    assert "cxlens_session" not in public.text
+    assert "Back to the overview" not in public.text
 
 
 def test_store_manager_sees_only_their_store_everywhere(app_env: dict[str, Any]) -> None:
@@ -296,7 +492,15 @@ def test_store_manager_sees_only_their_store_everywhere(app_env: dict[str, Any])
     assert [r["store_id"] for r in stores] == ["S1"]
     exported = pd.read_csv(io.StringIO(client.get("/api/v1/stores?format=csv", headers=key).text))
     assert exported["store_id"].tolist() == ["S1"]
-    assert client.get("/api/v1/filters", headers=key).json()["store_id"] == ["S1"]
+    assert client.get("/api/v1/filters", headers=key).json() == {
+        "store_id": ["S1"],
+        "region": ["north"],
+        "channel": ["store", "web"],  # not S3's "app"
+        "segment": ["gold", "none"],  # tiers of customers who answered about S1
+    }
+    everyone = client.get("/api/v1/filters", headers={"X-API-Key": app_env["keys"]["analyst"]}).json()
+    assert everyone["channel"] == ["app", "store", "web"]
+    assert everyone["segment"] == ["gold", "none", "platinum"]
     page = login(app_env["app"], "manager").get("/app/stores")
     assert "North One" in page.text
     assert "S2" not in page.text
@@ -349,27 +553,27 @@ def test_hostile_text_is_escaped_on_every_page(app_env: dict[str, Any]) -> None:
 # -- CLI, OpenAPI and static assets ------------------------------------------------------------------
 
 
-def test_cli_creates_the_first_admin_and_an_api_key(tmp_path: Path) -> None:
+def test_cli_creates_the_first_admin_and_an_api_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from cxlens.cli.common import state
-    from cxlens.cli.users import users_app
+    from cxlens.cli.main import app as cli
 
-    state.data_dir = tmp_path
-    try:
-        runner = CliRunner()
-        made = runner.invoke(users_app, ["create-admin", "root"], input=f"{PASSWORD}\n{PASSWORD}\n")
-        assert made.exit_code == 0, made.output
-        short = runner.invoke(users_app, ["create", "x", "--password", "short"])
-        assert short.exit_code == 1
-        manager = runner.invoke(users_app, ["create", "m", "--password", PASSWORD, "--role", "store_manager"])
-        assert manager.exit_code == 1
-        assert "at least one store" in manager.output
-        key = runner.invoke(users_app, ["api-key", "root", "--name", "bi"])
-        assert key.exit_code == 0
-        assert key.output.strip().startswith("cxk_")
-        listed = runner.invoke(users_app, ["list"])
-        assert "root\tadmin\t-\tactive" in listed.output
-    finally:
-        state.data_dir = None
+    monkeypatch.setattr(state, "data_dir", None)  # restored afterwards: the callback sets it
+
+    def run(*args: str, **kwargs: Any) -> Any:  # through the main callback, as `cxlens ...` runs
+        return CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "users", *args], **kwargs)
+
+    made = run("create-admin", "root", input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert made.exit_code == 0, made.output
+    short = run("create", "x", "--password", "short")
+    assert short.exit_code == 1
+    manager = run("create", "m", "--password", PASSWORD, "--role", "store_manager")
+    assert manager.exit_code == 1
+    assert "at least one store" in manager.output
+    key = run("api-key", "root", "--name", "bi")
+    assert key.exit_code == 0
+    assert key.output.strip().startswith("cxk_")
+    listed = run("list")
+    assert "root\tadmin\t-\tactive" in listed.output
     ops = OpsStore(data_dir=tmp_path)
     try:
         assert auth.principal_for_key(ops, key.output.strip()) is not None
@@ -393,12 +597,35 @@ def test_openapi_lists_every_figure_and_plotly_is_served_locally(app_env: dict[s
     assert html.count('type="application/json"') == 3  # one trend chart per metric
 
 
+def test_cookie_secure_setting_marks_session_cookies(app_env: dict[str, Any]) -> None:
+    plain = login(app_env["app"], "analyst")
+    assert plain.cookies.get(auth.SESSION_COOKIE)
+    secure_app = create_app(
+        WebSettings(cookie_secure=True, warm_cache=False), app_env["ws"], ops=app_env["ops"], export=False
+    )
+    client = TestClient(secure_app, base_url="https://testserver")
+    assert "secure" in client.get("/login").headers["set-cookie"].lower()
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert token is not None
+    reply = client.post(
+        "/login",
+        data={"username": "analyst", "password": PASSWORD, "csrf": token.group(1)},
+        follow_redirects=False,
+    )
+    assert reply.status_code == 303
+    assert "; secure" in reply.headers["set-cookie"].lower()
+    insecure = TestClient(app_env["app"]).get("/login")  # default: plain-HTTP localhost works
+    assert "secure" not in insecure.headers["set-cookie"].lower()
+
+
 def test_secret_is_kept_private_and_sessions_expire(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = auth.load_secret(tmp_path)
     assert auth.load_secret(tmp_path) == secret  # sessions survive a restart
     assert (tmp_path / auth.SECRET_FILE).stat().st_mode & 0o777 == 0o600
     monkeypatch.setenv("CXLENS_SECRET_KEY", "from-the-environment")
-    assert auth.load_secret(tmp_path) == b"from-the-environment"
+    assert auth.load_secret(tmp_path) == b"from-the-environment"  # read through WebSettings
+    assert auth.load_secret(tmp_path, WebSettings(secret_key="typed")) == b"typed"
+    assert auth.load_secret(tmp_path, WebSettings(secret_key="")) == secret
     signer = auth.Signer(secret)
     assert signer.loads(signer.dumps({"uid": 1, "exp": 4e9})) == {"uid": 1, "exp": 4e9}
     assert signer.loads(signer.dumps({"uid": 1, "exp": 1.0})) is None  # expired

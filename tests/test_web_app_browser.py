@@ -90,35 +90,91 @@ def _charts(page: Page, count: int) -> None:
 
 def _shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"web-app-{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"web-{name}.png"), full_page=True)
 
 
-def test_admin_logs_in_filters_and_opens_every_page(server: LiveServer, page: Page) -> None:
+def test_admin_logs_in_filters_without_reload_and_opens_every_page(server: LiveServer, page: Page) -> None:
     _login(page, server.url, "admin")
     _charts(page, 3)
     assert page.locator(".kpi").count() == 3
-    _shot(page, "overview")
+    _shot(page, "overview-en")
+    _shot(page, "app-overview")
+    # the filter form goes through htmx: the page is not reloaded (the marker survives), the
+    # address shows the filters, and app.js redraws the charts in the swapped-in content
+    page.evaluate("window.__noReload = 1")
+    before = page.locator("#trend-nps").element_handle()
     page.select_option("select[name=region]", "North America")
     page.click("form.filters button[type=submit]")
-    page.wait_for_url("**region=North+America**")
+    page.wait_for_url("**region=North%20America**")  # htmx pushes the form's query
+    page.wait_for_function(
+        "document.querySelector('#trend-nps') !== null && "
+        "document.querySelector('#trend-nps .main-svg') !== null"
+    )
     _charts(page, 3)
-    _shot(page, "overview-filtered")
-    page.click("nav >> text=Stores")
+    assert page.evaluate("window.__noReload") == 1
+    assert before is not None
+    assert page.evaluate("(el) => el.isConnected", before) is False  # the old chart was swapped out
+    assert page.locator("select[name=region]").input_value() == "North America"
+    _shot(page, "app-overview-filtered")
+    page.click("nav >> text=Stores")  # the nav links carry the filters (swapped in with the page)
     page.wait_for_url("**/app/stores?**region=North+America**")
     _charts(page, 1)
     regions = set(page.locator("table.league tbody td:nth-child(4)").all_inner_texts())
     assert regions == {"North America"}
-    _shot(page, "stores")
+    page.goto(f"{server.url}/app/stores")
+    _charts(page, 1)
+    _shot(page, "stores-en")
+    _shot(page, "app-stores")
     page.goto(f"{server.url}/app/stores?metric=ces")
     _charts(page, 1)
     assert page.locator("table.league tbody tr").count() > 40
     page.goto(f"{server.url}/app/users")
     assert page.locator("table.league tbody tr").count() == 2
-    _shot(page, "users")
+    _shot(page, "app-users")
     assert page.evaluate("window.__pwned") is None
     assert page.errors == []  # type: ignore[attr-defined]
     page.click("form.logout button")
     page.wait_for_url("**/login")
+
+
+def test_pages_in_chinese_through_the_language_switch(server: LiveServer, page: Page) -> None:
+    _login(page, server.url, "admin")
+    _charts(page, 3)
+    page.click("nav.langs >> text=中文")
+    page.wait_for_url(f"{server.url}/app")
+    assert page.locator("html").get_attribute("lang") == "zh"
+    assert page.locator("h1").first.inner_text().startswith("概览")
+    _charts(page, 3)
+    titles = page.locator(".plot .gtitle").evaluate_all("els => els.map(e => e.textContent)")
+    assert any("月度趋势" in t for t in titles), titles
+    _shot(page, "overview-zh")
+    page.select_option("select[name=channel]", "web")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**channel=web**")
+    _charts(page, 3)
+    assert page.locator("form.filters button[type=submit]").inner_text() == "应用"
+    page.goto(f"{server.url}/app/stores")
+    _charts(page, 1)
+    assert page.locator("table.league thead th").first.inner_text() == "排名"
+    _shot(page, "stores-zh")
+    page.goto(f"{server.url}/app/lang?lang=en&next=/app")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_pages_work_without_javascript(server: LiveServer) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"browser tests need Debian's chromium at {CHROMIUM}")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pg = browser.new_context(java_script_enabled=False).new_page()
+        _login(pg, server.url, "admin")
+        pg.select_option("select[name=region]", "North America")
+        pg.click("form.filters button[type=submit]")  # a plain GET form without htmx
+        pg.wait_for_url("**region=North+America**")
+        assert pg.locator(".kpi").count() == 3
+        assert pg.locator("select[name=region]").input_value() == "North America"
+        browser.close()
 
 
 def test_store_manager_sees_only_their_store(server: LiveServer, page: Page) -> None:
@@ -127,6 +183,6 @@ def test_store_manager_sees_only_their_store(server: LiveServer, page: Page) -> 
     page.goto(f"{server.url}/app/stores")
     _charts(page, 1)
     assert page.locator("table.league tbody td:nth-child(2)").all_inner_texts() == ["S001"]
-    _shot(page, "stores-manager")
+    _shot(page, "app-stores-manager")
     assert page.locator("select[name=store_id] option").all_inner_texts() == ["All", "S001"]
     assert page.errors == []  # type: ignore[attr-defined]

@@ -8,7 +8,10 @@ routers over the same :class:`~cxlens.web.deps.AppState`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -16,9 +19,8 @@ from pathlib import Path
 import jinja2
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxlens.collect.outbox import Exporter, Job
@@ -28,6 +30,7 @@ from cxlens.ops import OpsStore
 from cxlens.storage.workspace import Workspace
 from cxlens.web import staff_i18n
 from cxlens.web.deps import AppState
+from cxlens.web.figures import CacheWarmer
 from cxlens.web.pages import message_page
 from cxlens.web.ratelimit import RateLimiter
 from cxlens.web.routes import embed, events, forms, qr, surveys
@@ -35,6 +38,7 @@ from cxlens.web.settings import WebSettings, get_web_settings
 from cxlens.web.staff import install as install_staff
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -51,11 +55,14 @@ def create_app(
     store = ops or OpsStore(settings.ops_url, data_dir=ws.data_dir)
     collector = Collector(store, ws.journey_map)
     jobs = _jobs(settings, collector, ws)
+    warmer = CacheWarmer(ws, store) if settings.warm_cache else None
+    if warmer is not None:  # on the exporter's thread: warms again after exports change the data
+        jobs.append((settings.warm_every, warmer.run))
     exporter = Exporter(store, ws, settings.export_interval, jobs=jobs) if export else None
     # Autoescape every template (they end in .j2, which Jinja would not escape by default):
     # answers are untrusted text and are echoed back on pages with field errors.
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
-    templates = Jinja2Templates(env=env, context_processors=[staff_i18n.context])
+    templates = staff_i18n.StaffTemplates(env=env)
     state = AppState(
         settings=settings,
         workspace=ws,
@@ -68,11 +75,21 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop_pages = threading.Event()
+        pages = threading.Thread(target=_warm_pages, args=(ws, stop_pages), name="cxlens-warm-pages")
+        if warmer is not None:  # before serving, so the first visitors get cached figures
+            await asyncio.to_thread(warmer.run_logged)
+            pages.start()
         if exporter is not None:
             exporter.start()
         try:
             yield
         finally:
+            if warmer is not None:
+                warmer.stop()
+            stop_pages.set()
+            if pages.is_alive():  # it queries the workspace: finish before anyone closes it
+                await asyncio.to_thread(pages.join)
             if exporter is not None:
                 exporter.stop()
             if ops is None:
@@ -82,6 +99,7 @@ def create_app(
 
     app = FastAPI(title="cxlens collect", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
     app.state.cx = state
+    app.state.cx_warmer = warmer
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (forms, qr, embed, surveys, events):
         app.include_router(module.router)
@@ -91,16 +109,56 @@ def create_app(
 
 
 def _jobs(settings: WebSettings, collector: Collector, ws: Workspace) -> list[Job]:
-    """Periodic jobs for the exporter thread: the triggers file, if one is configured."""
-    if settings.triggers_file is None:
-        return []
-    triggers = load_triggers(settings.triggers_file)
+    """Periodic jobs for the exporter thread: survey triggers, and alerts with the SLA sweep,
+    when their files are configured."""
+    jobs: list[Job] = []
     base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
-    return [(settings.triggers_every, partial(run_triggers, collector, ws, triggers, base))]
+    if settings.triggers_file is not None:
+        triggers = load_triggers(settings.triggers_file)
+        jobs.append((settings.triggers_every, partial(run_triggers, collector, ws, triggers, base)))
+    if settings.alert_rules_file is not None or settings.routing_file is not None:
+        from cxlens.act.alerts import load_rules
+        from cxlens.act.jobs import act_cycle
+        from cxlens.act.routing import load_routing
+
+        rules, routing = load_rules(settings.alert_rules_file), load_routing(settings.routing_file)
+        jobs.append((settings.act_every, partial(act_cycle, collector.ops, ws, rules, routing, base)))
+    return jobs
+
+
+def _warm_pages(ws: Workspace, stop: threading.Event) -> None:
+    """Compute the journey, voice-of-customer and customer figures in the background (slower
+    than the overview's, so the server does not wait for them)."""
+    from cxlens.web import insight_figures
+
+    try:
+        insight_figures.warm(ws, stop)
+    except Exception:
+        log.exception("warming the journey, voice-of-customer and customer figures failed")
 
 
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+#: Paths of the staff side, whose errors are HTML pages in the staff's language.
+STAFF_PREFIXES = ("/app", "/login", "/logout")
+
+
+def _is_staff(request: Request) -> bool:
+    path = request.url.path
+    return path == "/" or path.startswith(STAFF_PREFIXES)
+
+
+def staff_error_page(
+    state: AppState, request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> HTMLResponse:
+    """An error on a staff page as HTML (the API answers JSON instead)."""
+    ctx = {"user": None, "status": status, "detail": detail, "page": "error"}
+    page: HTMLResponse = state.templates.TemplateResponse(
+        request, "app_error.html.j2", ctx, status_code=status, headers=dict(headers or {})
+    )
+    return page
 
 
 def _error_handlers(app: FastAPI, state: AppState) -> None:
@@ -119,6 +177,8 @@ def _error_handlers(app: FastAPI, state: AppState) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code >= 400 and not _wants_json(request) and _is_staff(request):
+            return staff_error_page(state, request, exc.status_code, str(exc.detail), exc.headers)
         if _wants_json(request) or exc.status_code not in (404, 429):
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
         code = "too_many" if exc.status_code == 429 else "unknown_survey"
@@ -128,6 +188,9 @@ def _error_handlers(app: FastAPI, state: AppState) -> None:
         return page
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        if not _wants_json(request) and _is_staff(request):
+            text = "; ".join(f"{'.'.join(str(p) for p in d['loc'][1:])}: {d['msg']}" for d in detail)
+            return staff_error_page(state, request, 422, text)
         return JSONResponse({"detail": detail}, 422)

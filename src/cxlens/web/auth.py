@@ -29,6 +29,7 @@ from sqlalchemy import select
 from cxlens.ops import OpsStore, utcnow
 from cxlens.ops.auth_models import ROLES, ApiKey, User, ensure_auth_tables
 from cxlens.web.deps import State
+from cxlens.web.settings import WebSettings, get_web_settings
 
 SESSION_COOKIE = "cxlens_session"
 LOGIN_CSRF_COOKIE = "cxlens_login_csrf"
@@ -197,11 +198,12 @@ class Signer:
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def load_secret(data_dir: Path) -> bytes:
-    """``CXLENS_SECRET_KEY``, else a random key created once in the data directory (mode 0600)."""
-    env = os.environ.get("CXLENS_SECRET_KEY")
-    if env:
-        return env.encode()
+def load_secret(data_dir: Path, settings: WebSettings | None = None) -> bytes:
+    """``CXLENS_SECRET_KEY`` (typed settings), else a random key created once in the data
+    directory (mode 0600)."""
+    configured = (settings or get_web_settings()).secret_key
+    if configured is not None and configured.get_secret_value():
+        return configured.get_secret_value().encode()
     path = Path(data_dir) / SECRET_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

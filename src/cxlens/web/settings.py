@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from cxlens.ops.settings import CollectSettings
 
@@ -24,8 +24,38 @@ class WebSettings(CollectSettings):
         default=None, description="Triggers YAML the server runs periodically (empty: none)."
     )
     triggers_every: float = Field(default=300.0, description="Seconds between trigger runs in the server.")
+    alert_rules_file: Path | None = Field(
+        default=None,
+        description="Alert rules YAML (docs/act.md). With it or a routing file the server runs the "
+        "alert rules and the case SLA sweep periodically.",
+    )
+    routing_file: Path | None = Field(
+        default=None, description="Owner routing, escalation and SLA hours YAML (docs/act.md)."
+    )
+    act_every: float = Field(
+        default=300.0, description="Seconds between alert runs and SLA sweeps in the server."
+    )
     api_token: str | None = Field(
         default=None, description="Bearer token for the survey-management API (empty: API disabled)."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs staff session cookies (empty: a random key kept in "
+        "<data_dir>/cxlens-secret.key). Set the same value on every server behind one address.",
+    )
+    warm_cache: bool = Field(
+        default=True,
+        description="Compute the dashboards' common figures at start-up and after each data load, "
+        "so first requests are answered from the cache.",
+    )
+    warm_every: float = Field(
+        default=30.0, description="Seconds between checks whether new data needs the cache warmed again."
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Mark session and login cookies Secure (sent over HTTPS only). Keep false for "
+        "plain-HTTP localhost; set true behind a TLS-terminating proxy. Cookies of requests that "
+        "arrive over HTTPS are Secure either way.",
     )
 
 

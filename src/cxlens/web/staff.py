@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from cxlens.ops.act_models import ensure_act_tables
 from cxlens.ops.auth_models import ensure_auth_tables
 from cxlens.web.auth import Signer, load_secret
 from cxlens.web.deps import AppState
@@ -11,9 +12,10 @@ from cxlens.web.routes import api, auth_routes, cases, dashboard, drivers, insig
 
 
 def install(app: FastAPI, state: AppState) -> None:
-    """Create the user tables, the session signer and include the staff routers."""
+    """Create the user and case tables, the session signer and include the staff routers."""
     ensure_auth_tables(state.ops)
-    app.state.cx_signer = Signer(load_secret(state.workspace.data_dir))
+    ensure_act_tables(state.ops)
+    app.state.cx_signer = Signer(load_secret(state.workspace.data_dir, state.settings))
     for module in (auth_routes, dashboard, insights, drivers, cases, api):
         app.include_router(module.router)
     app.title = "cxlens"

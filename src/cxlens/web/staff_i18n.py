@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
+from starlette.templating import Jinja2Templates
 
 STAFF_LOCALES = ("en", "zh", "ja", "ko", "ru")
 LOCALE_NAMES = {"en": "English", "zh": "中文", "ja": "日本語", "ko": "한국어", "ru": "Русский"}
@@ -59,7 +60,21 @@ def staff_locale(request: Request) -> str:
     return "en"
 
 
-def context(request: Request) -> dict[str, Any]:
-    """Jinja context processor: ``_``, ``locale`` and the locale names for every template."""
+def template_context(request: Request) -> dict[str, Any]:
+    """The staff template context: ``_``, ``locale`` and the locale names."""
     locale = staff_locale(request)
     return {"_": translator(locale), "locale": locale, "staff_locales": LOCALE_NAMES}
+
+
+class StaffTemplates(Jinja2Templates):
+    """Templates whose context gets :func:`template_context`'s entries unless the route set them (survey
+    pages pass the respondent's own ``locale``, which a context processor would overwrite)."""
+
+    def TemplateResponse(  # type: ignore[override]  # noqa: N802 (Starlette's name)
+        self, request: Request, name: str, context: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """Render ``name`` with the staff i18n entries added to ``context``."""
+        full = dict(context or {})
+        for key, value in template_context(request).items():
+            full.setdefault(key, value)
+        return super().TemplateResponse(request, name, full, **kwargs)

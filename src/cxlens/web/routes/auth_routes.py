@@ -11,13 +11,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cxlens.ops.auth_models import ROLES
 from cxlens.web import auth
 from cxlens.web.auth import AdminUser, PageUser
-from cxlens.web.deps import RateLimited, State
+from cxlens.web.deps import AppState, RateLimited, State
 
 router = APIRouter(include_in_schema=False)
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+def _secure(request: Request, state: AppState) -> bool:
+    """Secure cookies over HTTPS, and always when ``CXLENS_COOKIE_SECURE`` is set (TLS proxy)."""
+    return state.settings.cookie_secure or request.url.scheme == "https"
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -30,7 +31,12 @@ def login_form(request: Request, state: State, next: str = "/app") -> Response:
         {"csrf": token, "next": auth.safe_next(next), "error": None, "user": None},
     )
     page.set_cookie(
-        auth.LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=_secure(request)
+        auth.LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request, state),
     )
     return page
 
@@ -62,7 +68,7 @@ def login(
         max_age=auth.SESSION_SECONDS,
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=_secure(request, state),
     )
     reply.delete_cookie(auth.LOGIN_CSRF_COOKIE)
     return reply

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from functools import cache
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pandas as pd
 import plotly.io as pio
@@ -20,13 +20,14 @@ from markupsafe import Markup
 
 from cxlens.analyse import metrics as m
 from cxlens.report.charts import interval_bars, trend_lines
-from cxlens.web import figures
-from cxlens.web.auth import PageUser, Principal
+from cxlens.web import figures, staff_i18n
+from cxlens.web.auth import PageUser, Principal, safe_next
 from cxlens.web.deps import State
 from cxlens.web.figures import Filters
 
 router = APIRouter(include_in_schema=False)
 FiltersDep = Annotated[Filters, Depends(figures.filters_param)]
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
 
 
 @cache
@@ -74,13 +75,16 @@ def _context(request: Request, state: State, who: Principal, filters: Filters, p
 def overview(request: Request, state: State, who: PageUser, filters: FiltersDep) -> Response:
     """Headline NPS, CSAT and CES with intervals and change, and their monthly trends."""
     ctx = _context(request, state, who, filters, "overview")
+    _ = staff_i18n.translator(staff_i18n.staff_locale(request))
     head = figures.headline(state.workspace, filters, who)
     trend = figures.trend(state.workspace, filters, who)
     charts = []
     for metric in figures.OVERVIEW_METRICS:
         part = trend[trend["metric"] == metric]
         if not part.empty:
-            title = f"{m.METRICS[metric].label} by month ({m.METRICS[metric].unit})"
+            spec = m.METRICS[metric]
+            unit = _("points") if spec.unit == "points" else spec.unit
+            title = _("{metric} by month ({unit})", metric=spec.label, unit=unit)
             charts.append((f"trend-{metric}", figure_json(trend_lines(part, "period", title))))
     ctx.update(headline=figures.records(head), charts=charts)
     ctx["period"] = pd.Timestamp(head["period"].iloc[0]).strftime("%Y-%m") if not head.empty else None
@@ -97,11 +101,12 @@ def stores(
 ) -> Response:
     """Every store in scope ranked by a metric, with interval and a marker where it differs."""
     ctx = _context(request, state, who, filters, "stores")
+    _ = staff_i18n.translator(staff_i18n.staff_locale(request))
     table = figures.stores(state.workspace, filters, who, metric)
     charts = []
     if not table.empty:  # small-n stores are drawn grey, after the ranked ones
         labelled = table.assign(label=table["store_name"].fillna(table["store_id"]).astype(str))
-        chart = interval_bars(labelled, "label", f"{m.METRICS[metric].label} by store")
+        chart = interval_bars(labelled, "label", _("{metric} by store", metric=m.METRICS[metric].label))
         charts.append(("stores-chart", figure_json(chart)))
     ctx.update(rows=figures.records(table), metric=metric, spec=m.METRICS[metric], charts=charts)
     ctx["api_query"] = urlencode({**filters.query(), "metric": metric})
@@ -112,3 +117,25 @@ def stores(
 def home() -> Response:
     """The root sends staff to the overview (which asks them to log in)."""
     return RedirectResponse("/app", status_code=303)
+
+
+@router.get("/app/lang")
+def set_language(
+    state: State,
+    lang: Annotated[str, Query(max_length=8)] = "en",
+    next: Annotated[str, Query(max_length=2048)] = "/app",
+) -> Response:
+    """Remember the UI language in a cookie (links work without JS) and go back to ``next``."""
+    path, _, query = safe_next(next).partition("?")
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "lang"]
+    reply = RedirectResponse(path + (f"?{urlencode(kept)}" if kept else ""), status_code=303)
+    if lang in staff_i18n.STAFF_LOCALES:
+        reply.set_cookie(
+            staff_i18n.COOKIE,
+            lang,
+            max_age=LANG_COOKIE_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=state.settings.cookie_secure,
+        )
+    return reply
