@@ -79,6 +79,9 @@ def test_competitor_profiles_are_recovered(demo: Workspace) -> None:
     matrix = benchmark_matrix(df)
     assert set(matrix.columns) == set(PLANTED.competitor_brands)
     assert matrix.loc["delivery", "Brightway"] < 0 < matrix.loc["delivery", "Valora"]
+    small = df[(df["brand"] != OURS) & df["small_n"]]
+    assert not small.empty
+    assert all(pd.isna(matrix.loc[r.indicator, r.brand]) for r in small.itertuples())
 
 
 def test_store_scope_keeps_competitors(demo: Workspace) -> None:

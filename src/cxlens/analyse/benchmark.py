@@ -199,8 +199,12 @@ def benchmark(
 
 
 def benchmark_matrix(frame: pd.DataFrame, value: str = "diff_share") -> pd.DataFrame:
-    """Indicator x competitor matrix of ``value`` (for a heatmap); our brand is the reference."""
+    """Indicator x competitor matrix of ``value`` (for a heatmap); our brand is the reference.
+    Cells with too few answers on either side are left empty (NaN) rather than coloured."""
     comp = frame[frame["brand"] != OURS]
     if comp.empty:
         return pd.DataFrame()
-    return comp.pivot_table(index="indicator", columns="brand", values=value, aggfunc="first", sort=False)
+    comp = comp.assign(**{value: comp[value].where(~comp["small_n"].astype(bool))})
+    return comp.pivot_table(
+        index="indicator", columns="brand", values=value, aggfunc="first", sort=False, dropna=False
+    )
