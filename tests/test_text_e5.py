@@ -49,3 +49,39 @@ def test_distillation_teaches_the_fast_tier_a_new_language() -> None:
     assert set(pseudo["label"]) == {"positive", "negative"}
     p = model.predict_proba(["とても満足しています。", "最悪でした。"], ["ja", "ja"])
     assert p[0] > 0.5 > p[1]
+
+
+@pytest.mark.slow
+def test_analyser_with_the_e5_tier_labels_documents_and_aspects_in_unseen_languages() -> None:
+    from cxlens.text.aspects import TextAnalyser
+
+    model = e5.EmbeddingSentiment.load()
+    texts = ["配送がとても遅くて最悪でした。", "직원이 정말 친절했어요."]
+    res = TextAnalyser(tier=model).analyse(texts, ["ja", "ko"])
+    labels, scores = model.predict(texts)
+    assert res.documents["sentiment"].tolist() == labels == ["negative", "positive"]
+    assert res.documents["score"].tolist() == [round(float(s), 4) for s in scores]
+    asp = {r.doc: (r.aspect, r.sentiment) for r in res.aspects.itertuples()}
+    assert asp[0] == ("delivery", "negative")
+    assert asp[1] == ("staff", "positive")
+
+
+@pytest.mark.slow
+def test_distillation_report_holds_each_language_out_in_turn() -> None:
+    pos = {"en": ["great product", "love it"], "pt": ["ótimo produto", "adorei"], "zh": ["很好", "非常满意"]}
+    neg = {"en": ["awful product", "hate it"], "pt": ["péssimo produto", "odiei"], "zh": ["很差", "非常失望"]}
+    rows = [
+        {"text": f"{t} {k}", "label": label, "language": lang, "split": split}
+        for lang in pos
+        for label, words in (("positive", pos[lang]), ("negative", neg[lang]))
+        for t in words
+        for k, split in ((1, "train"), (2, "train"), (3, "test"))
+    ]
+    report = e5.distillation_report(pd.DataFrame(rows), teacher_rows=8, pool=8, test_sample=4)
+    assert sorted(set(report["held_out"])) == ["en", "pt", "zh"]
+    assert set(report["model"]) == {"fast, no distillation", "fast, distilled", "e5 teacher"}
+    teacher = report[report["model"] == "e5 teacher"]
+    assert (teacher["n"] == 4).all()
+    assert teacher["pseudo_labels"].between(0, 8).all()
+    distilled = report[report["model"] == "fast, distilled"]
+    assert (distilled["n"] == 4).all()

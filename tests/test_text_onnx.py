@@ -109,3 +109,66 @@ def test_eval_command_runs_the_onnx_tier(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)[0]["accuracy"] == 1.0
+
+
+def test_analyser_with_the_onnx_tier_scores_documents_and_aspect_clauses(tmp_path: Path) -> None:
+    from cxlens.text.aspects import TextAnalyser
+
+    model = OnnxSentiment(_build(tmp_path / "m", {"0": "negative", "1": "neutral", "2": "positive"})).load()
+    texts = ["the delivery was great. the staff awful", "love the staff", "okay"]
+    res = TextAnalyser(tier=model).analyse(texts, ["en"] * 3)
+    # documents: the tier's own labels and scores for the whole text
+    labels, scores = model.predict(texts)
+    assert res.documents["sentiment"].tolist() == labels
+    np.testing.assert_allclose(res.documents["score"], np.round(scores, 4))
+    # aspects: each clause scored by the tier on its own (independent of the fast model)
+    asp = {(r.doc, r.aspect): (r.sentiment, r.score) for r in res.aspects.itertuples()}
+    clause_labels, clause_scores = model.predict(["the delivery was great", " the staff awful"])
+    assert asp[(0, "delivery")] == (clause_labels[0], round(float(clause_scores[0]), 4))
+    assert asp[(0, "staff")] == ("negative", round(float(clause_scores[1]), 4))
+    assert asp[(1, "staff")][0] == "positive"  # one clause: the document's sentiment
+
+
+def test_analyse_command_enriches_the_store_with_the_onnx_tier(tmp_path: Path) -> None:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from cxlens.cli.common import state
+    from cxlens.cli.text import text_app
+    from cxlens.storage.workspace import Workspace
+
+    folder = _build(tmp_path / "m", {"0": "negative", "1": "neutral", "2": "positive"})
+    ws = Workspace(tmp_path / "ws")
+    fb = pd.DataFrame(
+        {
+            "feedback_id": ["f1", "f2", "f3"],
+            "submitted_at": ["2025-01-05", "2025-01-06", "2025-02-01"],
+            "source": ["review", "review", "survey"],
+            # "awful" and "great" are words the fast model reads the other way round in context
+            "text": ["great, the delivery was late", "the staff awful", "okay"],
+        }
+    )
+    ws.ingest("feedback", fb)
+    ws.close()
+    state.data_dir = tmp_path / "ws"
+    runner = CliRunner()
+    try:
+        res = runner.invoke(text_app, ["analyse", "--tier", "onnx"])
+        assert res.exit_code == 2  # a folder is required
+        res = runner.invoke(text_app, ["analyse", "--tier", "onnx", "--model-dir", str(folder)])
+        assert res.exit_code == 0, res.output
+        assert "analysed 3 texts" in res.output
+        assert "tier onnx" in res.output
+        ws = Workspace(tmp_path / "ws")
+        got = ws.con.execute("SELECT feedback_id, sentiment, score FROM feedback_text ORDER BY 1").df()
+        ws.close()
+        labels, scores = OnnxSentiment(folder).predict(fb["text"].tolist())
+        assert got["sentiment"].tolist() == labels
+        np.testing.assert_allclose(got["score"], np.round(scores, 4))
+        # same tier and folder: nothing new; the fast tier is another version: everything again
+        res = runner.invoke(text_app, ["analyse", "--tier", "onnx", "--model-dir", str(folder)])
+        assert "analysed 0 texts" in res.output
+        res = runner.invoke(text_app, ["analyse"])
+        assert "analysed 3 texts" in res.output
+    finally:
+        state.data_dir = None

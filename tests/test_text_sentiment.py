@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cxlens.text.batch import TextBatch
 from cxlens.text.datasets import map_labels, parse_label_map
-from cxlens.text.features import hashed_dot, hashed_matrix
+from cxlens.text.features import _binary_span_dots, _first_of_each, hashed_dot, hashed_matrix, ngram_hashes
 from cxlens.text.sentiment import DEFAULT_MODEL, SentimentModel, lexicon_counts, load_lexicon, macro_f1
 
 
@@ -78,11 +79,126 @@ def test_negation_flips_a_lexicon_hit() -> None:
 def test_hashed_dot_equals_the_matrix_product() -> None:
     texts = ["Fast delivery!", "配送が遅れました", "", "Доставка опоздала"]
     coef = np.random.default_rng(0).normal(size=2**12).astype(np.float32)
-    dense = np.asarray(hashed_matrix(texts, (1, 3), 2**12) @ coef).ravel()
-    np.testing.assert_allclose(hashed_dot(texts, (1, 3), coef), dense, rtol=1e-4, atol=1e-5)
+    for binary in (True, False):
+        dense = np.asarray(hashed_matrix(texts, (1, 3), 2**12, binary=binary) @ coef).ravel()
+        np.testing.assert_allclose(hashed_dot(texts, (1, 3), coef, binary), dense, rtol=1e-4, atol=1e-5)
     x = hashed_matrix(["abc"], (1, 2), 2**12)
     assert x.nnz == 5  # a, b, c, ab, bc
     assert np.isclose(x.power(2).sum(), 1.0)
+
+
+def test_binary_features_are_distinct_buckets_with_unit_norm() -> None:
+    """As HashingVectorizer(binary=True, norm='l2'): a repeated n-gram counts once, each row has norm 1."""
+    texts = ["aaaa aaaa", "so so good, so so good", "好好好"]
+    x = hashed_matrix(texts, (1, 4), 2**12)
+    np.testing.assert_allclose(np.asarray(x.power(2).sum(axis=1)).ravel(), 1.0, rtol=1e-6)
+    cols, rows = ngram_hashes(texts, (1, 4), 2**12)
+    for i in range(len(texts)):
+        distinct = sorted(set(cols[rows == i].tolist()))
+        assert x[i].indices.tolist() == distinct
+        np.testing.assert_allclose(x[i].data, 1 / np.sqrt(len(distinct)), rtol=1e-6)
+    # the old count features give a long repetitive text a norm above 1
+    counts = hashed_matrix(texts, (1, 4), 2**12, binary=False)
+    assert np.asarray(counts.power(2).sum(axis=1)).ravel()[0] > 1.5
+
+
+def test_batched_binary_dots_equal_text_by_text_however_the_batch_is_chunked() -> None:
+    texts = [
+        "",
+        "Fast delivery. Rude staff!",
+        "no boundary here " * 30,
+        "配送が遅れました。しかし親切でした",
+        "",
+    ]
+    batch = TextBatch.build(texts, ["en"] * len(texts))
+    coef = np.random.default_rng(2).normal(size=2**12).astype(np.float32)
+    cps, doc = batch.code_points
+    start, end, _ = batch.clauses
+    span_of, room = batch.span_of
+    clause_texts = [batch.joined[s:e] for s, e in zip(start, end, strict=True)]
+    for chunk in (16, 100, 1 << 15):  # chunks end at a text boundary, or hold one long text
+        d, c = _binary_span_dots(cps, doc, len(batch), (1, 4), coef, span_of, len(start), room, chunk)
+        np.testing.assert_allclose(d, hashed_dot(batch.texts, (1, 4), coef), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(c, hashed_dot(clause_texts, (1, 4), coef), rtol=1e-5, atol=1e-6)
+
+
+def test_first_of_each_survives_hash_collisions() -> None:
+    keys = np.random.default_rng(3).integers(0, 50, 400).astype(np.int64)
+    chosen = _first_of_each(keys, np.zeros(8, dtype=np.int64))  # 8 slots for 50 keys: collisions
+    assert sorted(keys[chosen].tolist()) == sorted(set(keys.tolist()))
+
+
+# Plain sentences, none of them in the training data (and not the demo's templates): the polarity
+# must be right and the score graded, not saturated at +-1 as the over-fitted model was.
+PLAIN = [
+    ("The product is well made and exactly as described.", "en", "positive"),
+    ("Good value for money, cheaper than other shops.", "en", "positive"),
+    ("The staff were friendly and really knew the products.", "en", "positive"),
+    ("Great quality and quick delivery, very happy.", "en", "positive"),
+    ("The delivery was late and the box was damaged.", "en", "negative"),
+    ("Terrible service, the staff were rude and unhelpful.", "en", "negative"),
+    ("Poor quality, it broke after a week.", "en", "negative"),
+    ("O produto é muito bom e chegou rápido.", "pt", "positive"),
+    ("Ótimo atendimento, recomendo a loja.", "pt", "positive"),
+    ("O produto veio com defeito e o atendimento foi péssimo.", "pt", "negative"),
+    ("Não recebi o pedido e ninguém responde.", "pt", "negative"),
+    ("质量很好，价格也便宜，很满意。", "zh", "positive"),
+    ("服务态度好，发货很快。", "zh", "positive"),
+    ("质量太差了，非常失望。", "zh", "negative"),
+    ("发货太慢，客服态度很差。", "zh", "negative"),
+    ("店員さんがとても親切でした。", "ja", "positive"),
+    ("品質が悪くて残念です。", "ja", "negative"),
+    ("직원이 정말 친절했어요.", "ko", "positive"),
+    ("품질이 너무 나빠요.", "ko", "negative"),
+    ("Отличное качество, очень доволен.", "ru", "positive"),
+    ("Ужасное обслуживание, очень плохо.", "ru", "negative"),
+]
+
+
+def test_plain_sentences_get_the_right_polarity_with_graded_scores(shipped: SentimentModel) -> None:
+    texts, langs, gold = (list(c) for c in zip(*PLAIN, strict=True))
+    labels, scores = shipped.predict(texts, langs)
+    sign = np.where(np.asarray(gold) == "positive", 1, -1)
+    wrong = {t for t, s, g in zip(texts, scores, sign, strict=True) if np.sign(s) != g}
+    # the English n-grams come from clothing reviews only; these two still lean the wrong way
+    # (graded: about -0.2 and -0.1; the over-fitted model said -1.00), see docs/text.md
+    assert wrong <= {
+        "The product is well made and exactly as described.",
+        "The staff were friendly and really knew the products.",
+    }
+    assert np.mean(np.asarray(labels) == np.asarray(gold)) >= 0.85  # a few may fall in the neutral band
+    assert np.mean(np.abs(scores) < 0.999) >= 0.9
+    # a bare "ok" is weak evidence either way, not a certain positive
+    assert abs(shipped.predict(["ok"], ["en"])[1][0]) < 0.9
+
+
+def test_a_sentence_scores_the_same_as_a_document_and_as_a_clause(shipped: SentimentModel) -> None:
+    """Documents and clauses are normalised the same way, so a clause alone equals the clause inside."""
+    first, second = "Fast delivery and friendly staff", " The checkout queue was far too long"
+    batch = TextBatch.build([f"{first}.{second}!", first, second], ["en", "en", "en"])
+    doc_p, clause_p = shipped.batch_proba(batch)
+    start, _, owner = batch.clauses
+    whole = doc_p[batch.order.tolist().index(0)]
+    inside = [clause_p[k] for k in range(len(start)) if batch.order[owner[k]] == 0]
+    alone = [doc_p[batch.order.tolist().index(1)], doc_p[batch.order.tolist().index(2)]]
+    np.testing.assert_allclose(inside, alone, atol=1e-9)
+    assert inside[0] > 0.5 > inside[1]
+    assert min(alone) < whole < max(alone)
+
+
+def test_models_saved_before_binary_features_load_with_count_features(tmp_path: Path) -> None:
+    texts = ["great product", "awful product", "great staff", "awful staff"] * 3
+    labels = ["positive", "negative"] * 6
+    model = SentimentModel(n_features=2**10, binary=False).fit(texts, labels, ["en"] * 12)
+    path = model.save(tmp_path / "old.npz")
+    with np.load(path) as data:
+        coef, meta = data["coef"], str(data["meta"])
+    np.savez_compressed(path, coef=coef, meta=np.array(meta.replace(', "binary": false', "")))
+    again = SentimentModel.load(path)
+    assert again.binary is False
+    np.testing.assert_allclose(
+        again.predict_proba(texts, ["en"] * 12), model.predict_proba(texts, ["en"] * 12), atol=2e-3
+    )
 
 
 def test_fit_save_load_round_trip(tmp_path: Path) -> None:

