@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
-import socket
-import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from aiosmtpd.controller import Controller
 
+from conftest import Inbox, free_port
 from cxlens.act import alerts as al
 from cxlens.act.routing import Routing, load_routing
 from cxlens.ops import AuditEntry, OpsStore
@@ -27,56 +22,6 @@ from cxlens.ops.act_models import Alert, Case
 from cxlens.storage.workspace import Workspace
 
 NOW = datetime(2026, 11, 20, 12, 0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    inbox = Inbox(free_port())
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
-    controller.start()
-    monkeypatch.setenv("CXLENS_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("CXLENS_SMTP_PORT", str(inbox.port))
-    yield inbox
-    controller.stop()
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-    server.server_close()
 
 
 STORES = pd.DataFrame(

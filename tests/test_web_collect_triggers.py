@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
+from conftest import Inbox, free_port
 from cxlens.collect.responses import Collector, Context
 from cxlens.collect.surveys import template
 from cxlens.collect.triggers import Trigger, load_triggers, parse_duration, run_triggers
@@ -29,56 +25,6 @@ from cxlens.web.app import create_app
 from cxlens.web.settings import WebSettings
 
 NOW = datetime(2026, 11, 20, 12, 0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    inbox = Inbox(free_port())
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
-    controller.start()
-    monkeypatch.setenv("CXLENS_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("CXLENS_SMTP_PORT", str(inbox.port))
-    yield inbox
-    controller.stop()
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

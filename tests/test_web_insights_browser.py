@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cxlens.act.alerts import run_alerts
@@ -21,7 +21,6 @@ from cxlens.act.plans import create_plan
 from cxlens.demo import PLANTED, generate
 from cxlens.model.schema import TABLE_ORDER
 from cxlens.ops import OpsStore
-from cxlens.report.builder import CHROMIUM_ARGS
 from cxlens.storage.workspace import Workspace
 from cxlens.text.store import enrich_feedback
 from cxlens.web import auth
@@ -30,7 +29,6 @@ from cxlens.web.settings import WebSettings
 from cxlens.web.testing import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 PASSWORD = "correct horse battery"
 HOSTILE = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> late delivery'
@@ -72,20 +70,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield srv
     ops.close()
     ws.close()
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"browser tests need Debian's chromium at {CHROMIUM}")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.errors = []  # type: ignore[attr-defined]
-        pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))  # type: ignore[attr-defined]
-        pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
-        yield pg
-        browser.close()
 
 
 def _login(page: Page, url: str, username: str, target: str) -> None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from cxlens.report.export import safe_csv
 from cxlens.web import figures
-from cxlens.web.auth import ApiUser
+from cxlens.web.auth import ApiUser, Principal
 from cxlens.web.deps import State
 from cxlens.web.figures import Filters
 
@@ -42,7 +42,8 @@ class Me(BaseModel):
     stores: list[str] | None
 
 
-def _reply(name: str, frame: pd.DataFrame, filters: Filters, who: ApiUser, fmt: str) -> Response:
+def figure_reply(name: str, frame: pd.DataFrame, filters: Filters, who: Principal, fmt: str) -> Response:
+    """A figure's rows as JSON (the :class:`Figure` model) or as formula-safe CSV."""
     if fmt == "csv":
         headers = {"Content-Disposition": f'attachment; filename="cxlens-{name}.csv"'}
         return Response(safe_csv(frame), media_type="text/csv; charset=utf-8", headers=headers)
@@ -66,13 +67,13 @@ def me(who: ApiUser) -> Me:
 @router.get("/headline", response_model=Figure, responses={200: {"content": {"text/csv": {}}}})
 def headline(state: State, who: ApiUser, filters: FiltersDep, format: Format = "json") -> Response:
     """Headline NPS, CSAT and CES for the latest month with 95% intervals and the change."""
-    return _reply("headline", figures.headline(state.workspace, filters, who), filters, who, format)
+    return figure_reply("headline", figures.headline(state.workspace, filters, who), filters, who, format)
 
 
 @router.get("/trend", response_model=Figure, responses={200: {"content": {"text/csv": {}}}})
 def trend(state: State, who: ApiUser, filters: FiltersDep, format: Format = "json") -> Response:
     """NPS, CSAT and CES per month with 95% intervals (the overview's trend charts)."""
-    return _reply("trend", figures.trend(state.workspace, filters, who), filters, who, format)
+    return figure_reply("trend", figures.trend(state.workspace, filters, who), filters, who, format)
 
 
 @router.get("/stores", response_model=Figure, responses={200: {"content": {"text/csv": {}}}})
@@ -85,7 +86,7 @@ def stores(
 ) -> Response:
     """The stores league table with significance against the other stores (``vs_rest``)."""
     frame = figures.stores(state.workspace, filters, who, metric)
-    return _reply(f"stores-{metric}", frame, filters, who, format)
+    return figure_reply(f"stores-{metric}", frame, filters, who, format)
 
 
 @router.get("/filters")

@@ -60,7 +60,10 @@ def fmt(value: Any, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _context(request: Request, state: State, who: Principal, filters: Filters, page: str) -> dict[str, Any]:
+def page_context(
+    request: Request, state: State, who: Principal, filters: Filters, page: str
+) -> dict[str, Any]:
+    """What every filtered staff page's template needs: user, page, filters, choices, query."""
     return {
         "user": who,
         "page": page,
@@ -74,7 +77,7 @@ def _context(request: Request, state: State, who: Principal, filters: Filters, p
 @router.get("/app", response_class=HTMLResponse)
 def overview(request: Request, state: State, who: PageUser, filters: FiltersDep) -> Response:
     """Headline NPS, CSAT and CES with intervals and change, and their monthly trends."""
-    ctx = _context(request, state, who, filters, "overview")
+    ctx = page_context(request, state, who, filters, "overview")
     _ = staff_i18n.translator(staff_i18n.staff_locale(request))
     head = figures.headline(state.workspace, filters, who)
     trend = figures.trend(state.workspace, filters, who)
@@ -100,7 +103,7 @@ def stores(
     metric: Annotated[Literal["nps", "csat", "ces"], Query()] = "nps",
 ) -> Response:
     """Every store in scope ranked by a metric, with interval and a marker where it differs."""
-    ctx = _context(request, state, who, filters, "stores")
+    ctx = page_context(request, state, who, filters, "stores")
     _ = staff_i18n.translator(staff_i18n.staff_locale(request))
     table = figures.stores(state.workspace, filters, who, metric)
     charts = []

@@ -29,7 +29,7 @@ from cxlens.web.auth import ApiUser, PageUser, Principal
 from cxlens.web.deps import State
 from cxlens.web.figures import Filters
 from cxlens.web.routes.api import Figure
-from cxlens.web.routes.dashboard import figure_json, fmt
+from cxlens.web.routes.dashboard import figure_json, fmt, page_context
 from cxlens.web.staff_i18n import staff_locale, translator
 
 router = APIRouter()
@@ -171,14 +171,8 @@ def drivers_page(
                 figure_json(benchmark_heatmap(bench, _("Competitors against us: share positive (points)"))),
             )
         )
-    query = urlencode(filters.query())
-    ctx = {
-        "user": who,
-        "page": "drivers",
-        "filters": filters,
-        "choices": figures.filter_choices(ws, who),
-        "query": query,
-        "fmt": fmt,
+    ctx = page_context(request, state, who, filters, "drivers")
+    ctx |= {
         "pct": _pct,
         "outcome": outcome,
         "drivers": figures.records(frame),

@@ -20,15 +20,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from cxlens.report.charts import BLUE, LAYOUT
 from cxlens.report.customers_section import segment_chart
-from cxlens.report.export import safe_csv
 from cxlens.report.journey_section import emotion_figure, funnel_figure, sankey_figure
 from cxlens.web import figures
 from cxlens.web import insight_figures as fx
-from cxlens.web.auth import ApiUser, PageUser, Principal
+from cxlens.web.auth import ApiUser, PageUser
 from cxlens.web.deps import State
 from cxlens.web.figures import Filters
-from cxlens.web.routes.api import Figure
-from cxlens.web.routes.dashboard import figure_json, fmt
+from cxlens.web.routes.api import Figure, figure_reply
+from cxlens.web.routes.dashboard import figure_json, page_context
 from cxlens.web.staff_i18n import staff_locale, translator
 
 router = APIRouter()
@@ -171,17 +170,6 @@ def band_figure(bins: pd.DataFrame, title: str, x_title: str, digits: int = 0) -
 # -- pages --------------------------------------------------------------------------------------
 
 
-def _context(request: Request, state: State, who: Principal, filters: Filters, page: str) -> dict[str, Any]:
-    return {
-        "user": who,
-        "page": page,
-        "filters": filters,
-        "choices": figures.filter_choices(state.workspace, who),
-        "query": urlencode(filters.query()),
-        "fmt": fmt,
-    }
-
-
 def _tr(request: Request) -> Any:
     return translator(staff_locale(request))
 
@@ -191,7 +179,7 @@ def journey_page(request: Request, state: State, who: PageUser, filters: Filters
     """The journey map, the Sankey of stage paths, the funnel and the emotion curve."""
     ws, _ = state.workspace, _tr(request)
     scope = fx.scope_of(ws, filters, who)
-    ctx = _context(request, state, who, filters, "journey")
+    ctx = page_context(request, state, who, filters, "journey")
     jmap = fx.journey_map(ws, scope)
     stages = [
         (str(rows["stage_name"].iloc[0]), figures.records(rows))
@@ -225,7 +213,7 @@ def voc_page(
     """Aspect x sentiment heatmap, topic trends and the verbatim explorer."""
     ws, _ = state.workspace, _tr(request)
     scope = fx.scope_of(ws, filters, who)
-    ctx = _context(request, state, who, filters, "voc")
+    ctx = page_context(request, state, who, filters, "voc")
     charts = []
     heat = fx.aspects(ws, scope)
     if not heat.empty:
@@ -270,7 +258,7 @@ def customers_page(request: Request, state: State, who: PageUser, filters: Filte
     """RFM segments, predicted customer value and churn risk with reasons."""
     ws, _ = state.workspace, _tr(request)
     scope = fx.scope_of(ws, filters, who)
-    ctx = _context(request, state, who, filters, "customers")
+    ctx = page_context(request, state, who, filters, "customers")
     models = fx.customer_models(ws)
     segs = fx.segments(ws, scope)
     value, risk = fx.clv_distribution(ws, scope), fx.churn_distribution(ws, scope)
@@ -305,19 +293,6 @@ def customers_page(request: Request, state: State, who: PageUser, filters: Filte
 # -- REST API -----------------------------------------------------------------------------------
 
 
-def _reply(name: str, frame: pd.DataFrame, filters: Filters, who: Principal, fmt_: str) -> Response:
-    if fmt_ == "csv":
-        headers = {"Content-Disposition": f'attachment; filename="cxlens-{name}.csv"'}
-        return Response(safe_csv(frame), media_type="text/csv; charset=utf-8", headers=headers)
-    body = Figure(
-        figure=name,
-        filters=filters.query(),
-        stores=list(who.stores) if who.stores is not None else None,
-        rows=figures.records(frame),
-    )
-    return JSONResponse(body.model_dump())
-
-
 api = APIRouter(prefix="/api/v1", tags=["journeys, voice of customer, customers"])
 
 
@@ -326,21 +301,21 @@ def api_journey_map(state: State, who: ApiUser, filters: FiltersDep, format: For
     """Stages and touchpoints of the journey map with their channels, events in scope and mean
     experience (0-1, higher is better)."""
     frame = fx.journey_map(state.workspace, fx.scope_of(state.workspace, filters, who))
-    return _reply("journey-map", frame, filters, who, format)
+    return figure_reply("journey-map", frame, filters, who, format)
 
 
 @api.get("/journey/sankey", response_model=Figure, responses=CSV)
 def api_journey_sankey(state: State, who: ApiUser, filters: FiltersDep, format: Format = "json") -> Response:
     """Journeys moving from ``source`` at ``step`` to ``target`` at the next step, by stage."""
     frame = fx.sankey(state.workspace, fx.scope_of(state.workspace, filters, who))
-    return _reply("journey-sankey", frame, filters, who, format)
+    return figure_reply("journey-sankey", frame, filters, who, format)
 
 
 @api.get("/journey/funnel", response_model=Figure, responses=CSV)
 def api_journey_funnel(state: State, who: ApiUser, filters: FiltersDep, format: Format = "json") -> Response:
     """Journeys reaching each step of the online funnel, with conversion and 95% intervals."""
     frame = fx.funnel(state.workspace, fx.scope_of(state.workspace, filters, who))
-    return _reply("journey-funnel", frame, filters, who, format)
+    return figure_reply("journey-funnel", frame, filters, who, format)
 
 
 @api.get("/journey/emotions", response_model=Figure, responses=CSV)
@@ -349,14 +324,14 @@ def api_journey_emotions(
 ) -> Response:
     """The emotion curve: mean experience signal (0-1) per stage with 95% intervals."""
     frame = fx.emotions(state.workspace, fx.scope_of(state.workspace, filters, who))
-    return _reply("journey-emotions", frame, filters, who, format)
+    return figure_reply("journey-emotions", frame, filters, who, format)
 
 
 @api.get("/voc/aspects", response_model=Figure, responses=CSV)
 def api_voc_aspects(state: State, who: ApiUser, filters: FiltersDep, format: Format = "json") -> Response:
     """Mentions per aspect and the share negative, neutral and positive (own brand)."""
     frame = fx.aspects(state.workspace, fx.scope_of(state.workspace, filters, who))
-    return _reply("voc-aspects", frame, filters, who, format)
+    return figure_reply("voc-aspects", frame, filters, who, format)
 
 
 @api.get("/voc/topics", response_model=Figure, responses=CSV)
@@ -365,7 +340,7 @@ def api_voc_topics(
 ) -> Response:
     """Discovered topics of one language's texts and their share of texts per month (95% intervals)."""
     frame = fx.topic_trends(state.workspace, fx.scope_of(state.workspace, filters, who), language or None)
-    return _reply("voc-topics", frame, filters, who, format)
+    return figure_reply("voc-topics", frame, filters, who, format)
 
 
 @api.get("/voc/verbatims", response_model=VerbatimPage, responses=CSV)
@@ -375,7 +350,7 @@ def api_voc_verbatims(
     """Feedback texts in scope, newest first, filtered by substring, language, sentiment and aspect."""
     rows, total = fx.verbatims(state.workspace, fx.scope_of(state.workspace, filters, who), search)
     if format == "csv":
-        return _reply("voc-verbatims", rows, filters, who, format)
+        return figure_reply("voc-verbatims", rows, filters, who, format)
     body = VerbatimPage(
         figure="voc-verbatims",
         filters={**filters.query(), **_search_query(search)},
@@ -394,14 +369,14 @@ def api_customer_segments(
 ) -> Response:
     """Customers per RFM segment with mean recency, orders and spend and the predicted value."""
     frame = fx.segments(state.workspace, fx.scope_of(state.workspace, filters, who))
-    return _reply("customer-segments", frame, filters, who, format)
+    return figure_reply("customer-segments", frame, filters, who, format)
 
 
 @api.get("/customers/clv", response_model=Figure, responses=CSV)
 def api_customer_clv(state: State, who: ApiUser, filters: FiltersDep, format: Format = "json") -> Response:
     """Customers per band of predicted value over the next 90 days (BG/NBD + Gamma-Gamma)."""
     frame = fx.clv_distribution(state.workspace, fx.scope_of(state.workspace, filters, who))
-    return _reply("customer-clv", frame, filters, who, format)
+    return figure_reply("customer-clv", frame, filters, who, format)
 
 
 @api.get("/customers/top-value", response_model=Figure, responses=CSV)
@@ -410,14 +385,14 @@ def api_customer_top_value(
 ) -> Response:
     """The 20 customers with the highest predicted value."""
     frame = fx.top_value(state.workspace, fx.scope_of(state.workspace, filters, who))
-    return _reply("customer-top-value", frame, filters, who, format)
+    return figure_reply("customer-top-value", frame, filters, who, format)
 
 
 @api.get("/customers/churn", response_model=Figure, responses=CSV)
 def api_customer_churn(state: State, who: ApiUser, filters: FiltersDep, format: Format = "json") -> Response:
     """Customers per tenth of predicted churn probability (no purchase in the next 90 days)."""
     frame = fx.churn_distribution(state.workspace, fx.scope_of(state.workspace, filters, who))
-    return _reply("customer-churn", frame, filters, who, format)
+    return figure_reply("customer-churn", frame, filters, who, format)
 
 
 @api.get("/customers/at-risk", response_model=Figure, responses=CSV)
@@ -426,7 +401,7 @@ def api_customer_at_risk(
 ) -> Response:
     """The 20 customers most likely to churn, with the three features raising their risk most."""
     frame = fx.at_risk(state.workspace, fx.scope_of(state.workspace, filters, who))
-    return _reply("customer-at-risk", frame, filters, who, format)
+    return figure_reply("customer-at-risk", frame, filters, who, format)
 
 
 router.include_router(api)
