@@ -101,6 +101,14 @@ def test_rerun_and_dedup_window(ws: Workspace, ops: OpsStore) -> None:
         ops, ws, per_store, now=NOW + timedelta(days=8), since=datetime(2026, 11, 1), send=False
     )
     assert later.fired == 3
+    # a feedback row alerts once, ever: re-reading it after the window (a short window, or
+    # --since going back) finds the same row and adds nothing
+    short = al.RuleSet(FEEDBACK_RULES.rules, dedup_window=timedelta(hours=1))
+    much_later = al.run_alerts(
+        ops, ws, short, now=NOW + timedelta(days=30), since=datetime(2026, 11, 1), send=False
+    )
+    assert much_later.fired == 0
+    assert much_later.deduplicated == first.fired
 
 
 def test_cursor_makes_runs_incremental(ws: Workspace, ops: OpsStore) -> None:
@@ -235,6 +243,9 @@ def test_metric_drop_fires_on_a_planted_drop_only(workspace: Workspace, ops: Ops
     assert alert.detail["baseline"] == pytest.approx(prev, abs=1e-3)
     assert alert.detail["p_value"] < 0.05
     assert alert.detail["ci"][1] < 0
+    # the same drop in the same period alerts once, however often the rule runs
+    week_later = al.run_alerts(ops, workspace, al.RuleSet((rule,)), now=NOW + timedelta(days=8), send=False)
+    assert week_later.fired == 0
 
 
 def test_metric_rules_stay_quiet_on_noise(workspace: Workspace, ops: OpsStore) -> None:

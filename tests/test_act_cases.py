@@ -183,3 +183,21 @@ def test_case_from_alert_is_opened_once(ops: OpsStore) -> None:
     )
     with ops.sessions() as s:
         assert s.get(Alert, alert_id).case_id == case.case_id  # type: ignore[union-attr]
+
+
+def test_reopening_restarts_the_sla_and_clears_the_resolution(ops: OpsStore) -> None:
+    routing = Routing.model_validate({"sla_hours": {"high": 4}})
+    case = cs.open_case(ops, "Wrong size", store_id="S1", priority="high", routing=routing, now=T0)
+    cs.resolve(ops, case.case_id, "exchanged", now=T0 + timedelta(hours=1))
+    later = T0 + timedelta(days=10)
+    reopened = cs.set_status(ops, case.case_id, "in_progress", routing=routing, now=later)
+    assert reopened.sla_due_at == later + timedelta(hours=4)
+    assert (reopened.resolution, reopened.resolved_at) == (None, None)
+    assert cs.escalate_overdue(ops, routing, later + timedelta(minutes=1)) == []
+    with pytest.raises(cs.CaseError, match="needs a resolution"):
+        cs.set_status(ops, case.case_id, "resolved")
+
+
+def test_sla_hours_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="more than 0"):
+        Routing.model_validate({"sla_hours": {"urgent": 0}})

@@ -245,6 +245,14 @@ def test_api_patch_needs_csrf_for_sessions_and_reports_errors(env: dict[str, Any
     bad = client.patch(f"/api/v1/cases/{case_id}", json={"status": "paused"}, headers=key)
     assert bad.status_code == 400
     assert "unknown status" in bad.json()["detail"]
+    # a change that would fail half-way is refused before any step is applied
+    half = client.patch(
+        f"/api/v1/cases/{case_id}",
+        json={"assignee": "zoe", "status": "closed", "resolution": "done"},
+        headers=key,
+    )
+    assert half.status_code == 400
+    assert client.get(f"/api/v1/cases/{case_id}", headers=key).json()["assignee"] == "amy"
     assert client.patch("/api/v1/cases/99999", json={"note": "x"}, headers=key).status_code == 404
     session = login(env["app"], "manager")
     assert session.patch(f"/api/v1/cases/{case_id}", json={"note": "x"}).status_code == 403

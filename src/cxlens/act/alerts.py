@@ -31,6 +31,7 @@ import yaml
 from ibis.common.exceptions import TableNotFound
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from cxlens.act import cases as case_ops
 from cxlens.act.routing import Routing, notify
@@ -388,6 +389,7 @@ def anomaly_candidates(ws: Workspace, rule: AnomalyRule, regions: dict[str, str 
     from cxlens.analyse import metrics as m
 
     fb = ws.table("feedback", ENGINE)
+    fb = fb.filter(fb.brand.isnull())  # our own answers: competitors' reviews have no store day
     latest = fb.submitted_at.max().to_pandas()
     if latest is None or pd.isna(latest):
         return []
@@ -442,41 +444,64 @@ def _save_cursor(ops: OpsStore, value: datetime) -> None:
             row.value, row.updated_at = value, utcnow()
 
 
+def _dedup_key(cand: Candidate, window: timedelta, now: datetime) -> tuple[str, bool]:
+    """The alert's unique key, and whether it is permanent.
+
+    A subject that names one occurrence (a feedback row, or a metric group in one period) alerts
+    once, ever: re-reading the row after the overlap or re-checking the same period must not alert
+    again. A broader subject (a customer or a store for a feedback rule) alerts at most once per
+    window, so a new complaint after the window is news again.
+    """
+    once = isinstance(cand.rule, _MetricRule) or getattr(cand.rule, "dedup_by", "") == "feedback_id"
+    if once:
+        return f"{cand.rule.id}|{cand.subject}"[:700], True
+    bucket = int(now.timestamp() // max(window.total_seconds(), 1))
+    return f"{cand.rule.id}|{cand.subject}|{bucket}"[:700], False
+
+
 def _record(
     ops: OpsStore, cand: Candidate, routing: Routing, window: timedelta, now: datetime
 ) -> Alert | None:
-    """Insert the alert unless the same rule and subject fired within the window."""
+    """Insert the alert unless it is a duplicate (see :func:`_dedup_key`); None for a duplicate.
+    A concurrent run inserting the same key loses on the unique constraint and counts it as one."""
     window = cand.rule.dedup_window or window
-    bucket = int(now.timestamp() // max(window.total_seconds(), 1))
+    key, once = _dedup_key(cand, window, now)
     owner = routing.owner_for(cand.store_id, cand.region, cand.touchpoint)
-    with ops.session() as s:
-        recent = s.scalar(
-            select(Alert.alert_id).where(
-                Alert.rule_id == cand.rule.id, Alert.subject == cand.subject, Alert.created_at > now - window
+    try:
+        with ops.session() as s:
+            if s.scalar(select(Alert.alert_id).where(Alert.dedup_key == key)) is not None:
+                return None
+            if not once:
+                recent = s.scalar(
+                    select(Alert.alert_id).where(
+                        Alert.rule_id == cand.rule.id,
+                        Alert.subject == cand.subject,
+                        Alert.created_at > now - window,
+                    )
+                )
+                if recent is not None:
+                    return None
+            alert = Alert(
+                rule_id=cand.rule.id,
+                kind=cand.rule.kind,
+                subject=cand.subject[:512],
+                feedback_id=cand.feedback_id,
+                store_id=cand.store_id,
+                region=cand.region,
+                touchpoint=cand.touchpoint,
+                owner=owner.owner,
+                priority=cand.rule.priority,
+                title=cand.title[:512],
+                detail=cand.detail,
+                dedup_key=key,
+                created_at=now,
+                status="new",
             )
-        )
-        key = f"{cand.rule.id}|{cand.subject}|{bucket}"[:700]
-        if recent is not None or s.scalar(select(Alert.alert_id).where(Alert.dedup_key == key)) is not None:
-            return None
-        alert = Alert(
-            rule_id=cand.rule.id,
-            kind=cand.rule.kind,
-            subject=cand.subject[:512],
-            feedback_id=cand.feedback_id,
-            store_id=cand.store_id,
-            region=cand.region,
-            touchpoint=cand.touchpoint,
-            owner=owner.owner,
-            priority=cand.rule.priority,
-            title=cand.title[:512],
-            detail=cand.detail,
-            dedup_key=key,
-            created_at=now,
-            status="new",
-        )
-        s.add(alert)
-        s.flush()
-        ops.audit(s, "fire", "alert", str(alert.alert_id), rule=cand.rule.id, owner=owner.owner)
+            s.add(alert)
+            s.flush()
+            ops.audit(s, "fire", "alert", str(alert.alert_id), rule=cand.rule.id, owner=owner.owner)
+    except IntegrityError:
+        return None
     return alert
 
 
@@ -547,8 +572,6 @@ def run_alerts(
         need_aspects = any(isinstance(r, AspectRule) for r in feedback_rules)
         aspects = _aspects(ws, [str(i) for i in frame["feedback_id"]]) if need_aspects else pd.DataFrame()
         cands += feedback_candidates(feedback_rules, frame, aspects)
-        if not frame.empty:
-            _save_cursor(ops, pd.Timestamp(frame["submitted_at"].max()).to_pydatetime())
     metric_rules = [r for r in rules.rules if isinstance(r, _MetricRule)]
     if metric_rules:
         regions = _regions(ws)
@@ -569,6 +592,8 @@ def run_alerts(
                 ops, alert.alert_id, routing=routing, actor=f"rule:{cand.rule.id}", now=now
             )
             report.cases_opened += 1
+    if feedback_rules and report.evaluated:  # only once every alert of these rows is recorded
+        _save_cursor(ops, pd.Timestamp(frame["submitted_at"].max()).to_pydatetime())
     if send:
         deliver(ops, routing, base_url, report)
     return report

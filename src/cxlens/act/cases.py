@@ -131,12 +131,18 @@ def open_case(
         updated_at=now,
     )
     with ops.session() as s:
+        if alert_id is not None:
+            # lock the alert row (PostgreSQL; SQLite writers are serialised anyway) and re-check:
+            # a double click or the periodic job racing the button must not open two cases
+            alert = s.get(Alert, alert_id, with_for_update=True)
+            if alert is not None and alert.case_id:
+                existing = s.get(Case, alert.case_id)
+                if existing is not None:
+                    return existing
         s.add(case)
         s.flush()
-        if alert_id is not None:
-            alert = s.get(Alert, alert_id)
-            if alert is not None:
-                alert.case_id, alert.status = case.case_id, "case_opened"
+        if alert_id is not None and alert is not None:
+            alert.case_id, alert.status = case.case_id, "case_opened"
         ops.audit(s, "open", "case", str(case.case_id), actor=actor, before={}, after=_snapshot(case))
     return case
 
@@ -271,22 +277,29 @@ def set_status(
     *,
     actor: str = "system",
     stores: Sequence[str] | None = None,
+    routing: Routing | None = None,
     now: datetime | None = None,
 ) -> Case:
-    """Move a case to ``status`` if the lifecycle allows it (resolving needs :func:`resolve`)."""
+    """Move a case to ``status`` if the lifecycle allows it. Resolving goes through
+    :func:`resolve` (it needs a resolution); reopening a resolved case clears the resolution and
+    restarts its SLA from now."""
     if status not in CASE_STATUSES:
         raise CaseError(f"unknown status {status!r}; choose one of {', '.join(CASE_STATUSES)}")
+    if status == "resolved":
+        raise CaseError("resolving a case needs a resolution: use resolve")
+    when = now or utcnow()
 
     def mutate(case: Case, _s: Session) -> None:
         allowed = TRANSITIONS[case.status]
         if status not in allowed:
             options = ", ".join(allowed) or "none (closed is final)"
             raise CaseError(f"case {case_id} cannot go from {case.status} to {status}; allowed: {options}")
-        if status == "resolved" and not case.resolution:
-            raise CaseError("resolving a case needs a resolution: use resolve")
+        if case.status == "resolved" and status in ACTIVE:
+            case.resolution, case.resolved_at = None, None
+            case.sla_due_at = sla_due(routing or Routing(), case.priority, when)
         case.status = status
 
-    return _change(ops, case_id, "status", mutate, actor=actor, stores=stores, now=now)
+    return _change(ops, case_id, "status", mutate, actor=actor, stores=stores, now=when)
 
 
 def resolve(
@@ -331,6 +344,8 @@ def set_root_causes(
     """Replace the root-cause tags (lower-cased, unique)."""
 
     def mutate(case: Case, _s: Session) -> None:
+        if case.status == "closed":
+            raise CaseError(f"case {case_id} is closed")
         case.root_causes = _tags(tags)
 
     return _change(ops, case_id, "root_causes", mutate, actor=actor, stores=stores, now=now)
@@ -350,6 +365,8 @@ def follow_up(
     when = at or now or utcnow()
 
     def mutate(case: Case, _s: Session) -> None:
+        if case.status == "closed":
+            raise CaseError(f"case {case_id} is closed")
         case.follow_up_at, case.follow_up_notes = when, notes.strip() or None
 
     return _change(ops, case_id, "follow_up", mutate, actor=actor, stores=stores, now=now)

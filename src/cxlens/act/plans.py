@@ -78,17 +78,17 @@ def create_plan(
     now = utcnow()
     plan = ActionPlan(
         name=name[:256],
-        driver=driver,
-        touchpoint=touchpoint,
+        driver=driver[:128] if driver else None,
+        touchpoint=touchpoint[:256] if touchpoint else None,
         metric=metric,
         stores=treated,
         control_stores=control,
         start_date=start_d,
         end_date=end_d,
-        owner=owner,
+        owner=owner[:128] if owner else None,
         status="active",
         notes=notes,
-        created_by=actor,
+        created_by=actor[:128],
         created_at=now,
         updated_at=now,
     )

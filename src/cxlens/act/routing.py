@@ -93,6 +93,9 @@ class Routing(BaseModel):
             raise ValueError(
                 f"sla_hours keys are priorities ({', '.join(PRIORITIES)}); got {sorted(unknown)}"
             )
+        bad = sorted(k for k, hours in value.items() if not hours > 0)
+        if bad:
+            raise ValueError(f"sla_hours must be more than 0 hours; got {', '.join(bad)}")
         return {**DEFAULT_SLA_HOURS, **value}
 
     def _route(self, store_id: str | None, region: str | None, touchpoint: str | None) -> Route | None:

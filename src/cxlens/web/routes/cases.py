@@ -8,6 +8,7 @@ JSON API changes cases with ``PATCH /api/v1/cases/{id}`` (an API key, or a sessi
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 from cxlens.act import alerts as al
 from cxlens.act import cases as cs
 from cxlens.act import plans as pl
+from cxlens.act.routing import Routing, load_routing
 from cxlens.ops import utcnow
 from cxlens.ops.act_models import CASE_STATUSES, PRIORITIES
 from cxlens.report.export import safe_csv
@@ -54,6 +56,17 @@ def _http_errors() -> Iterator[None]:
 
 def _scope(who: Principal, store_id: str | None) -> list[str] | None:
     return who.scope_stores(store_id or None)
+
+
+@functools.cache
+def _load_routing(path: str | None) -> Routing:
+    return load_routing(path)
+
+
+def _routing(state: State) -> Routing:
+    """The configured owner routing and SLA hours (``CXLENS_ROUTING_FILE``), read once."""
+    path = state.settings.routing_file
+    return _load_routing(str(path) if path is not None else None)
 
 
 def _scope_of(who: Principal) -> list[str] | None:
@@ -123,6 +136,7 @@ def open_case_form(
             store_id=store_id or None,
             touchpoint=touchpoint or None,
             priority=priority,
+            routing=_routing(state),
             actor=who.username,
         )
     return RedirectResponse(f"/app/cases/{case.case_id}", status_code=303)
@@ -133,13 +147,11 @@ def case_from_alert_form(state: State, who: PageUser, id: RowId, csrf: Csrf = ""
     """Open (or go to) the case of an alert in the caller's stores."""
     auth.check_csrf(who.csrf, csrf)
     scope = _scope_of(who)
-    alert = next(
-        iter(a for a in al.list_alerts(state.ops, stores=scope, limit=10_000) if a.alert_id == id), None
-    )
-    if alert is None:
+    alert = al.get_alert(state.ops, id)
+    if alert is None or (scope is not None and alert.store_id not in scope):
         raise HTTPException(404, f"no alert {id} in your stores")
     with _http_errors():
-        case = cs.open_from_alert(state.ops, id, actor=who.username)
+        case = cs.open_from_alert(state.ops, id, routing=_routing(state), actor=who.username)
     return RedirectResponse(f"/app/cases/{case.case_id}", status_code=303)
 
 
@@ -151,11 +163,7 @@ def case_page(
     with _http_errors():
         case = cs.get_case(state.ops, case_id, _scope_of(who))
     notes = cs.case_notes(state.ops, case_id)
-    alert = None
-    if case.alert_id is not None:
-        alert = next(
-            iter(a for a in al.list_alerts(state.ops, limit=10_000) if a.alert_id == case.alert_id), None
-        )
+    alert = al.get_alert(state.ops, case.alert_id) if case.alert_id is not None else None
     allowed = cs.TRANSITIONS[case.status]
     ctx = {"case": case, "notes": notes, "alert": alert, "allowed": allowed, "error": error}
     return _page(request, state, who, "app_case.html.j2", "cases", **ctx)
@@ -178,7 +186,9 @@ def status_form(
         who,
         csrf,
         case_id,
-        lambda: cs.set_status(state.ops, case_id, status, actor=who.username, stores=scope),
+        lambda: cs.set_status(
+            state.ops, case_id, status, actor=who.username, stores=scope, routing=_routing(state)
+        ),
     )
 
 
@@ -313,6 +323,25 @@ class CaseChange(BaseModel):
     root_causes: list[str] | None = None
 
 
+def _check_change(case: Any, change: CaseChange) -> None:
+    """Refuse a change that would fail half-way (the steps are separate transactions), before any
+    step is applied: a status the lifecycle does not allow, or resolving without a resolution."""
+    status = case.status
+    if status == "closed" and change.model_dump(exclude_none=True):
+        raise cs.CaseError(f"case {case.case_id} is closed")
+    if change.status is not None and change.status not in CASE_STATUSES:
+        raise cs.CaseError(f"unknown status {change.status!r}; choose one of {', '.join(CASE_STATUSES)}")
+    if change.status is not None and change.status != "resolved":
+        if change.status not in cs.TRANSITIONS[status]:
+            raise cs.CaseError(f"case {case.case_id} cannot go from {status} to {change.status}")
+        status = change.status
+    if change.resolution is not None or change.status == "resolved":
+        if "resolved" not in cs.TRANSITIONS[status]:
+            raise cs.CaseError(f"case {case.case_id} cannot be resolved from {status}")
+        if not (change.resolution or "").strip():
+            raise cs.CaseError("resolving a case needs a resolution")
+
+
 @api.patch("/cases/{case_id}")
 def api_change_case(
     request: Request, state: State, who: ApiUser, case_id: RowId, change: CaseChange
@@ -322,11 +351,14 @@ def api_change_case(
         auth.check_csrf(who.csrf, request.headers.get("x-csrf-token"))
     scope, actor = _scope_of(who), who.username
     with _http_errors():
-        cs.get_case(state.ops, case_id, scope)
+        case = cs.get_case(state.ops, case_id, scope)
+        _check_change(case, change)
         if change.assignee is not None:
             cs.assign(state.ops, case_id, change.assignee, actor=actor, stores=scope)
         if change.status is not None and change.status != "resolved":
-            cs.set_status(state.ops, case_id, change.status, actor=actor, stores=scope)
+            cs.set_status(
+                state.ops, case_id, change.status, actor=actor, stores=scope, routing=_routing(state)
+            )
         if change.note:
             cs.add_note(state.ops, case_id, change.note, actor=actor, stores=scope)
         if change.follow_up:
