@@ -92,19 +92,44 @@ def test_unknown_engine_and_table(workspace: Workspace) -> None:
 def test_duckdb_queries_from_many_threads_while_loading(tmp_path: Any) -> None:
     """Request threads query while another thread loads: each thread has its own cursor, so no
     query fails with 'connection is busy' and every count is a committed state (8 or 16)."""
-    from concurrent.futures import ThreadPoolExecutor
+    import gc
+    import threading
 
     with Workspace(tmp_path / "ws") as ws:
         ws.ingest("events", EVENTS)
         more = EVENTS.assign(event_id=[f"x{i}" for i in range(8)])
+        seen: list[int] = []
+        errors: list[BaseException] = []
+        started = threading.Barrier(5)
+        stop = threading.Event()
 
-        def count(_: int) -> int:
+        def count() -> int:
             t = ws.table("events")
             return int(t.filter(t.event_type != "nothing").count().execute())
 
-        with ThreadPoolExecutor(8) as pool:
-            futures = [pool.submit(count, i) for i in range(200)]
-            ws.ingest("events", more)
-            seen = {f.result() for f in futures}
-        assert seen <= {8, 16}
-        assert count(0) == 16
+        def worker() -> None:
+            try:
+                seen.append(count())
+                started.wait()
+                while not stop.is_set():
+                    seen.append(count())
+                seen.append(count())
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        started.wait()  # every worker has queried once before the load starts
+        ws.ingest("events", more)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert set(seen) == {8, 16}
+        assert count() == 16
+        # the workers' cursors are closed once their threads are gone
+        engine = ws.engine("duckdb")
+        del threads
+        gc.collect()
+        assert len(engine._cursors) == 1  # only this thread's

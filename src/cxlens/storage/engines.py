@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,12 +43,23 @@ class AnalyticsEngine(Protocol):
     def close(self) -> None: ...
 
 
+class _ThreadBackend:
+    """Holds one thread's Ibis backend; when the thread ends, its cursor is closed."""
+
+    __slots__ = ("__weakref__", "backend")
+
+    def __init__(self, backend: BaseBackend) -> None:
+        self.backend = backend
+
+
 class DuckDBEngine:
     """Ibis over the embedded DuckDB store, one cursor of the workspace connection per thread.
 
     A DuckDB connection serves one caller at a time, so the web app's request threads, the
     exporter and the CLI each get their own cursor (a connection to the same database): queries
-    run concurrently, and each sees only committed loads.
+    run concurrently, and each sees only committed loads. A thread's cursor is closed when the
+    thread ends (server thread pools retire idle threads) or when the engine closes. An Ibis
+    expression belongs to the thread that built it: build and run it in one thread.
     """
 
     name = "duckdb"
@@ -55,20 +67,27 @@ class DuckDBEngine:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self._local = threading.local()
-        self._cursors: list[Any] = []
+        self._cursors: dict[int, Any] = {}
         self._guard = threading.Lock()
 
     @property
     def backend(self) -> BaseBackend:
         """This thread's Ibis backend (created on first use)."""
-        backend: BaseBackend | None = getattr(self._local, "backend", None)
-        if backend is None:
+        holder: _ThreadBackend | None = getattr(self._local, "holder", None)
+        if holder is None:
             cursor = self.workspace.con.cursor()
-            backend = ibis.duckdb.from_connection(cursor)
+            holder = _ThreadBackend(ibis.duckdb.from_connection(cursor))
             with self._guard:
-                self._cursors.append(cursor)
-            self._local.backend = backend
-        return backend
+                self._cursors[id(cursor)] = cursor
+            weakref.finalize(holder, self._release, id(cursor))
+            self._local.holder = holder
+        return holder.backend
+
+    def _release(self, key: int) -> None:
+        with self._guard:
+            cursor = self._cursors.pop(key, None)
+        if cursor is not None:
+            cursor.close()
 
     def table(self, name: str) -> ir.Table:
         """The data-model table ``name``."""
@@ -78,7 +97,7 @@ class DuckDBEngine:
     def close(self) -> None:
         """Close the cursors; the workspace owns the connection itself."""
         with self._guard:
-            cursors, self._cursors = self._cursors, []
+            cursors, self._cursors = list(self._cursors.values()), {}
         for cursor in cursors:
             cursor.close()
         self._local = threading.local()

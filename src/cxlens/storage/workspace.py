@@ -159,7 +159,9 @@ class Workspace:
 
         name = name or get_settings().engine
         if name not in self._engines:
-            self._engines[name] = make_engine(name, self)
+            with self._lock:  # one engine per name, also when threads ask at once
+                if name not in self._engines:
+                    self._engines[name] = make_engine(name, self)
         return self._engines[name]
 
     def backend(self, engine: Engine | str | None = None) -> BaseBackend:

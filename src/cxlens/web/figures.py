@@ -143,13 +143,16 @@ class _TableMemo:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self.tables: dict[str, Any] = {}
+        self.tables: dict[tuple[int, str], tuple[Any, Any]] = {}
 
     def __call__(self, name: str) -> Any:
-        table = self.tables.get(name)
-        if table is None:
-            table = self.tables[name] = self.ws.table(name)
-        return table
+        # per backend, i.e. per thread: each thread queries through its own DuckDB cursor (the
+        # entry keeps its backend alive, so the id cannot be reused by another backend)
+        backend = self.ws.backend()
+        hit = self.tables.get((id(backend), name))
+        if hit is None:
+            hit = self.tables[(id(backend), name)] = (backend, self.ws.table(name))
+        return hit[1]
 
 
 def _tables(ws: Workspace) -> _TableMemo:
