@@ -171,6 +171,17 @@ def test_queue_wait_drives_checkout_queue_csat(demo: Workspace) -> None:
     assert any(d.startswith("aspect:") for d in r.drivers["driver"])
 
 
+def test_csat_outcome_is_one_touchpoint_never_the_mean_of_its_own_drivers(demo: Workspace) -> None:
+    with pytest.raises(ValueError, match="outcome_touchpoint"):
+        driver_matrix_expr(demo, "csat", text=False)
+    fb = demo.table("feedback").to_pandas()
+    own = fb[fb["brand"].isna() & fb["csat"].notna() & fb["customer_id"].notna()]
+    busiest = own["touchpoint"].value_counts().idxmax()
+    r = key_drivers(demo, "csat", text=False, n_boot=10)
+    assert r.outcome_touchpoint == busiest
+    assert f"tp:{busiest}" not in set(r.drivers["driver"])
+
+
 @pytest.mark.slow
 def test_late_delivery_drives_repurchase(demo: Workspace) -> None:
     r = key_drivers(demo, "repurchase", text=False, n_boot=100)

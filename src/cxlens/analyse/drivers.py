@@ -3,8 +3,9 @@
 The unit is the customer. Per customer, one Ibis expression (:func:`driver_matrix_expr`) builds
 the outcome and the drivers in the engine:
 
-- outcomes: ``nps`` (mean 0-10 answer), ``csat`` (mean 1-5 answer; with ``outcome_touchpoint``
-  only that touchpoint's answers, and its own score is then not a driver), or ``repurchase``
+- outcomes: ``nps`` (mean 0-10 answer), ``csat`` (mean 1-5 answer at ``outcome_touchpoint``, by
+  default the touchpoint with the most CSAT answers; its own score is then not a driver, and the
+  mean over every touchpoint would be circular, its parts being the drivers), or ``repurchase``
   (1 if the customer ordered again within ``repurchase_days`` after their first scored feedback;
   drivers then come only from that first day, so later experiences cannot leak into the cause);
 - touchpoint drivers ``tp:<touchpoint>``: the customer's mean score there, where a score is the
@@ -106,6 +107,9 @@ def driver_matrix_expr(
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}; choose from {', '.join(OUTCOMES)}")
+    if outcome == "csat" and outcome_touchpoint is None:
+        # the touchpoint CSAT answers are the drivers: their mean as the outcome would be circular
+        raise ValueError("CSAT drivers need the touchpoint whose CSAT is the outcome (outcome_touchpoint)")
     get = getter(tables)
     fb = _own_feedback(get, start, end)
     if stores is not None:
@@ -335,12 +339,14 @@ class KeyDrivers:
     r2_ci: tuple[float, float]
     drivers: pd.DataFrame
     cost: dict[str, Any] = field(default_factory=dict)
+    outcome_touchpoint: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
         rows = self.drivers.replace({np.nan: None}).to_dict("records")
         return {
             "outcome": self.outcome,
+            "outcome_touchpoint": self.outcome_touchpoint,
             "method": self.method,
             "n_units": self.n_units,
             "r2": self.r2,
@@ -365,6 +371,26 @@ def _good(name: str, values: pd.Series) -> pd.Series:
     if name.startswith("aspect:"):
         return values > 0
     return values >= 4.0
+
+
+def main_csat_touchpoint(
+    tables: Tables,
+    *,
+    stores: Sequence[str] | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+) -> str:
+    """The touchpoint with the most CSAT answers in scope: the default CSAT outcome of
+    :func:`key_drivers` (the other touchpoints' scores are then its drivers)."""
+    fb = _own_feedback(getter(tables), start, end)
+    fb = fb.filter(fb.csat.notnull() & fb.touchpoint.notnull())
+    if stores is not None:
+        fb = fb.filter(fb.store_id.isin(list(stores)))
+    top = fb.group_by("touchpoint").aggregate(n=fb.count()).order_by([ibis.desc("n"), "touchpoint"]).limit(1)
+    rows = top.to_pandas()
+    if rows.empty:
+        raise ValueError("no CSAT answers in scope")
+    return str(rows["touchpoint"].iloc[0])
 
 
 def key_drivers(
@@ -395,6 +421,8 @@ def key_drivers(
     Raises ValueError when there are too few customers with the outcome or no driver.
     """
     get = getter(tables)
+    if outcome == "csat" and outcome_touchpoint is None:
+        outcome_touchpoint = main_csat_touchpoint(get, stores=stores, start=start, end=end)
     df = driver_matrix_expr(
         get,
         outcome,
@@ -442,7 +470,9 @@ def key_drivers(
         table["revenue_at_risk"] = [at_risk.get(c, 0.0) for c in names]
     table = table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
-    return KeyDrivers(outcome, model.method_, model.n_, model.r2_, model.r2_ci_, table, cost)
+    return KeyDrivers(
+        outcome, model.method_, model.n_, model.r2_, model.r2_ci_, table, cost, outcome_touchpoint
+    )
 
 
 def quadrants(importance: pd.Series, performance: pd.Series) -> list[str]:
