@@ -56,7 +56,7 @@ def _timed(fn: Callable[[], Any]) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def run(data_dir: Path, n_filters: int) -> dict[str, Any]:
+def run(data_dir: Path, n_filters: int, warm_pages: bool = False) -> dict[str, Any]:
     """Time every endpoint cold, warm and directly; returns milliseconds per case."""
     os.environ.setdefault("CXLENS_SECRET_KEY", "bench-only-secret")
     from fastapi.testclient import TestClient
@@ -75,7 +75,7 @@ def run(data_dir: Path, n_filters: int) -> dict[str, Any]:
     auth.create_user(ops, "analyst", "bench-password", "analyst")
     auth.create_user(ops, "manager", "bench-password", "store_manager", [first_store])
     keys = {name: auth.create_api_key(ops, name) for name in ("analyst", "manager")}
-    app = create_app(WebSettings(warm_cache=True), ws, ops=ops, export=False)
+    app = create_app(WebSettings(warm_cache=True, warm_pages=warm_pages), ws, ops=ops, export=False)
     regions = sorted(stores["region"].dropna().unique())
     channels = ["store", "web", "app", "courier", "call", "chat"]
     combos: list[tuple[str, dict[str, str]]] = [("analyst", {})]
@@ -158,13 +158,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--filters", type=int, default=20, help="Filter combinations per case.")
+    parser.add_argument(
+        "--warm-pages",
+        action="store_true",
+        help="Also warm the journey/VoC/customer figures in the background while measuring "
+        "(the server default; off by default here to measure the dashboards' steady state).",
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(BENCH_DIR))
     from metrics import ensure_demo  # bench/metrics.py builds and caches the demo store
 
     data_dir = args.data_dir or Path(tempfile.gettempdir()) / f"cxlens-bench-metrics-{args.customers}"
     ensure_demo(data_dir, args.customers, args.seed)
-    res = run(data_dir, args.filters)
+    res = run(data_dir, args.filters, args.warm_pages)
     for line in report(res):
         print(line)
     RESULTS_DIR.mkdir(exist_ok=True)

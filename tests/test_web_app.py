@@ -630,3 +630,21 @@ def test_secret_is_kept_private_and_sessions_expire(tmp_path: Path, monkeypatch:
     assert signer.loads(signer.dumps({"uid": 1, "exp": 4e9})) == {"uid": 1, "exp": 4e9}
     assert signer.loads(signer.dumps({"uid": 1, "exp": 1.0})) is None  # expired
     assert auth.Signer(b"other").loads(signer.dumps({"uid": 1, "exp": 4e9})) is None
+
+
+def test_page_figures_warm_in_the_background_only_when_asked(
+    app_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journey/VoC/customer warm-up runs in its own thread after start-up (and is finished
+    before the app lets go of the workspace); CXLENS_WARM_PAGES=false leaves it out."""
+    from cxlens.web import insight_figures
+
+    calls: list[str] = []
+    monkeypatch.setattr(insight_figures, "warm", lambda ws, stop=None: calls.append(type(ws).__name__) or {})
+    for warm_pages, expected in ((False, []), (True, ["Workspace"])):
+        app = create_app(WebSettings(warm_pages=warm_pages), app_env["ws"], ops=app_env["ops"], export=False)
+        with TestClient(app) as client:
+            assert (
+                client.get("/api/v1/me", headers={"X-API-Key": app_env["keys"]["admin"]}).status_code == 200
+            )
+        assert calls == expected  # joined at shutdown: done by now

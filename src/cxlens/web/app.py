@@ -79,7 +79,8 @@ def create_app(
         pages = threading.Thread(target=_warm_pages, args=(ws, stop_pages), name="cxlens-warm-pages")
         if warmer is not None:  # before serving, so the first visitors get cached figures
             await asyncio.to_thread(warmer.run_logged)
-            pages.start()
+            if settings.warm_pages:
+                pages.start()
         if exporter is not None:
             exporter.start()
         try:

@@ -48,6 +48,11 @@ class WebSettings(CollectSettings):
         description="Compute the dashboards' common figures at start-up and after each data load, "
         "so first requests are answered from the cache.",
     )
+    warm_pages: bool = Field(
+        default=True,
+        description="After start-up, also compute the journey, voice-of-customer and customer figures "
+        "in a background thread (minutes on millions of customers; dashboards answer slower meanwhile).",
+    )
     warm_every: float = Field(
         default=30.0, description="Seconds between checks whether new data needs the cache warmed again."
     )
