@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[text,customers]"
+	$(BIN)/pip install --quiet -e ".[text,customers,web]"
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[all]"

@@ -117,3 +117,13 @@ def test_csv_output_is_safe_from_formula_injection() -> None:
     frame = pd.DataFrame({"store": ['=HYPERLINK("http://x")', "+1", "ok", "@SUM(A1)"], "n": [1, 2, 3, 4]})
     text = safe_csv(frame)
     assert text.splitlines()[1:] == ['"\'=HYPERLINK(""http://x"")",1', "'+1,2", "ok,3", "'@SUM(A1),4"]
+
+
+def test_error_messages_print_square_brackets_as_they_are(capsys) -> None:  # type: ignore[no-untyped-def]
+    """``fail`` prints plain text: 'cxlens[web]' or '[b]' from a data file are not markup."""
+    from cxlens.cli.common import fail
+
+    fail("needs the web extra: pip install 'cxlens[web]'; value '[b]x[/b]' in row 3")
+    printed = capsys.readouterr().err
+    assert "pip install 'cxlens[web]'" in printed
+    assert "'[b]x[/b]'" in printed

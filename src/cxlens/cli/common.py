@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table as RichTable
 
@@ -48,8 +49,9 @@ state = State()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an error for people and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    """Print an error for people and return the exit to raise (the message is plain text: square
+    brackets in it, as in ``cxlens[web]`` or a value from a data file, are printed as they are)."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 
