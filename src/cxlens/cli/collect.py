@@ -247,7 +247,10 @@ def serve(
         raise fail(str(exc)) from None
     app = create_app(settings, ws)
     host, port = host or settings.host, port or settings.port
-    out.print(f"serving survey forms and the events API on http://{host}:{port} (Ctrl+C to stop)")
+    out.print(
+        f"serving cxlens on http://{host}:{port}: dashboards at /app, survey forms, the events API "
+        "(Ctrl+C to stop)"
+    )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
