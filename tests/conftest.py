@@ -6,7 +6,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -160,3 +160,63 @@ def page() -> Iterator[Any]:
         pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
         yield pg
         browser.close()
+
+
+# -- the demo retailer, loaded into a fresh workspace ------------------------------------------
+
+DemoStore = Callable[..., Workspace]
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> DemoStore:
+    """``demo_store(root, customers=N, seed=S)``: a new workspace at ``root`` with the demo
+    retailer loaded through the validated ingest. The files are generated once per size and seed
+    per test run (generation is deterministic), so modules asking for the same demo share them."""
+    from cxlens.demo import generate
+    from cxlens.model.schema import TABLE_ORDER
+
+    files: dict[tuple[int, int], Path] = {}
+
+    def load(root: Path, *, customers: int, seed: int) -> Workspace:
+        if (customers, seed) not in files:
+            out = tmp_path_factory.mktemp(f"demo-{customers}-{seed}")
+            generate(out, customers=customers, seed=seed)
+            files[(customers, seed)] = out
+        ws = Workspace(root)
+        for table in TABLE_ORDER:
+            ws.ingest(table, files[(customers, seed)] / table)
+        return ws
+
+    return load
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def browser_login(page: Any, url: str, username: str, password: str, target: str = "/app") -> None:
+    """Open ``target``, which sends to the login form, sign in and land back on ``target``."""
+    page.goto(f"{url}{target}")
+    assert "/login" in page.url
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}{target}")
+
+
+def wait_for_charts(page: Any, count: int) -> int:
+    """Wait until plotly has drawn ``count`` charts (else fail with the page's errors); the number drawn."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            f"document.querySelectorAll('.plot.js-plotly-plot .main-svg').length >= {count}", timeout=30_000
+        )
+    except PlaywrightTimeout:
+        pytest.fail(f"{page.url}: fewer than {count} charts drawn; errors: {page.errors}")
+    return int(page.evaluate("document.querySelectorAll('.plot.js-plotly-plot').length"))
+
+
+def screenshot(page: Any, name: str) -> None:
+    """A full-page screenshot at test-artifacts/web-<name>.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"web-{name}.png"), full_page=True)

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from conftest import DemoStore
 from cxlens.act import plans as pl
-from cxlens.demo import PLANTED, generate
-from cxlens.model.schema import TABLE_ORDER
+from cxlens.demo import PLANTED
 from cxlens.ops import AuditEntry, OpsStore
 from cxlens.storage.workspace import Workspace
 
@@ -22,12 +22,9 @@ PLACEBO = ["S001", "S010", "S020", "S030"]
 
 
 @pytest.fixture(scope="module")
-def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def demo_ws(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Workspace:
     root = tmp_path_factory.mktemp("plans")
-    generate(root / "files", customers=4_000, seed=7)
-    ws = Workspace(root / "store")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "store", customers=4_000, seed=7)
     return ws
 
 

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
+from conftest import DemoStore
 from cxlens.analyse.benchmark import COLUMNS, OURS, benchmark, benchmark_expr, benchmark_matrix
 from cxlens.analyse.common import TableGetter
 from cxlens.analyse.drivers import text_getter
-from cxlens.demo import PLANTED, generate
-from cxlens.model.schema import TABLE_ORDER
+from cxlens.demo import PLANTED
 from cxlens.storage.workspace import Workspace
 from cxlens.testing.parity import assert_engines_agree
 
@@ -26,14 +26,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Workspace:
     from cxlens.text.store import enrich_feedback
 
     root = tmp_path_factory.mktemp("benchmark")
-    generate(root / "files", customers=8_000, seed=11)
-    ws = Workspace(root / "store")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "store", customers=8_000, seed=11)
     enrich_feedback(ws)
     return ws
 

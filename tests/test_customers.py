@@ -20,10 +20,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from conftest import DemoStore
 from cxlens.analyse.customers import baskets as bk
 from cxlens.analyse.customers import churn, clv, cohorts, forecast, prepare, profile, recommend, rfm
-from cxlens.demo import generate
-from cxlens.model.schema import TABLE_ORDER
 from cxlens.storage.workspace import Workspace
 from cxlens.testing.parity import assert_engines_agree
 
@@ -301,12 +300,9 @@ def test_rules_command_reads_csv_tsv_gzip_and_parquet(cli: CliRunner, tmp_path: 
 
 
 @pytest.fixture(scope="module")
-def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def demo_ws(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Workspace:
     root = tmp_path_factory.mktemp("customers")
-    generate(root / "files", customers=1500, seed=11)
-    ws = Workspace(root / "store")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "store", customers=1500, seed=11)
     return ws
 
 

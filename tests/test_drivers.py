@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import DemoStore
 from cxlens.analyse.drivers import (
     QUADRANTS,
     KeyDriverModel,
@@ -20,8 +21,7 @@ from cxlens.analyse.drivers import (
     quadrants,
     text_getter,
 )
-from cxlens.demo import PLANTED, generate
-from cxlens.model.schema import TABLE_ORDER
+from cxlens.demo import PLANTED
 from cxlens.storage.workspace import Workspace
 from cxlens.testing.parity import assert_engines_agree
 
@@ -102,15 +102,12 @@ def test_quadrants() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Workspace:
     """A 10k-customer demo loaded through ingest, with its texts analysed (aspects for text drivers)."""
     from cxlens.text.store import enrich_feedback
 
     root = tmp_path_factory.mktemp("drivers")
-    generate(root / "files", customers=10_000, seed=7)
-    ws = Workspace(root / "store")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "store", customers=10_000, seed=7)
     enrich_feedback(ws)
     return ws
 
@@ -238,13 +235,10 @@ def test_no_feedback_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def small(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Workspace:
     """A 1,500-customer demo: enough for every driver column, small enough for Spark."""
     root = tmp_path_factory.mktemp("drivers-small")
-    generate(root / "files", customers=1_500, seed=3)
-    ws = Workspace(root / "store")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "store", customers=1_500, seed=3)
     return ws
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import DemoStore
 from cxlens.analyse.effects import did_effect, did_expr, did_series, did_series_expr
-from cxlens.demo import PLANTED, generate
-from cxlens.model.schema import TABLE_ORDER
+from cxlens.demo import PLANTED
 from cxlens.storage.workspace import Workspace
 from cxlens.testing.parity import assert_engines_agree
 
@@ -23,12 +23,9 @@ TRAINING = {
 
 
 @pytest.fixture(scope="module")
-def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def demo_ws(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Workspace:
     root = tmp_path_factory.mktemp("effects")
-    generate(root / "files", customers=10_000, seed=7)
-    ws = Workspace(root / "store")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "store", customers=10_000, seed=7)
     return ws
 
 

@@ -15,12 +15,12 @@ import ibis
 import pandas as pd
 import pytest
 
+from conftest import DemoStore
 from cxlens.analyse import journey_experience as jx
 from cxlens.analyse import journey_patterns as jp
 from cxlens.analyse import journeys as jr
 from cxlens.analyse.journey_peak_end import PeakEndComparison
-from cxlens.demo import PLANTED, generate
-from cxlens.model.schema import TABLE_ORDER
+from cxlens.demo import PLANTED
 from cxlens.storage.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -31,12 +31,9 @@ TOLERANCE = 0.02
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Iterator[Workspace]:
     root = tmp_path_factory.mktemp("journey-demo")
-    generate(root / "files", customers=3_000, seed=7)
-    ws = Workspace(root / "store")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "store", customers=3_000, seed=7)
     yield ws
     ws.close()
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import DemoStore
 from cxlens.analyse import metrics as m
-from cxlens.demo import PLANTED, generate
-from cxlens.model.schema import TABLE_ORDER
+from cxlens.demo import PLANTED
 from cxlens.storage.workspace import Workspace
 from cxlens.testing.parity import assert_engines_agree
 
@@ -20,12 +20,9 @@ TOLERANCE = 0.25
 
 
 @pytest.fixture(scope="module")
-def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def demo_ws(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Workspace:
     root = tmp_path_factory.mktemp("planted")
-    generate(root / "files", customers=20_000, seed=7)
-    ws = Workspace(root / "store")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "store", customers=20_000, seed=7)
     return ws
 
 

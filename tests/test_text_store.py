@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from cxlens.demo import PLANTED, generate
-from cxlens.model.schema import TABLE_ORDER
+from conftest import DemoStore
+from cxlens.demo import PLANTED
 from cxlens.storage.workspace import Workspace
 from cxlens.testing.parity import normalise
 from cxlens.text.insights import aspect_sentiment, contact_reasons, sentiment_trend
@@ -21,12 +21,9 @@ pytestmark = pytest.mark.slow  # the module builds and enriches a 20,000-custome
 
 
 @pytest.fixture(scope="module")
-def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def demo_ws(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Workspace:
     root = tmp_path_factory.mktemp("text")
-    generate(root / "files", customers=20_000, seed=11)
-    ws = Workspace(root / "store")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "store", customers=20_000, seed=11)
     enrich_feedback(ws)
     return ws
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from playwright.sync_api import Page, sync_playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from typer.testing import CliRunner
 
+from conftest import browser_login, screenshot, wait_for_charts
 from cxlens.cli.main import app as cli
 from cxlens.ops import OpsStore
 from cxlens.report.builder import CHROMIUM_ARGS
@@ -24,7 +24,6 @@ from cxlens.web.testing import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 PASSWORD = "correct horse battery"
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 
@@ -55,36 +54,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     ws.close()
 
 
-def _login(page: Page, url: str, username: str) -> None:
-    page.goto(f"{url}/app")
-    assert "/login" in page.url
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/app")
-
-
-def _charts(page: Page, count: int) -> None:
-    """Wait until ``count`` charts are drawn (failing with the page's errors if they never are)."""
-    try:
-        page.wait_for_function(
-            f"document.querySelectorAll('.plot .main-svg').length >= {count}", timeout=20_000
-        )
-    except PlaywrightTimeout:
-        pytest.fail(f"{page.url}: fewer than {count} charts drawn; errors: {page.errors}")  # type: ignore[attr-defined]
-
-
-def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"web-{name}.png"), full_page=True)
-
-
 def test_admin_logs_in_filters_without_reload_and_opens_every_page(server: LiveServer, page: Page) -> None:
-    _login(page, server.url, "admin")
-    _charts(page, 3)
+    browser_login(page, server.url, "admin", PASSWORD)
+    wait_for_charts(page, 3)
     assert page.locator(".kpi").count() == 3
-    _shot(page, "overview-en")
-    _shot(page, "app-overview")
+    screenshot(page, "overview-en")
+    screenshot(page, "app-overview")
     # the filter form goes through htmx: the page is not reloaded (the marker survives), the
     # address shows the filters, and app.js redraws the charts in the swapped-in content
     page.evaluate("window.__noReload = 1")
@@ -96,27 +71,27 @@ def test_admin_logs_in_filters_without_reload_and_opens_every_page(server: LiveS
         "document.querySelector('#trend-nps') !== null && "
         "document.querySelector('#trend-nps .main-svg') !== null"
     )
-    _charts(page, 3)
+    wait_for_charts(page, 3)
     assert page.evaluate("window.__noReload") == 1
     assert before is not None
     assert page.evaluate("(el) => el.isConnected", before) is False  # the old chart was swapped out
     assert page.locator("select[name=region]").input_value() == "North America"
-    _shot(page, "app-overview-filtered")
+    screenshot(page, "app-overview-filtered")
     page.click("nav >> text=Stores")  # the nav links carry the filters (swapped in with the page)
     page.wait_for_url("**/app/stores?**region=North+America**")
-    _charts(page, 1)
+    wait_for_charts(page, 1)
     regions = set(page.locator("table.league tbody td:nth-child(4)").all_inner_texts())
     assert regions == {"North America"}
     page.goto(f"{server.url}/app/stores")
-    _charts(page, 1)
-    _shot(page, "stores-en")
-    _shot(page, "app-stores")
+    wait_for_charts(page, 1)
+    screenshot(page, "stores-en")
+    screenshot(page, "app-stores")
     page.goto(f"{server.url}/app/stores?metric=ces")
-    _charts(page, 1)
+    wait_for_charts(page, 1)
     assert page.locator("table.league tbody tr").count() > 40
     page.goto(f"{server.url}/app/users")
     assert page.locator("table.league tbody tr").count() == 2
-    _shot(page, "app-users")
+    screenshot(page, "app-users")
     assert page.evaluate("window.__pwned") is None
     assert page.errors == []  # type: ignore[attr-defined]
     page.click("form.logout button")
@@ -124,25 +99,25 @@ def test_admin_logs_in_filters_without_reload_and_opens_every_page(server: LiveS
 
 
 def test_pages_in_chinese_through_the_language_switch(server: LiveServer, page: Page) -> None:
-    _login(page, server.url, "admin")
-    _charts(page, 3)
+    browser_login(page, server.url, "admin", PASSWORD)
+    wait_for_charts(page, 3)
     page.click("nav.langs >> text=中文")
     page.wait_for_url(f"{server.url}/app")
     assert page.locator("html").get_attribute("lang") == "zh"
     assert page.locator("h1").first.inner_text().startswith("概览")
-    _charts(page, 3)
+    wait_for_charts(page, 3)
     titles = page.locator(".plot .gtitle").evaluate_all("els => els.map(e => e.textContent)")
     assert any("月度趋势" in t for t in titles), titles
-    _shot(page, "overview-zh")
+    screenshot(page, "overview-zh")
     page.select_option("select[name=channel]", "web")
     page.click("form.filters button[type=submit]")
     page.wait_for_url("**channel=web**")
-    _charts(page, 3)
+    wait_for_charts(page, 3)
     assert page.locator("form.filters button[type=submit]").inner_text() == "应用"
     page.goto(f"{server.url}/app/stores")
-    _charts(page, 1)
+    wait_for_charts(page, 1)
     assert page.locator("table.league thead th").first.inner_text() == "排名"
-    _shot(page, "stores-zh")
+    screenshot(page, "stores-zh")
     page.goto(f"{server.url}/app/lang?lang=en&next=/app")
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.errors == []  # type: ignore[attr-defined]
@@ -154,7 +129,7 @@ def test_pages_work_without_javascript(server: LiveServer) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         pg = browser.new_context(java_script_enabled=False).new_page()
-        _login(pg, server.url, "admin")
+        browser_login(pg, server.url, "admin", PASSWORD)
         pg.select_option("select[name=region]", "North America")
         pg.click("form.filters button[type=submit]")  # a plain GET form without htmx
         pg.wait_for_url("**region=North+America**")
@@ -164,11 +139,11 @@ def test_pages_work_without_javascript(server: LiveServer) -> None:
 
 
 def test_store_manager_sees_only_their_store(server: LiveServer, page: Page) -> None:
-    _login(page, server.url, "manager")
-    _charts(page, 3)
+    browser_login(page, server.url, "manager", PASSWORD)
+    wait_for_charts(page, 3)
     page.goto(f"{server.url}/app/stores")
-    _charts(page, 1)
+    wait_for_charts(page, 1)
     assert page.locator("table.league tbody td:nth-child(2)").all_inner_texts() == ["S001"]
-    _shot(page, "app-stores-manager")
+    screenshot(page, "app-stores-manager")
     assert page.locator("select[name=store_id] option").all_inner_texts() == ["All", "S001"]
     assert page.errors == []  # type: ignore[attr-defined]

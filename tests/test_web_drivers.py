@@ -13,10 +13,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import DemoStore
 from cxlens.analyse.benchmark import benchmark
 from cxlens.analyse.drivers import key_drivers, text_getter
-from cxlens.demo import generate
-from cxlens.model.schema import TABLE_ORDER
 from cxlens.ops import OpsStore
 from cxlens.storage.workspace import Workspace
 from cxlens.text.store import enrich_feedback
@@ -50,12 +49,9 @@ def _env(ws: Workspace, root: Path) -> tuple[Any, OpsStore, dict[str, dict[str, 
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def env(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("web-drivers")
-    generate(root / "files", customers=4000, seed=7)
-    ws = Workspace(root / "ws")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "ws", customers=4000, seed=7)
     enrich_feedback(ws)
     app, ops, keys = _env(ws, root)
     with TestClient(app) as client:

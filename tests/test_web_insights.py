@@ -16,12 +16,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import DemoStore
 from cxlens.analyse import journey_experience as jx
 from cxlens.analyse import journey_funnels as jf
 from cxlens.analyse import journeys as jr
 from cxlens.analyse.customers import prepare, rfm
-from cxlens.demo import generate
-from cxlens.model.schema import TABLE_ORDER
 from cxlens.ops import OpsStore
 from cxlens.storage.workspace import Workspace
 from cxlens.testing.parity import assert_engines_agree
@@ -100,12 +99,9 @@ def _app(ws: Workspace, root: Path) -> tuple[Any, OpsStore, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def env(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("insights")
-    generate(root / "files", customers=1500, seed=7)
-    ws = Workspace(root / "ws")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "ws", customers=1500, seed=7)
     ws.ingest("feedback", _planted())
     enrich_feedback(ws)
     app, ops, keys = _app(ws, root)

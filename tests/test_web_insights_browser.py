@@ -8,20 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from playwright.sync_api import Page
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from conftest import DemoStore, browser_login, screenshot, wait_for_charts
 from cxlens.act.alerts import run_alerts
 from cxlens.act.cases import open_from_alert
 from cxlens.act.plans import create_plan
-from cxlens.demo import PLANTED, generate
-from cxlens.model.schema import TABLE_ORDER
+from cxlens.demo import PLANTED
 from cxlens.ops import OpsStore
-from cxlens.storage.workspace import Workspace
 from cxlens.text.store import enrich_feedback
 from cxlens.web import auth
 from cxlens.web.app import create_app
@@ -29,18 +26,14 @@ from cxlens.web.settings import WebSettings
 from cxlens.web.testing import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 PASSWORD = "correct horse battery"
 HOSTILE = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> late delivery'
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("insights-browser")
-    generate(root / "files", customers=1500, seed=7)
-    ws = Workspace(root / "ws")
-    for table in TABLE_ORDER:
-        ws.ingest(table, root / "files" / table)
+    ws = demo_store(root / "ws", customers=1500, seed=7)
     hostile = {
         "feedback_id": [f"hostile-{i}" for i in range(5)],
         "submitted_at": ["2025-12-30"] * 5,
@@ -72,42 +65,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     ws.close()
 
 
-def _login(page: Page, url: str, username: str, target: str) -> None:
-    page.goto(f"{url}{target}")
-    assert "/login" in page.url
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}{target}")
-
-
-def _charts(page: Page, count: int) -> int:
-    """Wait until plotly has drawn ``count`` charts; the number drawn."""
-    try:
-        page.wait_for_function(
-            f"document.querySelectorAll('.plot.js-plotly-plot .main-svg').length >= {count}", timeout=30_000
-        )
-    except PlaywrightTimeout:
-        pytest.fail(f"{page.url}: fewer than {count} charts drawn; errors: {page.errors}")  # type: ignore[attr-defined]
-    return int(page.evaluate("document.querySelectorAll('.plot.js-plotly-plot').length"))
-
-
-def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"web-{name}.png"), full_page=True)
-
-
 def test_admin_opens_journey_voc_and_customers(server: LiveServer, page: Page) -> None:
-    _login(page, server.url, "admin", "/app/journey")
-    assert _charts(page, 3) == 3
+    browser_login(page, server.url, "admin", PASSWORD, "/app/journey")
+    assert wait_for_charts(page, 3) == 3
     assert page.locator(".journey-map .stage").count() >= 5
     assert page.locator(".js-plotly-plot .sankey").count() == 1
-    _shot(page, "journey")
+    screenshot(page, "journey")
     page.click("nav >> text=Voice of customer")
     page.wait_for_url("**/app/voc**")
-    assert _charts(page, 2) == 2
+    assert wait_for_charts(page, 2) == 2
     assert page.locator(".js-plotly-plot .heatmaplayer").count() == 1
-    _shot(page, "voc")
+    screenshot(page, "voc")
     page.fill("input[name=q]", "onerror")
     page.click("form[action='#verbatims'] button[type=submit]")
     page.wait_for_url("**q=onerror**")
@@ -118,46 +86,46 @@ def test_admin_opens_journey_voc_and_customers(server: LiveServer, page: Page) -
     page.wait_for_url("**sentiment=negative**")
     page.click("nav >> text=Customers")
     page.wait_for_url("**/app/customers**")
-    assert _charts(page, 3) == 3
+    assert wait_for_charts(page, 3) == 3
     assert page.locator(".kpi").count() == 3
     assert page.locator("table.league").count() == 3
-    _shot(page, "customers")
+    screenshot(page, "customers")
     assert page.evaluate("window.__pwned") is None
     assert page.errors == []  # type: ignore[attr-defined]
 
 
 def test_admin_opens_drivers_works_a_case_and_sees_the_plan_effect(server: LiveServer, page: Page) -> None:
-    _login(page, server.url, "admin", "/app/drivers")
-    assert _charts(page, 3) >= 3
-    _shot(page, "drivers")
+    browser_login(page, server.url, "admin", PASSWORD, "/app/drivers")
+    assert wait_for_charts(page, 3) >= 3
+    screenshot(page, "drivers")
     page.click("nav >> text=Cases")
     page.wait_for_url("**/app/cases**")
     assert page.locator("table.league").count() == 2  # cases and recent alerts
-    _shot(page, "cases")
+    screenshot(page, "cases")
     page.locator("table.league").first.locator("tbody a").first.click()
     page.wait_for_url("**/app/cases/*")
     page.fill("textarea[name=text]", "Called the customer; <b>refund</b> agreed")
     page.locator("form[action$='/note'] button[type=submit]").click()
     page.wait_for_url("**/app/cases/*")
     assert "<b>refund</b> agreed" in page.inner_text("main")
-    _shot(page, "case")
+    screenshot(page, "case")
     page.click("nav >> text=Action plans")
     page.wait_for_url("**/app/plans**")
-    _charts(page, 1)
+    wait_for_charts(page, 1)
     assert "Clear effect" in page.inner_text("main")
-    _shot(page, "plans")
+    screenshot(page, "plans")
     assert page.errors == []  # type: ignore[attr-defined]
 
 
 def test_store_manager_sees_their_stores_verbatims_only(server: LiveServer, page: Page) -> None:
-    _login(page, server.url, "manager", "/app/voc")
-    _charts(page, 1)
+    browser_login(page, server.url, "manager", PASSWORD, "/app/voc")
+    wait_for_charts(page, 1)
     stores = {s.split("\n")[0] for s in page.locator("table.verbatims td:nth-child(2)").all_inner_texts()}
     assert stores <= {"S002", "–"}
     assert page.locator("select[name=store_id] option").all_inner_texts() == ["All", "S002"]
     page.goto(f"{server.url}/app/customers")
-    _charts(page, 3)
+    wait_for_charts(page, 3)
     page.goto(f"{server.url}/app/journey")
-    _charts(page, 3)
+    wait_for_charts(page, 3)
     assert page.evaluate("window.__pwned") is None
     assert page.errors == []  # type: ignore[attr-defined]
