@@ -153,9 +153,8 @@ def test_sla_breach_escalates_once_per_breach(
 
 
 def test_case_from_alert_is_opened_once(ops: OpsStore) -> None:
-    from cxlens.ops.act_models import Alert, ensure_act_tables
+    from cxlens.ops.act_models import Alert
 
-    ensure_act_tables(ops)
     with ops.session() as s:
         alert = Alert(
             rule_id="detractor",

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from cxlens.act import cases as cs
 from cxlens.act import plans as pl
 from cxlens.ops import AuditEntry, OpsStore
-from cxlens.ops.act_models import Alert, ensure_act_tables
+from cxlens.ops.act_models import Alert
 from cxlens.storage.workspace import Workspace
 from cxlens.web import auth
 from cxlens.web.app import create_app
@@ -69,7 +69,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     for name, (role, stores) in USERS.items():
         auth.create_user(ops, name, PASSWORD, role, stores)
         keys[name] = auth.create_api_key(ops, name, "tests")
-    ensure_act_tables(ops)
     with ops.session() as s:
         alert = Alert(
             rule_id="refund",

@@ -37,7 +37,7 @@ from cxlens.act import cases as case_ops
 from cxlens.act.routing import Routing, notify
 from cxlens.collect.triggers import parse_duration
 from cxlens.ops import OpsStore, utcnow
-from cxlens.ops.act_models import PRIORITIES, ActCursor, Alert, ensure_act_tables
+from cxlens.ops.act_models import PRIORITIES, ActCursor, Alert
 
 if TYPE_CHECKING:
     from cxlens.storage.workspace import Workspace
@@ -555,7 +555,6 @@ def run_alerts(
 ) -> AlertRun:
     """Evaluate the rules on new feedback and on the metrics, record new alerts, open cases where
     a rule asks for it, and deliver. ``since`` overrides the cursor (first run: the last day)."""
-    ensure_act_tables(ops)
     rules = rules or DEFAULT_RULES
     routing = routing or Routing()
     now = now or utcnow()
@@ -603,7 +602,6 @@ def list_alerts(
     ops: OpsStore, *, stores: list[str] | None = None, rule: str | None = None, limit: int = 200
 ) -> list[Alert]:
     """Recent alerts, newest first, limited to ``stores`` (None: all)."""
-    ensure_act_tables(ops)
     query = select(Alert).order_by(Alert.created_at.desc(), Alert.alert_id.desc()).limit(limit)
     if stores is not None:
         query = query.where(Alert.store_id.in_(stores))
@@ -615,7 +613,6 @@ def list_alerts(
 
 def get_alert(ops: OpsStore, alert_id: int) -> Alert | None:
     """One alert, or None."""
-    ensure_act_tables(ops)
     with ops.sessions() as s:
         return s.get(Alert, alert_id)
 

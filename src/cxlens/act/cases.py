@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from cxlens.act.routing import Routing, notify
 from cxlens.ops import OpsStore, utcnow
-from cxlens.ops.act_models import CASE_STATUSES, PRIORITIES, Alert, Case, CaseNote, ensure_act_tables
+from cxlens.ops.act_models import CASE_STATUSES, PRIORITIES, Alert, Case, CaseNote
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "open": ("in_progress", "resolved", "closed"),
@@ -104,7 +104,6 @@ def open_case(
     now: datetime | None = None,
 ) -> Case:
     """Open a case; without an assignee it goes to the routed owner of its store/region/touchpoint."""
-    ensure_act_tables(ops)
     routing = routing or Routing()
     now = now or utcnow()
     title = title.strip()
@@ -156,7 +155,6 @@ def open_from_alert(
     now: datetime | None = None,
 ) -> Case:
     """Open a case for an alert (once: an alert that has a case returns that case)."""
-    ensure_act_tables(ops)
     with ops.sessions() as s:
         alert = s.get(Alert, alert_id)
         existing = s.get(Case, alert.case_id) if alert is not None and alert.case_id else None
@@ -183,7 +181,6 @@ def open_from_alert(
 
 def get_case(ops: OpsStore, case_id: int, stores: Sequence[str] | None = None) -> Case:
     """The case (CaseNotFoundError if none; CaseAccessError outside ``stores``)."""
-    ensure_act_tables(ops)
     with ops.sessions() as s:
         case = s.get(Case, case_id)
     if case is None:
@@ -202,7 +199,6 @@ def list_cases(
     limit: int = 500,
 ) -> list[Case]:
     """Cases, newest first, limited to ``stores`` (None: all) and the given filters."""
-    ensure_act_tables(ops)
     query = select(Case).order_by(Case.created_at.desc(), Case.case_id.desc()).limit(limit)
     if stores is not None:
         query = query.where(Case.store_id.in_(list(stores)))
@@ -218,7 +214,6 @@ def list_cases(
 
 def case_notes(ops: OpsStore, case_id: int) -> list[CaseNote]:
     """The notes of a case, oldest first."""
-    ensure_act_tables(ops)
     with ops.sessions() as s:
         return list(s.scalars(select(CaseNote).where(CaseNote.case_id == case_id).order_by(CaseNote.note_id)))
 
@@ -234,7 +229,6 @@ def _change(
     now: datetime | None,
 ) -> Case:
     """Load a case in a transaction, check the scope, apply ``mutate`` and audit before/after."""
-    ensure_act_tables(ops)
     with ops.session() as s:
         case = s.get(Case, case_id)
         if case is None:
@@ -409,7 +403,6 @@ def escalate_overdue(
 ) -> list[Escalation]:
     """Escalate every active case past its SLA (idempotent for a given ``now``): level + 1,
     reassign to the escalation owner, restart the SLA from ``now``, notify the new owner."""
-    ensure_act_tables(ops)
     now = now or utcnow()
     with ops.sessions() as s:
         due = list(

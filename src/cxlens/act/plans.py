@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from cxlens.analyse.common import getter
 from cxlens.ops import OpsStore, utcnow
-from cxlens.ops.act_models import PLAN_STATUSES, ActionPlan, ensure_act_tables
+from cxlens.ops.act_models import PLAN_STATUSES, ActionPlan
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,7 +56,6 @@ def create_plan(
     actor: str = "system",
 ) -> ActionPlan:
     """Record an action plan (audited)."""
-    ensure_act_tables(ops)
     name = name.strip()
     if not name:
         raise PlanError("a plan needs a name")
@@ -103,7 +102,6 @@ def create_plan(
 
 def list_plans(ops: OpsStore, *, stores: Sequence[str] | None = None) -> list[ActionPlan]:
     """Plans, newest first; with ``stores``, only plans touching one of them."""
-    ensure_act_tables(ops)
     with ops.sessions() as s:
         plans = list(s.scalars(select(ActionPlan).order_by(ActionPlan.plan_id.desc())))
     if stores is not None:
@@ -113,7 +111,6 @@ def list_plans(ops: OpsStore, *, stores: Sequence[str] | None = None) -> list[Ac
 
 def get_plan(ops: OpsStore, plan_id: int) -> ActionPlan:
     """One plan (PlanError if unknown)."""
-    ensure_act_tables(ops)
     with ops.sessions() as s:
         plan = s.get(ActionPlan, plan_id)
     if plan is None:

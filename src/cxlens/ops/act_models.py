@@ -15,7 +15,6 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cxlens.ops.models import ID, Base, utcnow
-from cxlens.ops.store import OpsStore
 
 CASE_STATUSES = ("open", "in_progress", "resolved", "closed")
 PRIORITIES = ("urgent", "high", "normal", "low")
@@ -126,8 +125,3 @@ class ActCursor(Base):
 
 
 ACT_TABLES = (Alert, Case, CaseNote, ActionPlan, ActCursor)
-
-
-def ensure_act_tables(store: OpsStore) -> None:
-    """Create the alert, case and plan tables if missing (idempotent)."""
-    Base.metadata.create_all(store.engine, tables=[t.__table__ for t in ACT_TABLES])  # type: ignore[misc]

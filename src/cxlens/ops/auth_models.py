@@ -1,8 +1,7 @@
 """Tables of the operational store for staff access: users and API keys.
 
-They are declared on the same :class:`cxlens.ops.models.Base` as the collection tables, so
-``Base.metadata.create_all`` creates them once this module is imported;
-:func:`ensure_auth_tables` creates them on a store opened before the import.
+They are declared on the same :class:`cxlens.ops.models.Base` as the collection tables and
+created with them when an :class:`~cxlens.ops.OpsStore` opens.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cxlens.ops.models import Base, utcnow
-from cxlens.ops.store import OpsStore
 
 #: Roles, from most to least privileged: admins manage users; store managers see their stores only.
 ROLES = ("admin", "analyst", "store_manager")
@@ -49,8 +47,3 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-def ensure_auth_tables(store: OpsStore) -> None:
-    """Create the users and API-key tables if missing (idempotent)."""
-    Base.metadata.create_all(store.engine, tables=[User.__table__, ApiKey.__table__])  # type: ignore[list-item]

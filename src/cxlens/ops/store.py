@@ -41,6 +41,13 @@ def _sqlite_pragmas(dbapi_con: Any, _record: Any) -> None:
     cur.close()
 
 
+def _register_tables() -> None:
+    """Import every module that declares operational tables, so ``create_all`` on open creates
+    them all (users, cases, ...) whatever the caller imported first."""
+    import cxlens.ops.act_models
+    import cxlens.ops.auth_models  # noqa: F401
+
+
 class OpsStore:
     """The operational database: engine, sessions and the audit log; tables created on open."""
 
@@ -57,6 +64,7 @@ class OpsStore:
         self.engine: Engine = create_engine(self.url, **options)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        _register_tables()
         Base.metadata.create_all(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer; queueing writers of this process on a lock avoids the busy

@@ -27,7 +27,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
 
 from cxlens.ops import OpsStore, utcnow
-from cxlens.ops.auth_models import ROLES, ApiKey, User, ensure_auth_tables
+from cxlens.ops.auth_models import ROLES, ApiKey, User
 from cxlens.web.deps import State
 from cxlens.web.settings import WebSettings, get_web_settings
 
@@ -81,7 +81,6 @@ def create_user(
     store: OpsStore, username: str, password: str, role: str, stores: list[str] | None = None
 ) -> User:
     """Add a user; a store manager needs at least one store, other roles take none."""
-    ensure_auth_tables(store)
     username = username.strip()
     if role not in ROLES:
         raise AuthError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
@@ -106,14 +105,12 @@ def create_user(
 
 def list_users(store: OpsStore) -> list[User]:
     """Every user, by name."""
-    ensure_auth_tables(store)
     with store.sessions() as s:
         return list(s.scalars(select(User).order_by(User.username)))
 
 
 def authenticate(store: OpsStore, username: str, password: str) -> User | None:
     """The active user with this name and password, or None (constant work either way)."""
-    ensure_auth_tables(store)
     with store.sessions() as s:
         user = s.scalar(select(User).where(User.username == username.strip()))
     try:
@@ -133,7 +130,6 @@ def authenticate(store: OpsStore, username: str, password: str) -> User | None:
 
 def create_api_key(store: OpsStore, username: str, name: str = "") -> str:
     """A new API key for a user, returned once in clear (only its hash is kept)."""
-    ensure_auth_tables(store)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with store.session() as s:
         user = s.scalar(select(User).where(User.username == username))

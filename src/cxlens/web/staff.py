@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from cxlens.ops.act_models import ensure_act_tables
-from cxlens.ops.auth_models import ensure_auth_tables
 from cxlens.web.auth import Signer, load_secret
 from cxlens.web.deps import AppState
 from cxlens.web.routes import api, auth_routes, cases, dashboard, drivers, insights
@@ -13,8 +11,6 @@ from cxlens.web.routes import api, auth_routes, cases, dashboard, drivers, insig
 
 def install(app: FastAPI, state: AppState) -> None:
     """Create the user and case tables, the session signer and include the staff routers."""
-    ensure_auth_tables(state.ops)
-    ensure_act_tables(state.ops)
     app.state.cx_signer = Signer(load_secret(state.workspace.data_dir, state.settings))
     for module in (auth_routes, dashboard, insights, drivers, cases, api):
         app.include_router(module.router)
