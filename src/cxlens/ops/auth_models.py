@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cxlens.ops.models import Base, utcnow
@@ -21,6 +21,7 @@ class User(Base):
     """A staff user of the web app; ``stores`` scopes a store manager to those store ids."""
 
     __tablename__ = "users"
+    __table_args__ = (Index("ix_users_oidc_subject", "oidc_subject", unique=True),)
 
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(128), unique=True)
@@ -32,6 +33,9 @@ class User(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    #: The identity provider's subject (``iss|sub``) once the user has signed in through OIDC.
+    oidc_subject: Mapped[str | None] = mapped_column(String(512))
+    password_changed_at: Mapped[datetime | None]
 
 
 class ApiKey(Base):
@@ -47,3 +51,17 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per username (known or not), for the per-account backoff: after a few
+    failures each further attempt must wait longer, whatever address it comes from."""
+
+    __tablename__ = "login_throttle"
+
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]

@@ -21,8 +21,9 @@ Surveys, invitations, responses, the events inbox, users and API keys, the audit
 cases and action plans live in the operational store (SQLAlchemy: SQLite in the data directory by
 default, PostgreSQL with `CXLENS_OPS_URL`), not in the analytics store: many web requests write
 them at once. Completed responses and accepted events are copied into `feedback` and `events`
-above by the exporter ([collect.md](collect.md)). Missing tables are created whenever a store is
-opened. Times are naive UTC.
+above by the exporter ([collect.md](collect.md)). The schema is migrated with Alembic whenever a
+store is opened (`src/cxlens/ops/migrations/`; a store made before migrations existed is upgraded
+in place). Times are naive UTC.
 """
 
 

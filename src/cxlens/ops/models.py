@@ -12,7 +12,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = 256
@@ -98,10 +109,14 @@ class Response(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     submitted_at: Mapped[datetime | None]
     exported_at: Mapped[datetime | None]
+    #: Why the exporter holds the row back (``unknown_store``, ``invalid``); null: not held.
+    export_hold: Mapped[str | None] = mapped_column(String(32))
+    export_error: Mapped[str | None] = mapped_column(Text)
 
 
 class InboxEvent(Base):
-    """An event accepted by the collection API; the primary key makes intake idempotent."""
+    """An event accepted by the collection API; the primary key (``<source>:<event id>``, so a
+    source cannot take another's ids) makes intake idempotent."""
 
     __tablename__ = "event_inbox"
     __table_args__ = (Index("ix_event_inbox_export", "exported_at"),)
@@ -110,6 +125,48 @@ class InboxEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     payload: Mapped[dict[str, Any]]
     exported_at: Mapped[datetime | None]
+    source_id: Mapped[str | None] = mapped_column(String(64))
+    #: Why the exporter holds the row back (``unknown_store``, ``invalid``); null: not held.
+    export_hold: Mapped[str | None] = mapped_column(String(32))
+    export_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventSource(Base):
+    """A system that posts events (web shop, app, POS) with its own revocable write key; only the
+    key's SHA-256 is stored, and event ids are scoped by the source."""
+
+    __tablename__ = "event_sources"
+
+    source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(128), default="system")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class Setting(Base):
+    """A workspace-level setting shared by every process (e.g. where personal data is redacted);
+    changes are audited."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(128), default="system")
+
+
+class RateBucket(Base):
+    """Rate-limit state shared by every server process: the theoretical arrival time (GCRA) of
+    the next request for a key such as ``form:203.0.113.9``, in Unix seconds."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
 
 
 class AuditEntry(Base):

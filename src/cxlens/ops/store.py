@@ -17,7 +17,8 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cxlens.config import get_settings
-from cxlens.ops.models import AuditEntry, Base
+from cxlens.ops import migrate
+from cxlens.ops.models import AuditEntry
 from cxlens.ops.settings import get_collect_settings
 
 OPS_FILE = "cxlens-ops.sqlite"
@@ -65,7 +66,7 @@ class OpsStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         _register_tables()
-        Base.metadata.create_all(self.engine)
+        migrate.upgrade(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer; queueing writers of this process on a lock avoids the busy
         # handler's sleeps (other processes still wait through busy_timeout).
