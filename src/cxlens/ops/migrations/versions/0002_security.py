@@ -7,6 +7,8 @@ Revises: 0001
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -15,7 +17,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-NEW_COLUMNS = {
+NEW_COLUMNS: dict[str, list[tuple[str, Any]]] = {
     "api_keys": [("expires_at", sa.DateTime()), ("revoked_at", sa.DateTime())],
     "event_inbox": [
         ("source_id", sa.String(length=64)),
