@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from cxlens.collect.inputs import printable, text_problem
 from cxlens.journey.map import JourneyMap
 from cxlens.model.schema import Column, ColumnType, get_table
 from cxlens.ops import InboxEvent, OpsStore, utcnow
@@ -52,6 +53,9 @@ def _value(column: Column, value: Any) -> Any:
     if kind in (ColumnType.STRING,):
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise ValueError("expected a string")
+        problem = text_problem(str(value), identifier=True)
+        if problem:
+            raise ValueError(f"expected a string without control characters: {problem}")
         return str(value)
     if kind == ColumnType.TIMESTAMP:
         return _timestamp(value).isoformat(sep=" ")
@@ -68,8 +72,23 @@ def _value(column: Column, value: Any) -> Any:
             value = json.loads(value)
         if not isinstance(value, dict):
             raise ValueError("expected a JSON object")
+        _check_strings(value)
         return json.dumps(value, ensure_ascii=False)
     raise ValueError(f"unsupported type {kind}")
+
+
+def _check_strings(value: Any) -> None:
+    """Refuse control characters anywhere in a JSON value (keys included), without recursion."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+        elif isinstance(item, str) and (problem := text_problem(item)):
+            raise ValueError(f"expected a JSON object without control characters: {problem}")
 
 
 def validate_event(raw: Any, journey: JourneyMap) -> tuple[dict[str, Any] | None, dict[str, str]]:
@@ -80,7 +99,7 @@ def validate_event(raw: Any, journey: JourneyMap) -> tuple[dict[str, Any] | None
     errors: dict[str, str] = {}
     for key in raw:
         if key not in spec.column_names:
-            errors[str(key)[:64]] = "unknown field"
+            errors[printable(str(key)[:64])] = "unknown field"
     row: dict[str, Any] = {}
     for col in spec.columns:
         value = raw.get(col.name)
@@ -99,7 +118,8 @@ def validate_event(raw: Any, journey: JourneyMap) -> tuple[dict[str, Any] | None
         try:
             clean = _value(col, value)
         except (ValueError, TypeError, OverflowError) as exc:
-            errors[col.name] = str(exc) if "expected" in str(exc) else f"invalid {col.type.value}: {exc}"
+            msg = str(exc) if "expected" in str(exc) else f"invalid {col.type.value}: {exc}"
+            errors[col.name] = printable(msg)
             continue
         limit = col.string_limit
         if limit is not None and isinstance(clean, str) and len(clean) > limit:
@@ -124,7 +144,7 @@ def accept_events(ops: OpsStore, journey: JourneyMap, events: Sequence[Any]) -> 
     for index, raw in enumerate(events):
         row, errors = validate_event(raw, journey)
         event_id = raw.get("event_id") if isinstance(raw, dict) else None
-        eid = str(event_id)[:256] if isinstance(event_id, str | int) else None
+        eid = printable(str(event_id)[:256]) if isinstance(event_id, str | int) else None
         if row is None:
             results.append(EventResult(index, eid, "rejected", errors))
         elif row["event_id"] in fresh:

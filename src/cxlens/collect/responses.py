@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from cxlens.collect.inputs import printable, text_problem
 from cxlens.collect.surveys import Answer, Survey, survey_from_dict, to_json
 from cxlens.journey.map import JourneyMap
 from cxlens.model.schema import LANGUAGES, MAX_ID_CHARS
@@ -59,12 +60,15 @@ class Context:
         """Reject unknown touchpoints or channels and over-long ids (field errors, not a crash)."""
         errors: dict[str, str] = {}
         if self.touchpoint and self.touchpoint not in journey.touchpoint_ids:
-            errors["touchpoint"] = f"unknown touchpoint {self.touchpoint!r}"
+            errors["touchpoint"] = f"unknown touchpoint {printable(self.touchpoint)!r}"
         if self.channel and self.channel not in journey.channel_ids:
-            errors["channel"] = f"unknown channel {self.channel!r}"
-        for name in ("store_id", "customer_id", "anonymous_id", "order_id"):
+            errors["channel"] = f"unknown channel {printable(self.channel)!r}"
+        for name in ("store_id", "customer_id", "anonymous_id", "order_id", "touchpoint", "channel"):
             value = getattr(self, name)
-            if value is not None and len(value) > MAX_ID_CHARS:
+            problem = text_problem(value, identifier=True) if value is not None else None
+            if problem:
+                errors[name] = problem
+            elif value is not None and len(value) > MAX_ID_CHARS:
                 errors[name] = f"longer than {MAX_ID_CHARS} characters"
         if errors:
             raise CollectError("bad_context", "the link names an unknown store context", errors)

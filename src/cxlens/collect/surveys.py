@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cxlens.collect.inputs import text_problem
 from cxlens.model.schema import LANGUAGES
 
 QuestionType = Literal["nps", "csat", "ces", "rating", "single", "multiple", "text"]
@@ -148,6 +149,8 @@ class Question(_Strict):
             return None, "one_value"
         value = values[0]
         if self.type == "text":
+            if text_problem(value):
+                return None, "invalid_characters"
             return (value, None) if len(value) <= self.max_length else (None, "too_long")
         if self.type == "single":
             return (value, None) if value in {c.id for c in self.choices} else (None, "invalid_choice")

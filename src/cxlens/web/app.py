@@ -31,6 +31,7 @@ from cxlens.storage.workspace import Workspace
 from cxlens.web import staff_i18n
 from cxlens.web.deps import AppState
 from cxlens.web.figures import CacheWarmer
+from cxlens.web.guard import InputGuard
 from cxlens.web.pages import message_page
 from cxlens.web.ratelimit import RateLimiter
 from cxlens.web.routes import embed, events, forms, qr, surveys
@@ -106,6 +107,7 @@ def create_app(
         app.include_router(module.router)
     install_staff(app, state)
     _error_handlers(app, state)
+    app.add_middleware(InputGuard)
     return app
 
 

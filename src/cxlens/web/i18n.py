@@ -46,6 +46,7 @@ _KEYS = (
     "page_of",
     "honeypot",
     "spam",
+    "invalid_characters",
 )
 
 UI: dict[str, dict[str, str]] = {
@@ -85,6 +86,7 @@ UI: dict[str, dict[str, str]] = {
                 "Page {page} of {pages}",
                 "Leave this field empty",
                 "Your answer could not be accepted.",
+                "Please remove the control characters from your answer.",
             ],
             strict=True,
         )
@@ -125,6 +127,7 @@ UI: dict[str, dict[str, str]] = {
                 "第 {page} 页，共 {pages} 页",
                 "请勿填写此栏",
                 "无法接受您的回答。",
+                "请删除回答中的控制字符。",
             ],
             strict=True,
         )
@@ -165,6 +168,7 @@ UI: dict[str, dict[str, str]] = {
                 "{page} / {pages} ページ",
                 "この欄は空のままにしてください",
                 "回答を受け付けられませんでした。",
+                "回答から制御文字を削除してください。",
             ],
             strict=True,
         )
@@ -205,6 +209,7 @@ UI: dict[str, dict[str, str]] = {
                 "{page} / {pages} 페이지",
                 "이 칸은 비워 두세요",
                 "답변을 접수할 수 없습니다.",
+                "답변에서 제어 문자를 지워 주세요.",
             ],
             strict=True,
         )
@@ -245,6 +250,7 @@ UI: dict[str, dict[str, str]] = {
                 "Страница {page} из {pages}",
                 "Оставьте это поле пустым",
                 "Ваш ответ не может быть принят.",
+                "Удалите из ответа управляющие символы.",
             ],
             strict=True,
         )
@@ -285,6 +291,7 @@ UI: dict[str, dict[str, str]] = {
                 "Página {page} de {pages}",
                 "Deixe este campo vazio",
                 "Não foi possível aceitar a sua resposta.",
+                "Remova os caracteres de controlo da sua resposta.",
             ],
             strict=True,
         )

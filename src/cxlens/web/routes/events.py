@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,6 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from cxlens.collect.events_api import MAX_BATCH, accept_events
+from cxlens.collect.inputs import InputError, parse_json
 from cxlens.web.deps import RateLimited, State
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -30,9 +30,9 @@ async def collect_events(state: State, request: Request) -> JSONResponse:
     if len(raw) > MAX_BODY:
         return _envelope_error(f"body larger than {MAX_BODY:,} bytes", ["body"], 413)
     try:
-        data: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _envelope_error(f"invalid JSON: {exc}", ["body"])
+        data: Any = parse_json(raw)
+    except InputError as exc:
+        return _envelope_error(str(exc), exc.loc)
     events = data.get("events") if isinstance(data, dict) else data
     if not isinstance(events, list):
         return _envelope_error(

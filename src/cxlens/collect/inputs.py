@@ -1,0 +1,92 @@
+"""What untrusted text may contain, checked where it enters: the public forms, the JSON APIs and
+the events API.
+
+* Lone surrogates (``"\\ud800"`` in JSON) are not Unicode: they cannot be stored as UTF-8, so a
+  body holding one anywhere is refused as malformed, like a JSON syntax error.
+* NUL (U+0000) breaks PostgreSQL text and the text pipeline: refused anywhere.
+* Other C0 control characters (except tab, line feed and carriage return) and DEL are refused in
+  answers, ids and event fields (a field error), so nothing downstream (terminals, CSV, charts)
+  ever sees them.
+* Bidirectional overrides (U+202A-202E, U+2066-2069) are refused in ids, where they could make
+  one store id look like another; free text keeps them (right-to-left languages use them).
+* JSON nested deeper than :data:`MAX_DEPTH` is refused (Python's parser would hit its recursion
+  limit on 100,000 levels).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+#: Deepest nesting accepted in a JSON body (the events' ``properties`` object included).
+MAX_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+class InputError(ValueError):
+    """Untrusted input that cannot be accepted; ``loc`` says where (JSON path parts)."""
+
+    def __init__(self, message: str, loc: list[str | int] | None = None) -> None:
+        super().__init__(message)
+        self.loc = list(loc or [])
+
+
+def text_problem(value: str, *, identifier: bool = False) -> str | None:
+    """Why ``value`` cannot be accepted as text (None when it can)."""
+    bad = _SURROGATE.search(value)
+    if bad:
+        return f"invalid Unicode: a lone surrogate (U+{ord(bad.group()):04X})"
+    bad = _CONTROL.search(value)
+    if bad:
+        return f"contains a control character (U+{ord(bad.group()):04X})"
+    if identifier:
+        bad = _BIDI.search(value)
+        if bad:
+            return f"contains a bidirectional control character (U+{ord(bad.group()):04X})"
+    return None
+
+
+def printable(value: str) -> str:
+    """``value`` safe to echo in an error message or a log (lone surrogates as ``\\udxxx``)."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def parse_json(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse a JSON body; refuse invalid JSON, deep nesting, lone surrogates and NUL characters
+    anywhere (keys included) with an :class:`InputError` naming where."""
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise InputError(f"JSON nested deeper than {max_depth} levels", ["body"]) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"invalid JSON: {printable(str(exc))}", ["body"]) from None
+    check_json(data, max_depth=max_depth)
+    return data
+
+
+def check_json(data: Any, *, max_depth: int = MAX_DEPTH) -> None:
+    """Walk parsed JSON (without recursion) and refuse what :func:`parse_json` refuses."""
+    todo: list[tuple[Any, list[str | int]]] = [(data, ["body"])]
+    while todo:
+        value, loc = todo.pop()
+        if len(loc) > max_depth + 1:
+            raise InputError(f"JSON nested deeper than {max_depth} levels", loc[:max_depth])
+        if isinstance(value, str):
+            _check_string(value, loc)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_string(key, [*loc, key])
+                todo.append((item, [*loc, key]))
+        elif isinstance(value, list):
+            todo.extend((item, [*loc, i]) for i, item in enumerate(value))
+
+
+def _check_string(value: str, loc: list[str | int]) -> None:
+    where = [printable(p) if isinstance(p, str) else p for p in loc]
+    if _SURROGATE.search(value):
+        raise InputError(text_problem(value) or "invalid Unicode", where)
+    if "\x00" in value:
+        raise InputError("contains a NUL character (U+0000)", where)
