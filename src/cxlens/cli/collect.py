@@ -10,10 +10,12 @@ from typing import Annotated
 
 import typer
 from rich.table import Table as RichTable
+from sqlalchemy import select
 
 from cxlens.cli.common import fail, open_workspace, out, state
+from cxlens.collect.inputs import printable
 from cxlens.collect.links import link, qr_bytes, snippet
-from cxlens.collect.outbox import export_all
+from cxlens.collect.outbox import export_all, export_lag, release
 from cxlens.collect.responses import CollectError, Collector, Context
 from cxlens.collect.surveys import (
     TEMPLATE_NAMES,
@@ -190,19 +192,58 @@ def status() -> None:
             ("events", ops.count(InboxEvent)),
             ("events waiting for export", ops.count(InboxEvent, InboxEvent.exported_at.is_(None))),
         ]
+        lag = export_lag(ops)
+        held = _held(ops)
         out.print(f"operational store: {ops!r}", highlight=False)
     for name, n in rows:
         out.print(f"{name}: {n:,}", highlight=False)
+    late = " (late: more than a minute)" if lag.late else ""
+    out.print(f"oldest row waiting for export: {lag.oldest_seconds:,.0f} s{late}", highlight=False)
+    out.print(f"rows held back from export: {lag.held:,}", highlight=False)
+    for table, row_id, reason, error in held:
+        out.print(f"  {table} {row_id}: {reason}: {error}", highlight=False, markup=False)
+    if held:
+        out.print("fix the cause (e.g. load the store), then: cxlens collect retry", highlight=False)
+
+
+def _held(ops: OpsStore, limit: int = 20) -> list[tuple[str, str, str, str]]:
+    """Up to ``limit`` held rows of each table: (table, id, reason, error)."""
+    found: list[tuple[str, str, str, str]] = []
+    with ops.sessions() as s:
+        for model, key in ((Response, Response.response_id), (InboxEvent, InboxEvent.event_id)):
+            query = select(key, model.export_hold, model.export_error).where(model.export_hold.is_not(None))
+            for row_id, reason, error in s.execute(query.limit(limit)):
+                found.append((model.__tablename__, printable(row_id), reason or "", printable(error or "")))
+    return found
+
+
+@collect_app.command("retry")
+def retry(
+    reason: Annotated[
+        str | None, typer.Option(help="Only rows held for this reason (unknown_store or invalid).")
+    ] = None,
+) -> None:
+    """Release rows held back from export so the next export tries them again."""
+    with collector() as (_ws, col):
+        n = release(col.ops, reason)
+    out.print(f"released {n:,} held rows; they are exported at the next sync", highlight=False)
 
 
 @collect_app.command("sync")
 def sync() -> None:
     """Copy new responses and events to the analytics store (the server does this by itself)."""
     with collector() as (ws, col):
-        done = export_all(col.ops, ws)
+        try:
+            done = export_all(col.ops, ws)
+        except StoreLockedError as exc:
+            raise fail(str(exc)) from None
+        except Exception as exc:  # a clear line, never a traceback; rows stay waiting
+            message = printable(f"{type(exc).__name__}: {exc}")
+            raise fail(f"export failed, nothing was marked exported ({message}); try again") from None
     out.print(
         f"exported {done.feedback:,} responses and {done.events:,} events "
-        f"({done.rejected:,} rejected by validation, see _rejects)",
+        f"({done.rejected:,} rejected by validation, see _rejects; {done.held:,} held back, "
+        "see cxlens collect status)",
         highlight=False,
     )
 

@@ -49,6 +49,14 @@ def text_problem(value: str, *, identifier: bool = False) -> str | None:
     return None
 
 
+def unstorable(value: str) -> str | None:
+    """Why ``value`` cannot be stored at all (a lone surrogate or NUL), or None."""
+    bad = _SURROGATE.search(value)
+    if bad:
+        return f"invalid Unicode: a lone surrogate (U+{ord(bad.group()):04X})"
+    return "contains a NUL character (U+0000)" if "\x00" in value else None
+
+
 def printable(value: str) -> str:
     """``value`` safe to echo in an error message or a log (lone surrogates as ``\\udxxx``)."""
     return value.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -85,8 +93,6 @@ def check_json(data: Any, *, max_depth: int = MAX_DEPTH) -> None:
 
 
 def _check_string(value: str, loc: list[str | int]) -> None:
-    where = [printable(p) if isinstance(p, str) else p for p in loc]
-    if _SURROGATE.search(value):
-        raise InputError(text_problem(value) or "invalid Unicode", where)
-    if "\x00" in value:
-        raise InputError("contains a NUL character (U+0000)", where)
+    problem = unstorable(value)
+    if problem:
+        raise InputError(problem, [printable(p) if isinstance(p, str) else p for p in loc])

@@ -6,6 +6,14 @@ Ingest is idempotent by primary key, so a crash between the two steps re-sends r
 DuckDB allows one writing process per file, so one process (the web server, or
 ``cxlens collect sync``) owns the workspace and runs the :class:`Exporter`; any number of
 processes can write the operational store.
+
+No row can block the others: a row that cannot be stored (invalid text that slipped past the
+door, a survey that no longer exists, a store id the stores table does not know) is *held* with
+a reason (``export_hold``, ``export_error``) and the batch goes on; a batch that fails for a
+reason the checks did not foresee is split until the failing rows are found and held. Failures
+of the store itself (locked, disk full) hold nothing: the batch is tried again next pass. Held
+rows are listed by ``cxlens collect status`` and released by ``cxlens collect retry``; rows held
+for an unknown store are retried by themselves when the stores table changes.
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from cxlens.collect.inputs import printable, unstorable
 from cxlens.collect.surveys import Survey, survey_from_dict
 from cxlens.model.schema import get_table
 from cxlens.ops import InboxEvent, OpsStore, Response, SurveyRecord, get_collect_settings, utcnow
@@ -30,6 +39,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cxlens.collect.outbox")
 BATCH = 5000
+#: Hold reasons: the store id is not in the stores table / the row cannot be stored as it is.
+UNKNOWN_STORE, INVALID = "unknown_store", "invalid"
+#: Rows waiting longer than this (seconds) make the health check fail and raise an alert.
+LAG_ALERT_SECONDS = 60.0
 
 
 def feedback_id(response_id: str) -> str:
@@ -69,11 +82,87 @@ def feedback_rows(responses: list[Response], surveys: dict[str, Survey]) -> pd.D
 
 @dataclass
 class Exported:
-    """What one export pass moved: rows sent and rows the analytics store rejected."""
+    """What one export pass moved: rows sent, rows the analytics store rejected, rows held."""
 
     feedback: int = 0
     events: int = 0
     rejected: int = 0
+    held: int = 0
+
+    def add(self, other: Exported) -> None:
+        """Add another pass's counts to these."""
+        self.feedback += other.feedback
+        self.events += other.events
+        self.rejected += other.rejected
+        self.held += other.held
+
+
+#: Errors of the store or the machine, not of a row: never a reason to hold rows.
+def _environmental() -> tuple[type[BaseException], ...]:
+    from cxlens.storage.workspace import StoreLockedError
+
+    kinds: list[type[BaseException]] = [OSError, MemoryError, StoreLockedError]
+    try:
+        import duckdb
+
+        kinds += [duckdb.IOException, duckdb.OutOfMemoryException, duckdb.InterruptException]
+    except (ImportError, AttributeError):
+        pass
+    return tuple(kinds)
+
+
+def record_problem(record: dict[str, Any]) -> str | None:
+    """Why a row for the analytics store cannot be stored as it is (invalid text), or None."""
+    todo: list[tuple[str, Any]] = list(record.items())
+    while todo:
+        key, value = todo.pop()
+        if isinstance(value, str) and (problem := unstorable(value)):
+            return f"{printable(key)}: {problem}"
+        if isinstance(value, dict):
+            todo.extend((f"{key}.{k}", v) for k, v in value.items())
+            todo.extend((f"{key} key", k) for k in value)
+        elif isinstance(value, list):
+            todo.extend((f"{key}[{i}]", v) for i, v in enumerate(value))
+    return None
+
+
+class KnownStores:
+    """The store ids of the analytics store's stores table, read again when a load commits;
+    ``None`` when the table is empty (then every store id is accepted)."""
+
+    def __init__(self) -> None:
+        self._version: int | None = None
+        self.ids: frozenset[str] | None = None
+        self.changed = False
+
+    def refresh(self, ws: Workspace) -> frozenset[str] | None:
+        """The current ids (``changed`` says whether they differ from the last call's)."""
+        version = ws.data_version()
+        self.changed = False
+        if version != self._version:
+            ids = ws.table("stores").store_id.execute().dropna().astype(str)
+            new = frozenset(ids) or None
+            self.changed, self.ids, self._version = new != self.ids, new, version
+        return self.ids
+
+
+def _ingest_isolating(ws: Workspace, table: str, frame: pd.DataFrame) -> tuple[int, dict[Any, str]]:
+    """Ingest ``frame`` (quarantine policy); if it fails for a row's sake, split it until the
+    failing rows are found. Returns (rows rejected to _rejects, error by index of failing rows)."""
+    try:
+        results = ws.ingest(table, frame, policy="quarantine")
+    except _environmental():
+        raise
+    except Exception as exc:
+        if len(frame) == 1:
+            return 0, {frame.index[0]: printable(f"{type(exc).__name__}: {exc}")[:2000]}
+        mid = len(frame) // 2
+        left, right = (
+            _ingest_isolating(ws, table, frame.iloc[:mid]),
+            _ingest_isolating(ws, table, frame.iloc[mid:]),
+        )
+        return left[0] + right[0], {**left[1], **right[1]}
+    return sum(r.rows_rejected for r in results), {}
 
 
 def close_abandoned(ops: OpsStore, hours: float | None = None) -> int:
@@ -89,8 +178,11 @@ def close_abandoned(ops: OpsStore, hours: float | None = None) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def export_feedback(ops: OpsStore, ws: Workspace, limit: int = BATCH) -> Exported:
-    """Ingest finished, not yet exported responses into ``feedback`` and mark them exported.
+def export_feedback(
+    ops: OpsStore, ws: Workspace, limit: int = BATCH, stores: frozenset[str] | None = None
+) -> Exported:
+    """Ingest finished, not yet exported responses into ``feedback`` and mark them exported;
+    hold the rows that cannot go (see the module's docstring).
 
     Responses with no score and no text (every question skipped) are marked but not sent: the
     feedback table requires one of them.
@@ -100,7 +192,11 @@ def export_feedback(ops: OpsStore, ws: Workspace, limit: int = BATCH) -> Exporte
         rows = list(
             s.scalars(
                 select(Response)
-                .where(Response.status.in_(("complete", "abandoned")), Response.exported_at.is_(None))
+                .where(
+                    Response.status.in_(("complete", "abandoned")),
+                    Response.exported_at.is_(None),
+                    Response.export_hold.is_(None),
+                )
                 .order_by(Response.submitted_at)
                 .limit(limit)
             )
@@ -108,38 +204,92 @@ def export_feedback(ops: OpsStore, ws: Workspace, limit: int = BATCH) -> Exporte
         if not rows:
             return Exported()
         ids = {r.survey_id for r in rows}
-        surveys = {
-            rec.survey_id: survey_from_dict(rec.definition, rec.survey_id)
-            for rec in s.scalars(select(SurveyRecord).where(SurveyRecord.survey_id.in_(ids)))
-        }
-    useful = [r for r in rows if surveys[r.survey_id].feedback_values(r.answers)]
+        surveys = {}
+        for rec in s.scalars(select(SurveyRecord).where(SurveyRecord.survey_id.in_(ids))):
+            try:
+                surveys[rec.survey_id] = survey_from_dict(rec.definition, rec.survey_id)
+            except Exception:  # a definition that no longer loads holds its responses, not all
+                log.exception("survey %s cannot be read; its responses are held", rec.survey_id)
+    held: dict[str, tuple[str, str]] = {}
+    useful = []
+    for r in rows:
+        survey = surveys.get(r.survey_id)
+        if survey is None:
+            held[r.response_id] = (INVALID, f"survey {r.survey_id!r} is missing or cannot be read")
+        elif (problem := record_problem({"answers": r.answers, **_context(r)})) is not None:
+            held[r.response_id] = (INVALID, problem)
+        elif stores is not None and r.store_id is not None and r.store_id not in stores:
+            held[r.response_id] = (
+                UNKNOWN_STORE,
+                f"store {printable(r.store_id)!r} is not in the stores table",
+            )
+        elif survey.feedback_values(r.answers):
+            useful.append(r)
     rejected = 0
     if useful:
-        results = ws.ingest("feedback", feedback_rows(useful, surveys), policy="quarantine")
-        rejected = sum(r.rows_rejected for r in results)
-    _mark(ops, Response, Response.response_id, [r.response_id for r in rows])
-    return Exported(feedback=len(rows), rejected=rejected)
+        frame = feedback_rows(useful, surveys)
+        frame.index = [r.response_id for r in useful]
+        rejected, failed = _ingest_isolating(ws, "feedback", frame)
+        held.update({rid: (INVALID, error) for rid, error in failed.items()})
+    _hold(ops, Response, Response.response_id, held)
+    _mark(ops, Response, Response.response_id, [r.response_id for r in rows if r.response_id not in held])
+    return Exported(feedback=len(rows) - len(held), rejected=rejected, held=len(held))
 
 
-def export_events(ops: OpsStore, ws: Workspace, limit: int = BATCH) -> Exported:
-    """Ingest accepted, not yet exported events into ``events`` and mark them exported."""
+def _unknown(store: str) -> str:
+    return f"store {printable(store)!r} is not in the stores table"
+
+
+def _context(r: Response) -> dict[str, Any]:
+    return {
+        "store_id": r.store_id,
+        "touchpoint": r.touchpoint,
+        "channel": r.channel,
+        "customer_id": r.customer_id,
+        "anonymous_id": r.anonymous_id,
+        "order_id": r.order_id,
+        "language": r.language,
+    }
+
+
+def export_events(
+    ops: OpsStore, ws: Workspace, limit: int = BATCH, stores: frozenset[str] | None = None
+) -> Exported:
+    """Ingest accepted, not yet exported events into ``events`` and mark them exported; hold the
+    rows that cannot go."""
     with ops.sessions() as s:
         rows = list(
             s.scalars(
                 select(InboxEvent)
-                .where(InboxEvent.exported_at.is_(None))
+                .where(InboxEvent.exported_at.is_(None), InboxEvent.export_hold.is_(None))
                 .order_by(InboxEvent.received_at)
                 .limit(limit)
             )
         )
     if not rows:
         return Exported()
-    columns = list(get_table("events").column_names)
-    frame = pd.DataFrame.from_records([r.payload for r in rows], columns=columns)
-    frame = frame.astype("object").where(frame.notna(), None)
-    results = ws.ingest("events", frame, policy="quarantine")
-    _mark(ops, InboxEvent, InboxEvent.event_id, [r.event_id for r in rows])
-    return Exported(events=len(rows), rejected=sum(r.rows_rejected for r in results))
+    held: dict[str, tuple[str, str]] = {}
+    good = []
+    for r in rows:
+        payload = r.payload if isinstance(r.payload, dict) else {}
+        store = payload.get("store_id")
+        if not isinstance(r.payload, dict) or (problem := record_problem(payload)) is not None:
+            held[r.event_id] = (INVALID, problem if isinstance(r.payload, dict) else "not a JSON object")
+        elif stores is not None and store is not None and str(store) not in stores:
+            held[r.event_id] = (UNKNOWN_STORE, _unknown(str(store)))
+        else:
+            good.append(r)
+    rejected = 0
+    if good:
+        columns = list(get_table("events").column_names)
+        frame = pd.DataFrame.from_records([r.payload for r in good], columns=columns)
+        frame = frame.astype("object").where(frame.notna(), None)
+        frame.index = [r.event_id for r in good]
+        rejected, failed = _ingest_isolating(ws, "events", frame)
+        held.update({eid: (INVALID, error) for eid, error in failed.items()})
+    _hold(ops, InboxEvent, InboxEvent.event_id, held)
+    _mark(ops, InboxEvent, InboxEvent.event_id, [r.event_id for r in rows if r.event_id not in held])
+    return Exported(events=len(rows) - len(held), rejected=rejected, held=len(held))
 
 
 def _mark(ops: OpsStore, model: Any, key: Any, ids: list[str]) -> None:
@@ -149,15 +299,114 @@ def _mark(ops: OpsStore, model: Any, key: Any, ids: list[str]) -> None:
             s.execute(update(model).where(key.in_(ids[start : start + 500])).values(exported_at=now))
 
 
-def export_all(ops: OpsStore, ws: Workspace) -> Exported:
+def _hold(ops: OpsStore, model: Any, key: Any, held: dict[str, tuple[str, str]]) -> None:
+    if not held:
+        return
+    with ops.session() as s:
+        for row_id, (reason, error) in held.items():
+            s.execute(update(model).where(key == row_id).values(export_hold=reason, export_error=error))
+            ops.audit(s, "export.hold", model.__tablename__, row_id, reason=reason, error=error)
+    log.warning("held %d row(s) of %s back from the analytics store", len(held), model.__tablename__)
+
+
+def release(ops: OpsStore, reason: str | None = None) -> int:
+    """Let held rows be exported again (all, or those held for ``reason``); the number released."""
+    count = 0
+    with ops.session() as s:
+        for model in (Response, InboxEvent):
+            where: list[Any] = [model.export_hold.is_not(None), model.exported_at.is_(None)]
+            if reason is not None:
+                where.append(model.export_hold == reason)
+            result = s.execute(update(model).where(*where).values(export_hold=None, export_error=None))
+            count += int(getattr(result, "rowcount", 0) or 0)
+    return count
+
+
+@dataclass
+class Lag:
+    """How far the export is behind: rows waiting, the oldest one's age, rows held back."""
+
+    responses_waiting: int
+    events_waiting: int
+    oldest_seconds: float
+    held: int
+
+    @property
+    def late(self) -> bool:
+        """Rows have waited longer than :data:`LAG_ALERT_SECONDS`."""
+        return self.oldest_seconds > LAG_ALERT_SECONDS
+
+
+def export_lag(ops: OpsStore) -> Lag:
+    """The export's lag, from the operational store alone (any process can ask)."""
+    now = utcnow()
+    with ops.sessions() as s:
+        waiting = (
+            Response.status.in_(("complete", "abandoned")),
+            Response.exported_at.is_(None),
+            Response.export_hold.is_(None),
+        )
+        n_resp, oldest_resp = s.execute(
+            select(func.count(), func.min(func.coalesce(Response.submitted_at, Response.updated_at))).where(
+                *waiting
+            )
+        ).one()
+        n_ev, oldest_ev = s.execute(
+            select(func.count(), func.min(InboxEvent.received_at)).where(
+                InboxEvent.exported_at.is_(None), InboxEvent.export_hold.is_(None)
+            )
+        ).one()
+        held = sum(
+            int(s.scalar(select(func.count()).select_from(m).where(m.export_hold.is_not(None))) or 0)
+            for m in (Response, InboxEvent)
+        )
+    times = [t for t in (oldest_resp, oldest_ev) if t is not None]
+    age = max(0.0, (now - min(times)).total_seconds()) if times else 0.0
+    return Lag(int(n_resp), int(n_ev), age, held)
+
+
+def lag_alert(ops: OpsStore, lag: Lag, error: str | None = None) -> bool:
+    """Record an ``export_lag`` alert (at most one per hour); True when a new one was made."""
+    from sqlalchemy.exc import IntegrityError
+
+    from cxlens.ops.act_models import Alert
+
+    now = utcnow()
+    title = (
+        f"Feedback and events are not reaching the analytics store: {lag.responses_waiting:,} responses "
+        f"and {lag.events_waiting:,} events waiting, the oldest for {lag.oldest_seconds / 60:.0f} min"
+    )
+    try:
+        with ops.session() as s:
+            s.add(
+                Alert(
+                    rule_id="export_lag",
+                    kind="system",
+                    subject="export",
+                    priority="high",
+                    title=title[:512],
+                    detail={**lag.__dict__, "error": error},
+                    dedup_key=f"export_lag:{now:%Y-%m-%dT%H}",
+                    created_at=now,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def export_all(ops: OpsStore, ws: Workspace, known: KnownStores | None = None) -> Exported:
     """Export everything pending (in batches) and return the totals."""
+    known = known or KnownStores()
+    stores = known.refresh(ws)
+    if known.changed:
+        release(ops, UNKNOWN_STORE)
     total = Exported()
     while True:
-        fb, ev = export_feedback(ops, ws), export_events(ops, ws)
-        total.feedback += fb.feedback
-        total.events += ev.events
-        total.rejected += fb.rejected + ev.rejected
-        if fb.feedback < BATCH and ev.events < BATCH:
+        fb, ev = export_feedback(ops, ws, stores=stores), export_events(ops, ws, stores=stores)
+        total.add(fb)
+        total.add(ev)
+        if fb.feedback + fb.held < BATCH and ev.events + ev.held < BATCH:
             return total
 
 
@@ -189,21 +438,53 @@ class Exporter:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.known = KnownStores()
+        #: The last failure of a whole pass (None after a pass succeeds), and how many in a row.
+        self.last_error: str | None = None
+        self.failures = 0
+        self._lag_checked = 0.0
+        self._lag_warned = 0.0
 
     def flush(self) -> Exported:
-        """Export now (also called by the thread); errors are logged and retried next time."""
+        """Export now (also called by the thread); errors are logged and retried next time (a
+        traceback for the first failure in a row, then a line a minute)."""
         with self._lock:
             try:
-                done = export_all(self.ops, self.ws)
+                done = export_all(self.ops, self.ws, self.known)
             except Exception as exc:  # the thread must survive a locked store or a full disk
-                log.exception("export to the analytics store failed; retrying")
+                self.failures += 1
+                self.last_error = printable(f"{type(exc).__name__}: {exc}")[:500]
+                if self.failures == 1:
+                    log.exception("export to the analytics store failed; retrying")
+                elif self.failures % max(1, int(60 / max(self.interval, 0.01))) == 0:
+                    log.error("export still failing (%d passes): %s", self.failures, self.last_error)
                 if self.on_error:
                     self.on_error(exc)
                 return Exported()
-            self.totals.feedback += done.feedback
-            self.totals.events += done.events
-            self.totals.rejected += done.rejected
+            self.failures, self.last_error = 0, None
+            self.totals.add(done)
             return done
+
+    def check_lag(self, every: float = 10.0) -> Lag | None:
+        """Every ``every`` seconds: measure the lag; when rows have waited longer than a minute,
+        log a warning (at most every 5 minutes) and record an ``export_lag`` alert (one an hour)."""
+        now = time.monotonic()
+        if now - self._lag_checked < every:
+            return None
+        self._lag_checked = now
+        lag = export_lag(self.ops)
+        if lag.late:
+            if now - self._lag_warned > 300:
+                self._lag_warned = now
+                log.warning(
+                    "export lag: %d responses and %d events waiting, the oldest for %.0f s (%s)",
+                    lag.responses_waiting,
+                    lag.events_waiting,
+                    lag.oldest_seconds,
+                    self.last_error or "no error",
+                )
+            lag_alert(self.ops, lag, self.last_error)
+        return lag
 
     def poke(self) -> None:
         """Ask for an export soon (after a response completes)."""
@@ -228,6 +509,10 @@ class Exporter:
             if not self._stop.is_set():
                 self.flush()
                 self.run_jobs()
+                try:
+                    self.check_lag()
+                except Exception:  # monitoring must not stop the exports
+                    log.exception("measuring the export lag failed")
 
     def start(self) -> Exporter:
         """Start the thread."""

@@ -34,7 +34,7 @@ from cxlens.web.figures import CacheWarmer
 from cxlens.web.guard import InputGuard
 from cxlens.web.pages import message_page
 from cxlens.web.ratelimit import RateLimiter
-from cxlens.web.routes import embed, events, forms, qr, surveys
+from cxlens.web.routes import embed, events, forms, health, qr, surveys
 from cxlens.web.settings import WebSettings, get_web_settings
 from cxlens.web.staff import install as install_staff
 
@@ -103,7 +103,7 @@ def create_app(
     app.state.cx = state
     app.state.cx_warmer = warmer
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (forms, qr, embed, surveys, events):
+    for module in (forms, qr, embed, surveys, events, health):
         app.include_router(module.router)
     install_staff(app, state)
     _error_handlers(app, state)
