@@ -201,7 +201,7 @@ def status() -> None:
     out.print(f"oldest row waiting for export: {lag.oldest_seconds:,.0f} s{late}", highlight=False)
     out.print(f"rows held back from export: {lag.held:,}", highlight=False)
     for table, row_id, reason, error in held:
-        out.print(f"  {table} {row_id}: {reason}: {error}", highlight=False, markup=False)
+        out.print(f"  {table} {row_id}: {reason}: {error}", highlight=False, markup=False, soft_wrap=True)
     if held:
         out.print("fix the cause (e.g. load the store), then: cxlens collect retry", highlight=False)
 
@@ -245,6 +245,7 @@ def sync() -> None:
         f"({done.rejected:,} rejected by validation, see _rejects; {done.held:,} held back, "
         "see cxlens collect status)",
         highlight=False,
+        soft_wrap=True,
     )
 
 
