@@ -5,10 +5,10 @@ accepted reaches the analytics store without holding anything back (Hypothesis f
 from __future__ import annotations
 
 import json
-from urllib.parse import quote, urlencode
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 from fastapi.testclient import TestClient
