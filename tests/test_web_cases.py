@@ -338,3 +338,37 @@ def test_pages_follow_the_language(env: dict[str, Any]) -> None:
     page = login(env["app"], "analyst").get("/app/cases?lang=ja")
     catalogue = json.loads((LOCALES / "ja" / "cases.json").read_text(encoding="utf-8"))
     assert catalogue["Recent alerts"] in page.text
+
+
+def test_store_managers_see_no_other_stores_figures_through_plans(env: dict[str, Any]) -> None:
+    """A plan's control group and a shared plan's combined mean are other stores' figures: the
+    manager of S1 gets S1's own series only, never an effect, control means or counts."""
+    ops, client = env["ops"], env["client"]
+    shared = pl.create_plan(
+        ops, "Shared plan", stores=["S1", "S2"], start="2025-07-01", touchpoint="store_visit"
+    )
+    key = {"X-API-Key": env["keys"]["manager"]}
+    s1 = FEEDBACK[FEEDBACK["store_id"] == "S1"]
+    for plan_id in (
+        shared.plan_id,
+        *(p.plan_id for p in pl.list_plans(ops) if p.name == "Greeting training"),
+    ):
+        body = client.get(f"/api/v1/plans/{plan_id}/effect", headers=key).json()
+        assert body["effect"] is None
+        assert "outside your access" in body["problem"]
+        assert {r["group"] for r in body["series"]} == {"treated"}
+        assert sum(r["n"] for r in body["series"]) == len(s1)
+        means = [r["mean"] for r in sorted(body["series"], key=lambda r: r["period"])]
+        by_month = s1.groupby(s1["submitted_at"].dt.to_period("M"))["csat"].mean().tolist()
+        assert means == pytest.approx(by_month)
+    page = login(env["app"], "manager").get("/app/plans").text
+    charts = [
+        json.loads(m) for m in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', page, re.S)
+    ]
+    assert charts
+    assert all(trace.get("name") != "control" for chart in charts for trace in chart["data"])
+    assert "outside your access" in page
+    analyst = client.get(
+        f"/api/v1/plans/{shared.plan_id}/effect", headers={"X-API-Key": env["keys"]["analyst"]}
+    )
+    assert analyst.json()["effect"] is not None  # analysts still see the whole measurement

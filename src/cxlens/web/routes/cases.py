@@ -251,14 +251,45 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _measured(state: State, plan: Any) -> tuple[dict[str, Any] | None, pd.DataFrame | None, str | None]:
-    """A plan's effect and series, or the reason it cannot be measured yet."""
+#: Why a store manager sees no effect: it compares with stores outside their access.
+OUTSIDE_SCOPE = "the effect compares with stores outside your access; an analyst can see it"
+
+
+def _measured(
+    state: State, plan: Any, scope: list[str] | None = None
+) -> tuple[dict[str, Any] | None, pd.DataFrame | None, str | None]:
+    """A plan's effect and series, or the reason it cannot be measured (yet, or by this caller).
+
+    A store manager (``scope``) sees the effect only when every plan store and every control
+    store is theirs: a control group's means, or a shared plan's combined mean minus their own
+    store's, would give away other stores' figures. Otherwise they get their own stores' series.
+    """
     try:
+        if scope is not None:
+            control = pl.default_control(plan, state.workspace, state.ops)
+            if not (set(plan.stores) <= set(scope) and control is not None and set(control) <= set(scope)):
+                return None, _own_series(state, plan, scope), OUTSIDE_SCOPE
         effect = pl.measure(plan, state.workspace, ops=state.ops)
         series = pl.measure_series(plan, state.workspace, ops=state.ops)
     except (ValueError, KeyError) as exc:
         return None, None, str(exc)
     return {k: _finite(v) for k, v in effect.as_dict().items()}, series, None
+
+
+def _own_series(state: State, plan: Any, scope: list[str]) -> pd.DataFrame | None:
+    """The plan's treated series over the caller's own plan stores only (no other store's data)."""
+    from cxlens.analyse.effects import did_series
+
+    own = sorted(set(plan.stores) & set(scope))
+    series = did_series(
+        state.workspace,
+        treated_stores=own,
+        start=plan.start_date,
+        metric=plan.metric,
+        touchpoint=plan.touchpoint,
+        end=plan.end_date,
+    )
+    return series[series["group"] == "treated"].reset_index(drop=True)
 
 
 @router.get("/app/plans", response_class=HTMLResponse, include_in_schema=False)
@@ -268,8 +299,9 @@ def plans_page(request: Request, state: State, who: PageUser) -> Response:
     from cxlens.web.routes.dashboard import figure_json, fmt
 
     rows, charts = [], []
-    for plan in pl.list_plans(state.ops, stores=_scope_of(who))[:20]:
-        effect, series, problem = _measured(state, plan)
+    scope = _scope_of(who)
+    for plan in pl.list_plans(state.ops, stores=scope)[:20]:
+        effect, series, problem = _measured(state, plan, scope)
         rows.append({"plan": plan, "effect": effect, "problem": problem})
         if series is not None and not series.empty:
             frame = series.rename(columns={"mean": "value"})
@@ -402,7 +434,7 @@ def api_plan_effect(state: State, who: ApiUser, plan_id: RowId) -> dict[str, Any
     scope = _scope_of(who)
     if scope is not None and not set(plan.stores or ()) & set(scope):
         raise HTTPException(403, "this plan is outside your stores")
-    effect, series, problem = _measured(state, plan)
+    effect, series, problem = _measured(state, plan, scope)
     return {
         "plan": pl.plan_dict(plan),
         "effect": effect,
