@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from cxlens.analyse import metrics
 from cxlens.collect.links import qr_bytes
 from cxlens.collect.responses import Context
+from cxlens.collect.sources import create_source
 from cxlens.collect.surveys import parse_survey, template
 from cxlens.ops import OpsStore, Response
 from cxlens.storage.workspace import Workspace
@@ -28,11 +30,13 @@ from cxlens.web.settings import WebSettings
 
 
 def make_client(ws: Workspace, ops: OpsStore, **settings: Any) -> TestClient:
+    settings.setdefault("allowed_hosts", "testserver")
     app = create_app(WebSettings(export_interval=0.2, **settings), ws, ops=ops)
     col = app.state.cx.collector
     for name in ("post_purchase", "in_store", "post_delivery"):
         col.save_survey(template(name))
-    return TestClient(app)
+    key = create_source(ops, f"app-{secrets.token_hex(3)}", "tests")
+    return TestClient(app, headers={"X-Write-Key": key})
 
 
 @pytest.fixture
@@ -276,7 +280,7 @@ def test_events_api_per_event_errors_and_idempotency(workspace: Workspace, tmp_p
         assert c.post("/api/v1/events", content=b"[{").status_code == 422
     ops.close()
     rows = workspace.con.execute("SELECT event_id, touchpoint, occurred_at::VARCHAR FROM events").fetchall()
-    assert rows == [("e1", "add_to_cart", "2026-11-20 09:00:00")]
+    assert [(r[0].split(":", 1)[1], *r[1:]) for r in rows] == [("e1", "add_to_cart", "2026-11-20 09:00:00")]
 
 
 def test_rate_limit_and_honeypot(workspace: Workspace, tmp_path: Path) -> None:
@@ -287,7 +291,8 @@ def test_rate_limit_and_honeypot(workspace: Workspace, tmp_path: Path) -> None:
         r = c.post("/s/in_store", data={"q_nps": "9"})
         assert r.status_code == 429
         assert int(r.headers["retry-after"]) >= 1
-        assert c.post("/api/v1/events", json=[]).status_code == 429
+        assert c.post("/s/in_store", data={"q_nps": "9"}).status_code == 429
+        assert c.post("/api/v1/events", json=[]).status_code == 422  # events have a limit of their own
     ops.close()
 
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from cxlens.collect import outbox
 from cxlens.collect.inputs import MAX_DEPTH, parse_json
+from cxlens.collect.sources import create_source
 from cxlens.collect.surveys import template
 from cxlens.ops import InboxEvent, OpsStore, Response
 from cxlens.storage.workspace import Workspace
@@ -27,10 +28,12 @@ from cxlens.web.settings import WebSettings
 @pytest.fixture
 def client(workspace: Workspace, tmp_path: Path) -> Iterator[TestClient]:
     ops = OpsStore(data_dir=tmp_path)
-    app = create_app(WebSettings(rate_limit=10**6, warm_cache=False), workspace, ops=ops, export=False)
+    settings = WebSettings(rate_limit=10**6, qr_rate_limit=10**6, events_rate_limit=10**6, warm_cache=False)
+    app = create_app(settings, workspace, ops=ops, export=False)
     for name in ("post_purchase", "in_store"):
         app.state.cx.collector.save_survey(template(name))
-    with TestClient(app) as c:
+    key = create_source(ops, "pos", "tests")
+    with TestClient(app, base_url="http://127.0.0.1", headers={"X-Write-Key": key}) as c:
         yield c
     ops.close()
 

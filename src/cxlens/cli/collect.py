@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.table import Table as RichTable
@@ -17,6 +17,7 @@ from cxlens.collect.inputs import printable
 from cxlens.collect.links import link, qr_bytes, snippet
 from cxlens.collect.outbox import export_all, export_lag, release
 from cxlens.collect.responses import CollectError, Collector, Context
+from cxlens.collect.sources import SourceError, create_source, list_sources, revoke_source, rotate_key
 from cxlens.collect.surveys import (
     TEMPLATE_NAMES,
     SurveyError,
@@ -30,11 +31,14 @@ from cxlens.ops import InboxEvent, Invitation, OpsStore, Response
 from cxlens.storage.workspace import StoreLockedError, Workspace
 from cxlens.web.settings import get_web_settings
 
+T = TypeVar("T")
 collect_app = typer.Typer(help="Collect feedback: surveys, links, QR codes, invitations, triggers.")
 survey_app = typer.Typer(help="Survey definitions, links and QR codes.", no_args_is_help=True)
 triggers_app = typer.Typer(help="Journey-event triggers that send invitations.", no_args_is_help=True)
 collect_app.add_typer(survey_app, name="survey")
 collect_app.add_typer(triggers_app, name="triggers")
+sources_app = typer.Typer(help="Event sources and their write keys.", no_args_is_help=True)
+collect_app.add_typer(sources_app, name="sources")
 
 StoreOpt = Annotated[str | None, typer.Option("--store", "-s", help="Store id.")]
 TouchpointOpt = Annotated[str | None, typer.Option("--touchpoint", "-t", help="Journey touchpoint id.")]
@@ -297,3 +301,49 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         ws.close()
+
+
+def _sources(action: Callable[[OpsStore], T]) -> T:
+    with collector() as (_ws, col):
+        try:
+            return action(col.ops)
+        except SourceError as exc:
+            raise fail(str(exc)) from None
+
+
+@sources_app.command("add")
+def sources_add(
+    source_id: Annotated[str, typer.Argument(help="Source id, e.g. pos, web-shop, app.")],
+    name: Annotated[str, typer.Option(help="What the source is.")] = "",
+) -> None:
+    """Register an event source and print its write key (shown once; send it as X-Write-Key)."""
+    from cxlens.cli.users import actor
+
+    key = _sources(lambda ops: create_source(ops, source_id, name, actor=actor()))
+    out.print(key, highlight=False, markup=False)
+
+
+@sources_app.command("rotate")
+def sources_rotate(source_id: Annotated[str, typer.Argument(help="Source id.")]) -> None:
+    """Give a source a new write key (the old one stops working at once) and print it."""
+    from cxlens.cli.users import actor
+
+    out.print(_sources(lambda ops: rotate_key(ops, source_id, actor=actor())), highlight=False, markup=False)
+
+
+@sources_app.command("revoke")
+def sources_revoke(source_id: Annotated[str, typer.Argument(help="Source id.")]) -> None:
+    """Stop accepting a source's events (rotate to use it again)."""
+    from cxlens.cli.users import actor
+
+    _sources(lambda ops: revoke_source(ops, source_id, actor=actor()))
+    out.print(f"revoked source {source_id}", highlight=False, markup=False)
+
+
+@sources_app.command("list")
+def sources_list() -> None:
+    """List the event sources with key prefix, last use and status."""
+    for src in _sources(list_sources):
+        used = src.last_used_at.strftime("%Y-%m-%d %H:%M") if src.last_used_at else "never"
+        status = "revoked" if src.revoked_at else "active"
+        typer.echo(f"{src.source_id}\t{src.name or '-'}\t{src.prefix}\tused {used}\t{status}")

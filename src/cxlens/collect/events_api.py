@@ -19,8 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from cxlens.collect.inputs import printable, text_problem
+from cxlens.collect.sources import scoped_id
 from cxlens.journey.map import JourneyMap
-from cxlens.model.schema import Column, ColumnType, get_table
+from cxlens.model.schema import MAX_ID_CHARS, Column, ColumnType, get_table
 from cxlens.ops import InboxEvent, OpsStore, utcnow
 
 MAX_BATCH = 1000
@@ -137,8 +138,12 @@ def validate_event(raw: Any, journey: JourneyMap) -> tuple[dict[str, Any] | None
     return (None, errors) if errors else (row, {})
 
 
-def accept_events(ops: OpsStore, journey: JourneyMap, events: Sequence[Any]) -> list[EventResult]:
-    """Validate a batch and store the new events in the inbox; repeated ids come back as duplicates."""
+def accept_events(
+    ops: OpsStore, journey: JourneyMap, events: Sequence[Any], source_id: str | None = None
+) -> list[EventResult]:
+    """Validate a batch and store the new events in the inbox; repeated ids come back as
+    duplicates. With ``source_id`` every id is scoped by the source (``<source>:<id>``, also in
+    the analytics store), so sources cannot collide; results show the ids as sent."""
     results: list[EventResult] = []
     fresh: dict[str, tuple[int, dict[str, Any]]] = {}
     for index, raw in enumerate(events):
@@ -147,10 +152,16 @@ def accept_events(ops: OpsStore, journey: JourneyMap, events: Sequence[Any]) -> 
         eid = printable(str(event_id)[:256]) if isinstance(event_id, str | int) else None
         if row is None:
             results.append(EventResult(index, eid, "rejected", errors))
-        elif row["event_id"] in fresh:
+            continue
+        key = scoped_id(source_id, row["event_id"])
+        if len(key) > MAX_ID_CHARS:
+            results.append(
+                EventResult(index, eid, "rejected", {"event_id": "too long with its source prefix"})
+            )
+        elif key in fresh:
             results.append(EventResult(index, row["event_id"], "duplicate"))
         else:
-            fresh[row["event_id"]] = (index, row)
+            fresh[key] = (index, {**row, "event_id": key})
             results.append(EventResult(index, row["event_id"], "accepted"))
     if not fresh:
         return results
@@ -160,21 +171,29 @@ def accept_events(ops: OpsStore, journey: JourneyMap, events: Sequence[Any]) -> 
     try:
         with ops.session() as s:
             now = utcnow()
-            s.add_all([InboxEvent(event_id=k, payload=row, received_at=now) for k, (_, row) in new.items()])
+            s.add_all(
+                [
+                    InboxEvent(event_id=k, payload=row, received_at=now, source_id=source_id)
+                    for k, (_, row) in new.items()
+                ]
+            )
     except IntegrityError:  # a concurrent batch stored some of them first: go one by one
-        stored |= _insert_each(ops, new)
+        stored |= _insert_each(ops, new, source_id)
+    duplicate_indexes = {fresh[k][0] for k in stored if k in fresh}
     for result in results:
-        if result.status == "accepted" and result.event_id in stored:
+        if result.status == "accepted" and result.index in duplicate_indexes:
             result.status = "duplicate"
     return results
 
 
-def _insert_each(ops: OpsStore, new: dict[str, tuple[int, dict[str, Any]]]) -> set[str]:
+def _insert_each(
+    ops: OpsStore, new: dict[str, tuple[int, dict[str, Any]]], source_id: str | None
+) -> set[str]:
     duplicates = set()
     for key, (_, row) in new.items():
         try:
             with ops.session() as s:
-                s.add(InboxEvent(event_id=key, payload=row, received_at=utcnow()))
+                s.add(InboxEvent(event_id=key, payload=row, received_at=utcnow(), source_id=source_id))
         except IntegrityError:
             duplicates.add(key)
     return duplicates

@@ -20,6 +20,11 @@ class CollectSettings(BaseSettings):
         description="SQLAlchemy URL of the operational store; empty means SQLite at "
         "<data_dir>/cxlens-ops.sqlite (PostgreSQL: postgresql+psycopg://user@host:port/db).",
     )
+    ops_busy_timeout: float = Field(
+        default=5.0,
+        description="Seconds a request waits for a busy SQLite operational store (SQLite retries with "
+        "backoff meanwhile) before it is answered 503 with Retry-After.",
+    )
     public_url: str | None = Field(
         default=None,
         description="Public base URL of the survey forms, used in links, QR codes and e-mails "

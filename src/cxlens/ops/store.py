@@ -1,7 +1,10 @@
 """The operational store: an SQLAlchemy engine and session factory over SQLite or PostgreSQL.
 
 SQLite (the embedded default) lives at ``<data_dir>/cxlens-ops.sqlite`` in WAL mode with a
-busy timeout, so concurrent request threads queue for the write lock instead of failing.
+busy timeout (``CXLENS_OPS_BUSY_TIMEOUT``, default 5 s: SQLite's busy handler retries with
+backoff meanwhile), so concurrent request threads queue for the write lock; a writer still locked
+out after that gets an error :func:`is_busy` recognises, which the web app answers with 503 and
+``Retry-After``.
 PostgreSQL is used when ``CXLENS_OPS_URL`` (or ``url=``) names one.
 """
 
@@ -33,13 +36,22 @@ def default_url(data_dir: str | Path | None = None) -> str:
     return f"sqlite:///{folder / OPS_FILE}"
 
 
-def _sqlite_pragmas(dbapi_con: Any, _record: Any) -> None:
-    cur = dbapi_con.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" / "busy" errors (wrapped by SQLAlchemy or not)."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+
+
+def _sqlite_pragmas(busy_ms: int) -> Any:
+    def apply(dbapi_con: Any, _record: Any) -> None:
+        cur = dbapi_con.cursor()
+        cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return apply
 
 
 def _register_tables() -> None:
@@ -54,17 +66,19 @@ class OpsStore:
 
     def __init__(self, url: str | None = None, *, data_dir: str | Path | None = None) -> None:
         self.url = url or default_url(data_dir)
+        self.busy_timeout = 0.0
         options: dict[str, Any] = {"pool_pre_ping": True}
         if self.url.startswith("sqlite"):
             path = self.url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+            self.busy_timeout = get_collect_settings().ops_busy_timeout
+            options = {"connect_args": {"timeout": self.busy_timeout, "check_same_thread": False}}
         else:
             options.update(pool_size=10, max_overflow=20)
         self.engine: Engine = create_engine(self.url, **options)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_pragmas(int(self.busy_timeout * 1000)))
         _register_tables()
         migrate.upgrade(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -21,17 +21,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxlens.collect.outbox import Exporter, Job
 from cxlens.collect.responses import AlreadyAnsweredError, CollectError, Collector, NotFoundError
 from cxlens.collect.triggers import load_triggers, run_triggers
 from cxlens.ops import OpsStore
+from cxlens.ops.store import is_busy
 from cxlens.storage.workspace import Workspace
 from cxlens.web import staff_i18n
 from cxlens.web.deps import AppState
 from cxlens.web.figures import CacheWarmer
 from cxlens.web.guard import InputGuard
+from cxlens.web.middleware import AuditExports, SecurityHeaders
 from cxlens.web.pages import message_page
 from cxlens.web.ratelimit import RateLimiter
 from cxlens.web.routes import embed, events, forms, health, qr, surveys
@@ -39,6 +42,8 @@ from cxlens.web.settings import WebSettings, get_web_settings
 from cxlens.web.staff import install as install_staff
 
 HERE = Path(__file__).parent
+#: Seconds a client is asked to wait when the SQLite operational store stayed busy.
+BUSY_RETRY_AFTER = 5
 log = logging.getLogger(__name__)
 
 
@@ -70,7 +75,7 @@ def create_app(
         ops=store,
         collector=collector,
         exporter=exporter,
-        limiter=RateLimiter(settings.rate_limit),
+        limiter=RateLimiter(settings.rate_limit, ops=store, name="form"),
         templates=templates,
     )
 
@@ -107,7 +112,9 @@ def create_app(
         app.include_router(module.router)
     install_staff(app, state)
     _error_handlers(app, state)
+    app.add_middleware(AuditExports, ops=store)
     app.add_middleware(InputGuard)
+    app.add_middleware(SecurityHeaders, secure=settings.cookie_secure)
     return app
 
 
@@ -165,6 +172,17 @@ def staff_error_page(
 
 
 def _error_handlers(app: FastAPI, state: AppState) -> None:
+    @app.exception_handler(OperationalError)
+    async def store_busy(request: Request, exc: OperationalError) -> Response:
+        if not is_busy(exc):
+            raise exc
+        log.warning("the operational store is busy: %s %s answered 503", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": "the server is busy; please try again in a few seconds"},
+            503,
+            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+        )
+
     @app.exception_handler(CollectError)
     async def collect_error(request: Request, exc: CollectError) -> Response:
         status = (

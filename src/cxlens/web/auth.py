@@ -18,19 +18,24 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 
+from cxlens.collect.inputs import printable, text_problem
 from cxlens.ops import OpsStore, utcnow
 from cxlens.ops.auth_models import ROLES, ApiKey, User
 from cxlens.web.deps import State
 from cxlens.web.settings import WebSettings, get_web_settings
 
+MIN_PASSWORD = 8
+#: The password hash of users who sign in only through the identity provider: never verifies.
+NO_PASSWORD = "!oidc-only"
 SESSION_COOKIE = "cxlens_session"
 LOGIN_CSRF_COOKIE = "cxlens_login_csrf"
 SESSION_SECONDS = 12 * 3600
@@ -77,29 +82,130 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def create_user(
-    store: OpsStore, username: str, password: str, role: str, stores: list[str] | None = None
-) -> User:
-    """Add a user; a store manager needs at least one store, other roles take none."""
-    username = username.strip()
+def safe_name(name: str) -> str:
+    """A user-supplied name fit for the audit log: printable, control characters as ``?``."""
+    return "".join("?" if text_problem(ch) else ch for ch in printable(name[:128]))
+
+
+def _check_role(role: str, stores: list[str]) -> None:
     if role not in ROLES:
         raise AuthError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-    if not username or len(username) > 128:
-        raise AuthError("a username needs 1 to 128 characters")
-    if len(password) < 8:
-        raise AuthError("a password needs at least 8 characters")
-    stores = [s for s in (stores or []) if s]
     if role == "store_manager" and not stores:
         raise AuthError("a store manager needs at least one store")
     if role != "store_manager" and stores:
         raise AuthError("only store managers are scoped to stores")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AuthError(f"a password needs at least {MIN_PASSWORD} characters")
+
+
+def create_user(
+    store: OpsStore,
+    username: str,
+    password: str | None,
+    role: str,
+    stores: list[str] | None = None,
+    *,
+    actor: str = "system",
+    oidc_subject: str | None = None,
+) -> User:
+    """Add a user; a store manager needs at least one store, other roles take none. Without a
+    password (``None``) the user can only sign in through the identity provider (OIDC)."""
+    username = username.strip()
+    if not username or len(username) > 128 or text_problem(username, identifier=True):
+        raise AuthError("a username needs 1 to 128 characters and no control characters")
+    if password is not None:
+        _check_password(password)
+    stores = [s for s in (stores or []) if s]
+    _check_role(role, stores)
+    secret = hash_password(password) if password is not None else NO_PASSWORD
     with store.session() as s:
         if s.scalar(select(User).where(User.username == username)) is not None:
             raise AuthError(f"user {username!r} already exists")
-        user = User(username=username, password_hash=hash_password(password), role=role, stores=stores)
+        user = User(
+            username=username, password_hash=secret, role=role, stores=stores, oidc_subject=oidc_subject
+        )
         s.add(user)
         s.flush()
-        store.audit(s, "create", "user", username, role=role, stores=stores)
+        store.audit(s, "create", "user", username, actor=actor, role=role, stores=stores)
+    return user
+
+
+def _user(s: Any, username: str) -> User:
+    user = s.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise AuthError(f"no user {username!r}")
+    return user
+
+
+def _other_admins(s: Any, user: User) -> int:
+    query = (
+        select(func.count())
+        .select_from(User)
+        .where(User.role == "admin", User.active.is_(True), User.user_id != user.user_id)
+    )
+    return int(s.scalar(query) or 0)
+
+
+def set_password(store: OpsStore, username: str, password: str, *, actor: str = "system") -> None:
+    """Change a user's password; every session of the user ends (audited)."""
+    _check_password(password)
+    with store.session() as s:
+        user = _user(s, username)
+        user.password_hash = hash_password(password)
+        user.password_changed_at = utcnow()
+        user.session_version = (user.session_version or 0) + 1
+        store.audit(s, "password", "user", username, actor=actor)
+
+
+def set_active(store: OpsStore, username: str, active: bool, *, actor: str = "system") -> None:
+    """Enable or disable a user; disabling ends their sessions and stops their API keys."""
+    with store.session() as s:
+        user = _user(s, username)
+        if not active and user.role == "admin" and user.active and not _other_admins(s, user):
+            raise AuthError("cannot disable the last active admin")
+        user.active = active
+        if not active:
+            user.session_version = (user.session_version or 0) + 1
+        store.audit(s, "enable" if active else "disable", "user", username, actor=actor)
+
+
+def delete_user(store: OpsStore, username: str, *, actor: str = "system") -> None:
+    """Delete a user and their API keys (the audit log keeps their name)."""
+    with store.session() as s:
+        user = _user(s, username)
+        if user.role == "admin" and not _other_admins(s, user):
+            raise AuthError("cannot delete the last active admin")
+        keys = s.execute(delete(ApiKey).where(ApiKey.user_id == user.user_id))
+        s.delete(user)
+        store.audit(s, "delete", "user", username, actor=actor, api_keys=getattr(keys, "rowcount", 0))
+
+
+def set_access(
+    store: OpsStore,
+    username: str,
+    *,
+    role: str | None = None,
+    stores: list[str] | None = None,
+    actor: str = "system",
+) -> User:
+    """Change a user's role and/or a store manager's stores (audited with before and after);
+    it applies to the user's next request."""
+    with store.session() as s:
+        user = _user(s, username)
+        before = {"role": user.role, "stores": list(user.stores or [])}
+        new_role = role or user.role
+        new_stores = [x for x in (stores if stores is not None else user.stores or []) if x]
+        if new_role != "store_manager" and stores is None:
+            new_stores = []
+        _check_role(new_role, new_stores)
+        if user.role == "admin" and new_role != "admin" and not _other_admins(s, user):
+            raise AuthError("cannot take the admin role from the last active admin")
+        user.role, user.stores = new_role, new_stores
+        after = {"role": new_role, "stores": new_stores}
+        store.audit(s, "access", "user", username, actor=actor, before=before, after=after)
     return user
 
 
@@ -128,16 +234,52 @@ def authenticate(store: OpsStore, username: str, password: str) -> User | None:
     return user
 
 
-def create_api_key(store: OpsStore, username: str, name: str = "") -> str:
-    """A new API key for a user, returned once in clear (only its hash is kept)."""
+def create_api_key(
+    store: OpsStore,
+    username: str,
+    name: str = "",
+    *,
+    days: float | None = None,
+    actor: str = "system",
+) -> str:
+    """A new API key for a user, returned once in clear (only its hash is kept); with ``days``
+    it stops working after that many days."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
+    expires = utcnow() + timedelta(days=days) if days is not None else None
     with store.session() as s:
-        user = s.scalar(select(User).where(User.username == username))
-        if user is None:
-            raise AuthError(f"no user {username!r}")
-        s.add(ApiKey(key_hash=_sha256(key), prefix=key[:10], name=name, user_id=user.user_id))
-        store.audit(s, "create", "api_key", key[:10], user=username, name=name)
+        user = _user(s, username)
+        s.add(
+            ApiKey(
+                key_hash=_sha256(key), prefix=key[:10], name=name, user_id=user.user_id, expires_at=expires
+            )
+        )
+        store.audit(
+            s, "create", "api_key", key[:10], actor=actor, user=username, name=name, expires=str(expires)
+        )
     return key
+
+
+def list_api_keys(store: OpsStore, username: str | None = None) -> list[tuple[ApiKey, str]]:
+    """API keys (newest first) with their user's name; only a user's with ``username``."""
+    with store.sessions() as s:
+        query = select(ApiKey, User.username).join(User, User.user_id == ApiKey.user_id)
+        if username is not None:
+            query = query.where(User.username == username)
+        return [(k, u) for k, u in s.execute(query.order_by(ApiKey.key_id.desc()))]
+
+
+def revoke_api_key(store: OpsStore, prefix: str, *, actor: str = "system") -> int:
+    """Revoke the keys whose shown prefix (``cxk_...``, as listed) is ``prefix``; how many."""
+    if len(prefix) < 8:
+        raise AuthError("give the key's prefix as listed (cxk_ and at least 4 more characters)")
+    with store.session() as s:
+        keys = list(s.scalars(select(ApiKey).where(ApiKey.prefix == prefix[:10], ApiKey.revoked.is_(False))))
+        for key in keys:
+            key.revoked, key.revoked_at = True, utcnow()
+            store.audit(s, "revoke", "api_key", key.prefix, actor=actor, name=key.name)
+    if not keys:
+        raise AuthError(f"no active API key {prefix!r}")
+    return len(keys)
 
 
 def _sha256(text: str) -> str:
@@ -150,12 +292,18 @@ def _principal(user: User, via: str, csrf: str = "") -> Principal:
 
 
 def principal_for_key(store: OpsStore, key: str) -> Principal | None:
-    """The principal an API key acts as, or None for an unknown, revoked or inactive one."""
+    """The principal an API key acts as, or None for an unknown, revoked, expired or inactive one."""
+    now = utcnow()
     with store.sessions() as s:
         row = s.scalar(select(ApiKey).where(ApiKey.key_hash == _sha256(key), ApiKey.revoked.is_(False)))
         user = s.get(User, row.user_id) if row is not None else None
-    if user is None or not user.active:
+    if row is None or user is None or not user.active:
         return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):  # one write a minute
+        with store.session() as s:
+            s.execute(update(ApiKey).where(ApiKey.key_id == row.key_id).values(last_used_at=now))
     return _principal(user, "api_key")
 
 
@@ -244,7 +392,14 @@ def _api_key(request: Request) -> str | None:
 
 
 async def optional_principal(request: Request, state: State) -> Principal | None:
-    """The caller from an API key or the session cookie, or None."""
+    """The caller from an API key or the session cookie, or None (kept on ``request.state.cx_who``
+    for the export audit)."""
+    who = await _find_principal(request, state)
+    request.state.cx_who = who
+    return who
+
+
+async def _find_principal(request: Request, state: State) -> Principal | None:
     key = _api_key(request)
     if key:
         return principal_for_key(state.ops, key)

@@ -1,22 +1,76 @@
-"""A sliding-window rate limit per client address, in memory (one server process)."""
+"""Rate limits shared by every server process, and the per-account sign-in backoff.
+
+:class:`RateLimiter` is a GCRA limit ("at most ``limit`` per ``window`` seconds, with bursts up
+to ``limit``") whose state is one row per key in the operational store (``rate_buckets``), so
+every worker behind one address counts the same hits: each hit is a single conditional
+``UPDATE`` (atomic on SQLite and PostgreSQL). Without a store it counts in memory (one process).
+
+:func:`login_wait` / :func:`login_failed` / :func:`login_succeeded` keep failed sign-ins per
+username (known or not, so the answer never tells which names exist): after
+``free_failures`` failures each further attempt must wait 30 s, doubling up to 15 minutes,
+whatever address it comes from.
+"""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import deque
+from datetime import timedelta
+
+from sqlalchemy import case, delete, update
+from sqlalchemy.exc import IntegrityError
+
+from cxlens.ops import OpsStore, utcnow
+from cxlens.ops.auth_models import LoginThrottle
+from cxlens.ops.models import RateBucket
+
+FIRST_LOCK_SECONDS = 30.0
+MAX_LOCK_SECONDS = 900.0
 
 
 class RateLimiter:
-    """Allow at most ``limit`` hits per ``window`` seconds per key."""
+    """Allow at most ``limit`` hits per ``window`` seconds per key (``limit <= 0``: no limit)."""
 
-    def __init__(self, limit: int, window: float = 60.0) -> None:
-        self.limit, self.window = limit, window
+    def __init__(
+        self, limit: int, window: float = 60.0, *, ops: OpsStore | None = None, name: str = ""
+    ) -> None:
+        self.limit, self.window, self.ops, self.name = limit, window, ops, name
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def hit(self, key: str) -> float | None:
         """Record a hit; return None if allowed, else the seconds until the next is allowed."""
+        if self.limit <= 0:
+            return None
+        if self.ops is None:
+            return self._memory_hit(key)
+        return self._shared_hit(f"{self.name}:{key}"[:256])
+
+    def _shared_hit(self, key: str) -> float | None:
+        assert self.ops is not None
+        now = time.time()
+        step = self.window / self.limit
+        tolerance = self.window - step
+        with self.ops.session() as s:
+            moved = s.execute(
+                update(RateBucket)
+                .where(RateBucket.key == key, RateBucket.tat - now <= tolerance)
+                .values(tat=case((RateBucket.tat > now, RateBucket.tat + step), else_=now + step))
+            )
+            if getattr(moved, "rowcount", 0):
+                wait = None
+            else:
+                row = s.get(RateBucket, key)
+                wait = None if row is None else max(0.0, row.tat - now - tolerance)
+                if row is None:
+                    s.add(RateBucket(key=key, tat=now + step))
+            if random.random() < 0.002:  # forget keys idle for a window (keeps the table small)
+                s.execute(delete(RateBucket).where(RateBucket.tat < now - self.window))
+        return wait
+
+    def _memory_hit(self, key: str) -> float | None:
         now = time.monotonic()
         with self._lock:
             hits = self._hits.setdefault(key, deque())
@@ -28,3 +82,45 @@ class RateLimiter:
             if len(self._hits) > 100_000:
                 self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - self.window}
             return None
+
+
+def _name(username: str) -> str:
+    return username.strip().lower()[:128]
+
+
+def login_wait(ops: OpsStore, username: str) -> float | None:
+    """Seconds this username must wait before another sign-in attempt, or None."""
+    with ops.sessions() as s:
+        row = s.get(LoginThrottle, _name(username))
+    if row is None or row.locked_until is None:
+        return None
+    left = (row.locked_until - utcnow()).total_seconds()
+    return left if left > 0 else None
+
+
+def login_failed(ops: OpsStore, username: str, free_failures: int) -> float | None:
+    """Count a failed sign-in; the lock it starts (seconds), if any."""
+    now = utcnow()
+    name = _name(username)
+    for _ in range(2):  # a concurrent first failure may insert the row first
+        try:
+            with ops.session() as s:
+                row = s.get(LoginThrottle, name)
+                if row is None:
+                    row = LoginThrottle(username=name, failures=0)
+                    s.add(row)
+                row.failures = (row.failures or 0) + 1
+                row.last_failure_at = now
+                over = row.failures - free_failures
+                lock = min(MAX_LOCK_SECONDS, FIRST_LOCK_SECONDS * 2 ** (over - 1)) if over > 0 else None
+                row.locked_until = now + timedelta(seconds=lock) if lock else None
+            return lock
+        except IntegrityError:
+            continue
+    return None
+
+
+def login_succeeded(ops: OpsStore, username: str) -> None:
+    """Forget the failures of a username after a successful sign-in."""
+    with ops.session() as s:
+        s.execute(delete(LoginThrottle).where(LoginThrottle.username == _name(username)))

@@ -1,4 +1,5 @@
-"""``POST /api/v1/events``: batches of JSON events, each validated on its own, idempotent by event_id."""
+"""``POST /api/v1/events``: batches of JSON events from a source with a write key, each validated
+on its own, idempotent by (source, event_id)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from cxlens.collect.events_api import MAX_BATCH, accept_events
 from cxlens.collect.inputs import InputError, parse_json
-from cxlens.web.deps import RateLimited, State
+from cxlens.collect.sources import source_for_key
+from cxlens.web.deps import State, too_many
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 MAX_BODY = 10 * 1024 * 1024
@@ -20,10 +22,31 @@ def _envelope_error(msg: str, loc: list[str | int], status: int = 422) -> JSONRe
     return JSONResponse({"detail": [{"loc": loc, "msg": msg}]}, status)
 
 
-@router.post("/events", dependencies=[RateLimited], summary="Collect a batch of events")
+def _write_key(request: Request) -> str:
+    key = request.headers.get("x-write-key", "")
+    auth = request.headers.get("authorization", "")
+    if not key and auth.lower().startswith("bearer "):
+        key = auth[7:].strip()
+    return key
+
+
+@router.post("/events", summary="Collect a batch of events")
 async def collect_events(state: State, request: Request) -> JSONResponse:
-    """Body: ``{"events": [...]}`` or a JSON array. 202 when all are stored or already known,
-    207 when some are rejected, 422 when none is usable; every rejected event lists its field errors."""
+    """Body: ``{"events": [...]}`` or a JSON array, with the source's write key in
+    ``X-Write-Key`` (or ``Authorization: Bearer cxw_...``). 202 when all are stored or already
+    known, 207 when some are rejected, 422 when none is usable; every rejected event lists its
+    field errors. 401 without a valid key; 429 past the source's batches per minute."""
+    source = await run_in_threadpool(source_for_key, state.ops, _write_key(request))
+    if source is None:
+        return JSONResponse(
+            {"detail": "send an event source's write key in X-Write-Key (cxlens collect sources add)"},
+            401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    assert state.limits is not None
+    wait = await run_in_threadpool(state.limits.events.hit, source.source_id)
+    if wait is not None:
+        raise too_many(wait, "event batches")
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
         return _envelope_error(f"body larger than {MAX_BODY:,} bytes", ["body"], 413)
     raw = await request.body()
@@ -42,7 +65,9 @@ async def collect_events(state: State, request: Request) -> JSONResponse:
         return _envelope_error("the batch is empty", ["body", "events"])
     if len(events) > MAX_BATCH:
         return _envelope_error(f"at most {MAX_BATCH} events per batch", ["body", "events"])
-    results = await run_in_threadpool(accept_events, state.ops, state.collector.journey, events)
+    results = await run_in_threadpool(
+        accept_events, state.ops, state.collector.journey, events, source.source_id
+    )
     counts = {s: sum(1 for r in results if r.status == s) for s in ("accepted", "duplicate", "rejected")}
     status = 202 if not counts["rejected"] else 422 if counts["rejected"] == len(results) else 207
     body = {

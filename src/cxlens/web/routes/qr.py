@@ -9,14 +9,18 @@ from fastapi.responses import Response
 
 from cxlens.collect.links import link, qr_bytes
 from cxlens.collect.responses import Context
-from cxlens.web.deps import State
+from cxlens.web.deps import QrLimited, State
 
 router = APIRouter(prefix="/qr", tags=["qr"])
 Fmt = Literal["png", "svg"]
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
-@router.get("/{kind}/{key}.{fmt}", summary="QR code of a survey link (s), kiosk (k) or invitation (t)")
+@router.get(
+    "/{kind}/{key}.{fmt}",
+    summary="QR code of a survey link (s), kiosk (k) or invitation (t)",
+    dependencies=[QrLimited],
+)
 def qr(
     state: State,
     request: Request,
