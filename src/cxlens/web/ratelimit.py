@@ -112,7 +112,7 @@ def login_failed(ops: OpsStore, username: str, free_failures: int) -> float | No
                 row.failures = (row.failures or 0) + 1
                 row.last_failure_at = now
                 over = row.failures - free_failures
-                lock = min(MAX_LOCK_SECONDS, FIRST_LOCK_SECONDS * 2 ** (over - 1)) if over > 0 else None
+                lock = min(MAX_LOCK_SECONDS, FIRST_LOCK_SECONDS * 2 ** min(over, 10)) if over >= 0 else None
                 row.locked_until = now + timedelta(seconds=lock) if lock else None
             return lock
         except IntegrityError:
