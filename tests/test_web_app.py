@@ -545,9 +545,36 @@ def test_hostile_text_is_escaped_on_every_page(app_env: dict[str, Any]) -> None:
             assert raw not in html, (path, raw)
     stores = client.get("/app/stores").text
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in stores  # the table shows it as text
-    assert "\\u003cscript\\u003e" in stores  # and the chart's JSON block cannot close its script tag
+    assert "\\u0026lt;script\\u0026gt;" in stores  # the chart's JSON shows it as text and cannot close its tag
     probe = client.get("/app", params={"channel": '"><script>x</script>'})
     assert "<script>x" not in probe.text
+
+
+def test_chart_labels_from_data_carry_no_markup(app_env: dict[str, Any]) -> None:
+    """plotly reads <a href>, <b>, <img> in labels as markup: every data string in a chart is
+    escaped, so a store named with a link shows as text, not as a clickable link."""
+    import json
+
+    client = login(app_env["app"], "admin")
+    html = client.get("/app/stores").text
+    blocks = re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.S)
+    assert blocks
+    strings: list[str] = []
+
+    def walk(value: Any, key: str = "") -> None:
+        if isinstance(value, str) and not key.endswith("template"):
+            strings.append(value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+
+    for block in blocks:
+        walk(json.loads(block))
+    assert any("&lt;script&gt;window.__pwned=1" in s for s in strings)  # shown literally
+    assert not [s for s in strings if "<" in s]
 
 
 # -- CLI, OpenAPI and static assets ------------------------------------------------------------------

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 BLUE, GREY, RED, GREEN = "#2563eb", "#9ca3af", "#dc2626", "#16a34a"
 LAYOUT = {
@@ -81,3 +86,37 @@ def trend_lines(df: pd.DataFrame, period: str, title: str, *, series: str | None
         )
     fig.update_layout(title=title, height=320, showlegend=bool(series), **LAYOUT)
     return fig
+
+
+#: Markup our own hover templates use; any other ``<`` in a chart string is data and is escaped.
+_OWN_TAGS = re.compile(r"<(?:br|extra|/extra)>")
+
+
+def _escape(text: str, template: bool) -> str:
+    """Data text as plotly shows it literally (plotly reads ``<a href>``, ``<b>``... as markup)."""
+    if not template:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    parts = _OWN_TAGS.split(text)
+    tags = _OWN_TAGS.findall(text)
+    out = [_escape(parts[0], False)]
+    for tag, part in zip(tags, parts[1:], strict=True):
+        out += [tag, _escape(part, False)]
+    return "".join(out)
+
+
+def _clean(value: Any, template: bool = False) -> Any:
+    if isinstance(value, str):
+        return _escape(value, template)
+    if isinstance(value, list):
+        return [_clean(v, template) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v, template or k.endswith("template")) for k, v in value.items()}
+    return value
+
+
+def safe_spec(fig: go.Figure) -> str:
+    """A figure as JSON for a ``<script type="application/json">`` block: every string from data
+    is shown as text (no plotly markup such as links), and the JSON cannot close the script tag."""
+    spec = _clean(json.loads(str(pio.to_json(fig, validate=False))))
+    text = json.dumps(spec, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

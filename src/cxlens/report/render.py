@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 import cxlens
+from cxlens.report.charts import safe_spec
 
 
 @dataclass
@@ -60,7 +61,7 @@ class Section:
 
     def add_chart(self, fig: go.Figure) -> None:
         """Add a figure; its JSON is escaped so that customer text cannot close the script tag."""
-        spec = fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        spec = safe_spec(fig)
         title = fig.layout.title.text or self.title
         self.charts.append(Chart(f"{self.id}-chart-{len(self.charts)}", title, spec))
 

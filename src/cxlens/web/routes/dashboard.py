@@ -13,13 +13,12 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 import pandas as pd
-import plotly.io as pio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from cxlens.analyse import metrics as m
-from cxlens.report.charts import interval_bars, trend_lines
+from cxlens.report.charts import interval_bars, safe_spec, trend_lines
 from cxlens.web import figures, staff_i18n
 from cxlens.web.auth import PageUser, Principal, safe_next
 from cxlens.web.deps import State
@@ -47,10 +46,9 @@ def plotly_script() -> Response:
 
 
 def figure_json(fig: Any) -> Markup:
-    """A figure as JSON that is safe inside a ``<script type="application/json">`` block."""
-    text = str(pio.to_json(fig, validate=False))
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return Markup(text)
+    """A figure as JSON that is safe inside a ``<script type="application/json">`` block, with
+    data strings shown as text (see :func:`cxlens.report.charts.safe_spec`)."""
+    return Markup(safe_spec(fig))
 
 
 def fmt(value: Any, digits: int = 1) -> str:
