@@ -40,6 +40,7 @@ from typing import Any
 import httpx2
 
 from cxlens.collect.responses import Collector, Context
+from cxlens.collect.sources import create_source
 from cxlens.collect.surveys import template
 from cxlens.journey.map import load_journey_map
 from cxlens.ops import InboxEvent, OpsStore, Response
@@ -87,7 +88,7 @@ async def fire_responses(base: str, survey_id: str, n: int, concurrency: int) ->
         return ok, failed, time.perf_counter() - start
 
 
-async def fire_events(base: str, run: str, n: int, concurrency: int) -> tuple[int, float]:
+async def fire_events(base: str, run: str, n: int, concurrency: int, key: str) -> tuple[int, float]:
     """Send ``n`` events in batches of 100; return (accepted, seconds)."""
     batches = [
         [
@@ -104,7 +105,7 @@ async def fire_events(base: str, run: str, n: int, concurrency: int) -> tuple[in
     ]
     accepted = 0
     sem = asyncio.Semaphore(max(1, concurrency // 4))
-    async with httpx2.AsyncClient(base_url=base, timeout=60) as client:
+    async with httpx2.AsyncClient(base_url=base, timeout=60, headers={"X-Write-Key": key}) as client:
 
         async def send(batch: list[dict[str, Any]]) -> None:
             nonlocal accepted
@@ -158,12 +159,14 @@ def main() -> None:
     # A survey id of its own, so that a shared PostgreSQL store does not mix runs.
     survey_id = run = f"bench-{time.time_ns()}"
     Collector(ops, load_journey_map()).save_survey(template("in_store", survey_id))
+    write_key = create_source(ops, run)  # events are stored as "<run>:<run>-<i>"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "CXLENS_DATA_DIR": str(data_dir),
         "CXLENS_RATE_LIMIT": "100000000",
+        "CXLENS_EVENTS_RATE_LIMIT": "100000000",
         "CXLENS_EXPORT_INTERVAL": "1.0",
     }
     if args.ops_url:
@@ -172,14 +175,16 @@ def main() -> None:
     try:
         wait_http(base, proc)
         ok, failed, seconds = asyncio.run(fire_responses(base, survey_id, args.responses, args.concurrency))
-        accepted, ev_seconds = asyncio.run(fire_events(base, survey_id, args.events, args.concurrency))
+        accepted, ev_seconds = asyncio.run(
+            fire_events(base, survey_id, args.events, args.concurrency, write_key)
+        )
         sent_done = time.perf_counter()
         while ops.count(
             Response,
             Response.survey_id == survey_id,
             Response.exported_at.is_(None),
             Response.status == "complete",
-        ) or ops.count(InboxEvent, InboxEvent.event_id.like(f"{run}-%"), InboxEvent.exported_at.is_(None)):
+        ) or ops.count(InboxEvent, InboxEvent.event_id.like(f"{run}:%"), InboxEvent.exported_at.is_(None)):
             if time.perf_counter() - sent_done > 120:
                 break
             time.sleep(0.05)
@@ -189,12 +194,12 @@ def main() -> None:
         proc.wait(timeout=120)
 
     in_ops = ops.count(Response, Response.survey_id == survey_id, Response.status == "complete")
-    events_in_ops = ops.count(InboxEvent, InboxEvent.event_id.like(f"{run}-%"))
+    events_in_ops = ops.count(InboxEvent, InboxEvent.event_id.like(f"{run}:%"))
     ops.close()
     with Workspace(data_dir, read_only=True) as ws:
         feedback = ws.con.execute("SELECT count(*) FROM feedback WHERE survey_id = ?", [run])
         in_feedback = feedback.fetchall()[0][0]
-        events = ws.con.execute("SELECT count(*) FROM events WHERE event_id LIKE ?", [f"{run}-%"])
+        events = ws.con.execute("SELECT count(*) FROM events WHERE event_id LIKE ?", [f"{run}:%"])
         in_events = events.fetchall()[0][0]
     peer_rate = direct_peer(args.ops_url, data_dir, min(args.responses, 2000))
 

@@ -204,16 +204,18 @@ def browser_login(page: Any, url: str, username: str, password: str, target: str
 
 
 def wait_for_charts(page: Any, count: int) -> int:
-    """Wait until plotly has drawn ``count`` charts (else fail with the page's errors); the number drawn."""
+    """Wait until plotly has drawn ``count`` charts (else fail with the page's errors); the number
+    drawn. Locators only: the pages' Content-Security-Policy forbids the eval that
+    ``wait_for_function`` polls with."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_function(
-            f"document.querySelectorAll('.plot.js-plotly-plot .main-svg').length >= {count}", timeout=30_000
+        page.locator(".plot.js-plotly-plot .main-svg").nth(count - 1).wait_for(
+            state="attached", timeout=30_000
         )
     except PlaywrightTimeout:
         pytest.fail(f"{page.url}: fewer than {count} charts drawn; errors: {page.errors}")
-    return int(page.evaluate("document.querySelectorAll('.plot.js-plotly-plot').length"))
+    return int(page.locator(".plot.js-plotly-plot").count())
 
 
 def screenshot(page: Any, name: str) -> None:

@@ -545,7 +545,9 @@ def test_hostile_text_is_escaped_on_every_page(app_env: dict[str, Any]) -> None:
             assert raw not in html, (path, raw)
     stores = client.get("/app/stores").text
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in stores  # the table shows it as text
-    assert "\\u0026lt;script\\u0026gt;" in stores  # the chart's JSON shows it as text and cannot close its tag
+    assert (
+        "\\u0026lt;script\\u0026gt;" in stores
+    )  # the chart's JSON shows it as text and cannot close its tag
     probe = client.get("/app", params={"channel": '"><script>x</script>'})
     assert "<script>x" not in probe.text
 

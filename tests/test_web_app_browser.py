@@ -67,10 +67,7 @@ def test_admin_logs_in_filters_without_reload_and_opens_every_page(server: LiveS
     page.select_option("select[name=region]", "North America")
     page.click("form.filters button[type=submit]")
     page.wait_for_url("**region=North%20America**")  # htmx pushes the form's query
-    page.wait_for_function(
-        "document.querySelector('#trend-nps') !== null && "
-        "document.querySelector('#trend-nps .main-svg') !== null"
-    )
+    page.locator("#trend-nps .main-svg").first.wait_for(state="attached")
     wait_for_charts(page, 3)
     assert page.evaluate("window.__noReload") == 1
     assert before is not None
