@@ -36,6 +36,7 @@ from cxlens.cli.common import (
 )
 from cxlens.cli.customers import customers_app
 from cxlens.cli.journey import journey_app
+from cxlens.cli.privacy import privacy_app
 from cxlens.cli.text import text_app
 from cxlens.cli.users import users_app
 from cxlens.collect.ingest import IngestError, LoadResult, SourceError
@@ -57,6 +58,7 @@ app.add_typer(text_app, name="text", rich_help_panel=ANALYSE)
 app.add_typer(customers_app, name="customers", rich_help_panel=ANALYSE)
 app.add_typer(act_app, name="act", rich_help_panel=ACT)
 app.add_typer(users_app, name="users", rich_help_panel=ADMIN)
+app.add_typer(privacy_app, name="privacy", rich_help_panel=ADMIN)
 app.command(
     "serve",
     rich_help_panel=ADMIN,

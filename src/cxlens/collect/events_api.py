@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from cxlens.collect.inputs import printable, text_problem
+from cxlens.collect.privacy import get_privacy
 from cxlens.collect.sources import scoped_id
 from cxlens.journey.map import JourneyMap
 from cxlens.model.schema import MAX_ID_CHARS, Column, ColumnType, get_table
@@ -146,6 +147,7 @@ def accept_events(
     the analytics store), so sources cannot collide; results show the ids as sent."""
     results: list[EventResult] = []
     fresh: dict[str, tuple[int, dict[str, Any]]] = {}
+    privacy = get_privacy(ops)
     for index, raw in enumerate(events):
         row, errors = validate_event(raw, journey)
         event_id = raw.get("event_id") if isinstance(raw, dict) else None
@@ -161,6 +163,10 @@ def accept_events(
         elif key in fresh:
             results.append(EventResult(index, row["event_id"], "duplicate"))
         else:
+            if privacy.redact and row.get("properties"):
+                row["properties"] = json.dumps(
+                    privacy.json(json.loads(row["properties"])), ensure_ascii=False
+                )
             fresh[key] = (index, {**row, "event_id": key})
             results.append(EventResult(index, row["event_id"], "accepted"))
     if not fresh:

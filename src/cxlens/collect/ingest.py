@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 
 from cxlens.collect.pii import redact_many
+from cxlens.collect.privacy import redaction_on
 from cxlens.collect.readers import (
     ROW,
     ProgressFn,
@@ -32,7 +33,6 @@ from cxlens.collect.readers import (
     read_frame,
     read_source,
 )
-from cxlens.config import get_settings
 from cxlens.model.schema import DUCKDB_TYPES, Column, ColumnType, Table, get_table
 
 if TYPE_CHECKING:
@@ -423,11 +423,12 @@ def _ingest_one(
     else:
         batches = read_frame(source, tick)
     errors: list[RowError] = []
+    redact = redaction_on(workspace.data_dir)
     with workspace._lock:
         con = workspace.con
         try:
             result.rows_read, staged_types = _stage(
-                con, batches, spec, label, allow_extra, errors, redact=get_settings().redact_pii
+                con, batches, spec, label, allow_extra, errors, redact=redact
             )
             log(f"staged {result.rows_read:,} records from {label}")
             validator = _Validator(

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from cxlens.collect.inputs import printable, text_problem
+from cxlens.collect.privacy import get_privacy
 from cxlens.collect.surveys import Answer, Survey, survey_from_dict, to_json
 from cxlens.journey.map import JourneyMap
 from cxlens.model.schema import LANGUAGES, MAX_ID_CHARS
@@ -226,6 +227,7 @@ class Collector:
         got, errors = survey.read_page(0, form, {})
         if errors:
             return Step(None, 0, errors=errors, answers=got)
+        got = self._landing(survey, 0, got)
         nxt = survey.next_page(0, got)
         now = utcnow()
         row = Response(
@@ -287,6 +289,7 @@ class Collector:
             got, errors = survey.read_page(page, form, answers)
             if errors:
                 return Step(response_id, page, errors=errors, answers={**answers, **got})
+            got = self._landing(survey, page, got)
             for q in survey.pages[page]:
                 answers.pop(q.id, None)
             answers.update(got)
@@ -302,6 +305,14 @@ class Collector:
             else:
                 row.page = nxt
         return Step(response_id, row.page, done=nxt is None, answers=answers)
+
+    def _landing(self, survey: Survey, page: int, got: dict[str, Answer]) -> dict[str, Answer]:
+        """Text answers as they may be stored: redacted when the workspace asks for it."""
+        privacy = get_privacy(self.ops)
+        if not privacy.redact:
+            return got
+        texts = {q.id for q in survey.pages[page] if q.type == "text"}
+        return {k: privacy.text(v) if k in texts and isinstance(v, str) else v for k, v in got.items()}  # type: ignore[misc]
 
     def submit_json(
         self,

@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import func, select
 
+from cxlens.collect.privacy import get_privacy
 from cxlens.collect.responses import Collector, Context
 from cxlens.ops import CollectSettings, Invitation, get_collect_settings, utcnow
 from cxlens.ops.delivery import post_json, send_email
@@ -268,6 +269,8 @@ def send_pending(
                 report.errors.append(f"{inv.token[:6]}…: {error}")
             else:
                 row.sent_at, row.send_error = utcnow(), None
+                if row.send_via == "email" and get_privacy(collector.ops).redact:
+                    row.contact = None  # sent: the address is no longer needed
                 report.sent += 1
             collector.ops.audit(
                 s, "invitation.send", "invitation", inv.token[:8], ok=error is None, via=inv.send_via
