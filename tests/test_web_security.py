@@ -469,3 +469,31 @@ def test_a_busy_sqlite_store_answers_503_with_retry_after(
     assert waited < 20  # well before the old 30 s, however slow the machine
     assert TestClient(app).post("/s/in_store", data={"q_nps": "9"}).status_code == 200
     ops.close()
+
+
+def test_exports_are_audited_and_unknown_stores_stay_out_of_the_league(env: dict[str, Any]) -> None:
+    import pandas as pd
+
+    ws, ops = env["ws"], env["ops"]
+    ws.ingest("stores", pd.DataFrame({"store_id": ["S1"], "name": ["One"]}))
+    rows = [
+        {
+            "feedback_id": f"f{i}",
+            "submitted_at": "2026-01-05",
+            "source": "survey",
+            "store_id": store,
+            "nps": 9,
+        }
+        for i, store in enumerate(["S1"] * 5 + ['<a href="https://evil.example">FAKE</a>'] * 5)
+    ]
+    ws.ingest("feedback", pd.DataFrame(rows))
+    key = {"X-API-Key": auth.create_api_key(ops, "ana", "bi")}
+    client = TestClient(make_app(ws, ops))
+    league = client.get("/api/v1/stores", headers=key).json()["rows"]
+    assert [r["store_id"] for r in league] == ["S1"]
+    csv = client.get("/api/v1/stores?format=csv&metric=nps", headers=key)
+    assert csv.status_code == 200
+    with ops.sessions() as s:
+        entry = s.query(AuditEntry).filter_by(action="export").one()
+    assert (entry.actor, entry.object_id) == ("ana", "/api/v1/stores")
+    assert "format=csv" in entry.detail["query"]
