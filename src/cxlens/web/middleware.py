@@ -25,6 +25,12 @@ from cxlens.ops import OpsStore
 log = logging.getLogger(__name__)
 #: Paths of the public survey pages, which web shops may frame (the embed snippet).
 EMBEDDABLE = ("/s/", "/k/", "/t/", "/r/")
+#: FastAPI's interactive API docs load Swagger UI's script and style from its CDN.
+API_DOCS = "/api/docs"
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com"
+)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'"
@@ -49,7 +55,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 frames = "*" if embeddable else "'none'"
-                headers.setdefault("Content-Security-Policy", f"{CSP}; frame-ancestors {frames}")
+                policy = DOCS_CSP if path.startswith(API_DOCS) else CSP
+                headers.setdefault("Content-Security-Policy", f"{policy}; frame-ancestors {frames}")
                 if not embeddable:
                     headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("X-Content-Type-Options", "nosniff")
