@@ -21,7 +21,7 @@ class WebSettings(CollectSettings):
     events_rate_limit: int = Field(
         default=600, description="Event batches per event source (write key) per minute."
     )
-    login_rate_limit: int = Field(default=10, description="Sign-in attempts per client address per minute.")
+    login_rate_limit: int = Field(default=30, description="Sign-in attempts per client address per minute.")
     login_free_failures: int = Field(
         default=5,
         description="Failed sign-ins a username may have before each further attempt must wait "
