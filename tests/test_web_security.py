@@ -497,3 +497,18 @@ def test_exports_are_audited_and_unknown_stores_stay_out_of_the_league(env: dict
         entry = s.query(AuditEntry).filter_by(action="export").one()
     assert (entry.actor, entry.object_id) == ("ana", "/api/v1/stores")
     assert "format=csv" in entry.detail["query"]
+
+
+def test_leased_tokens_never_let_workers_exceed_the_limit(tmp_path: Path) -> None:
+    """Two limiters over one store (two workers) each lease a tenth of the limit at a time: taken
+    together they allow at most the limit in a window, and nearly all of it."""
+    from cxlens.web.ratelimit import RateLimiter
+
+    ops = OpsStore(data_dir=tmp_path)
+    try:
+        one, two = (RateLimiter(100, 3600, ops=ops, name="form") for _ in range(2))
+        allowed = sum(limiter.hit("203.0.113.5") is None for _ in range(80) for limiter in (one, two))
+        assert 90 <= allowed <= 100
+        assert one.hit("198.51.100.1") is None  # other keys are counted apart
+    finally:
+        ops.close()

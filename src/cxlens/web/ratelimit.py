@@ -3,7 +3,10 @@
 :class:`RateLimiter` is a GCRA limit ("at most ``limit`` per ``window`` seconds, with bursts up
 to ``limit``") whose state is one row per key in the operational store (``rate_buckets``), so
 every worker behind one address counts the same hits: each hit is a single conditional
-``UPDATE`` (atomic on SQLite and PostgreSQL). Without a store it counts in memory (one process).
+``UPDATE`` (atomic on SQLite and PostgreSQL). To keep that write off most requests, a process
+takes a *lease* of a tenth of the limit at once and spends it locally; leased tokens are counted
+in the shared row, so all processes together never exceed the limit (a lease a process does not
+spend in time is lost, which only makes the limit stricter). Without a store it counts in memory.
 
 :func:`login_wait` / :func:`login_failed` / :func:`login_succeeded` keep failed sign-ins per
 username (known or not, so the answer never tells which names exist): after
@@ -39,6 +42,9 @@ class RateLimiter:
         self.limit, self.window, self.ops, self.name = limit, window, ops, name
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self.lease = max(1, limit // 10)
+        #: Tokens leased from the shared row and not spent yet: key -> (tokens, valid until).
+        self._leases: dict[str, tuple[int, float]] = {}
 
     def hit(self, key: str) -> float | None:
         """Record a hit; return None if allowed, else the seconds until the next is allowed."""
@@ -46,18 +52,38 @@ class RateLimiter:
             return None
         if self.ops is None:
             return self._memory_hit(key)
-        return self._shared_hit(f"{self.name}:{key}"[:256])
+        key = f"{self.name}:{key}"[:256]
+        now = time.monotonic()
+        with self._lock:
+            tokens, until = self._leases.get(key, (0, 0.0))
+            if tokens > 0 and now < until:
+                self._leases[key] = (tokens - 1, until)
+                return None
+        for size in dict.fromkeys((self.lease, 1)):  # a whole lease, else a single token
+            wait = self._take(key, size)
+            if wait is None:
+                if size > 1:
+                    with self._lock:
+                        self._leases[key] = (size - 1, now + self.window)
+                return None
+        return wait
 
-    def _shared_hit(self, key: str) -> float | None:
+    def _take(self, key: str, tokens: int) -> float | None:
+        """Take ``tokens`` from the shared row at once; None if taken, else the wait for one."""
         assert self.ops is not None
         now = time.time()
         step = self.window / self.limit
         tolerance = self.window - step
+        need = tolerance - (tokens - 1) * step  # every token taken must fit in the window
         with self.ops.session() as s:
             moved = s.execute(
                 update(RateBucket)
-                .where(RateBucket.key == key, RateBucket.tat - now <= tolerance)
-                .values(tat=case((RateBucket.tat > now, RateBucket.tat + step), else_=now + step))
+                .where(RateBucket.key == key, RateBucket.tat - now <= need)
+                .values(
+                    tat=case(
+                        (RateBucket.tat > now, RateBucket.tat + tokens * step), else_=now + tokens * step
+                    )
+                )
             )
             if getattr(moved, "rowcount", 0):
                 wait = None
@@ -65,7 +91,7 @@ class RateLimiter:
                 row = s.get(RateBucket, key)
                 wait = None if row is None else max(0.0, row.tat - now - tolerance)
                 if row is None:
-                    s.add(RateBucket(key=key, tat=now + step))
+                    s.add(RateBucket(key=key, tat=now + tokens * step))
             if random.random() < 0.002:  # forget keys idle for a window (keeps the table small)
                 s.execute(delete(RateBucket).where(RateBucket.tat < now - self.window))
         return wait
