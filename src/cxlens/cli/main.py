@@ -35,11 +35,11 @@ from cxlens.cli.common import (
     state,
 )
 from cxlens.cli.customers import customers_app
+from cxlens.cli.ingest import ingest, run_ingest
 from cxlens.cli.journey import journey_app
 from cxlens.cli.privacy import privacy_app
 from cxlens.cli.text import text_app
 from cxlens.cli.users import users_app
-from cxlens.collect.ingest import IngestError, LoadResult, SourceError
 from cxlens.config import get_settings
 from cxlens.model.schema import TABLE_ORDER
 from cxlens.storage.workspace import Workspace
@@ -59,6 +59,7 @@ app.add_typer(customers_app, name="customers", rich_help_panel=ANALYSE)
 app.add_typer(act_app, name="act", rich_help_panel=ACT)
 app.add_typer(users_app, name="users", rich_help_panel=ADMIN)
 app.add_typer(privacy_app, name="privacy", rich_help_panel=ADMIN)
+app.command(rich_help_panel=COLLECT)(ingest)
 app.command(
     "serve",
     rich_help_panel=ADMIN,
@@ -84,101 +85,6 @@ def main(
     """cxlens: map the journey, collect experience data, analyse it, act on it."""
     state.data_dir = data_dir
     state.journey_map = journey_map
-
-
-def run_ingest(
-    ws: Workspace,
-    table: str,
-    paths: list[Path],
-    *,
-    quarantine: bool = False,
-    fmt: str | None = None,
-    encoding: str = "utf-8",
-    sep: str | None = None,
-    allow_extra_columns: bool = False,
-    show_progress: bool = True,
-    verbose: bool = True,
-) -> list[LoadResult]:
-    """Ingest with a progress bar and phase messages on stderr; errors become clear exits."""
-    with progress_bars(show_progress) as bars:
-
-        def make_tick(label: str):  # type: ignore[no-untyped-def]
-            if bars is None:
-                return None
-            task = bars.add_task(Path(label).name, total=None)
-
-            def tick(done: int, total: int | None) -> None:
-                bars.update(task, completed=done, total=total)
-
-            return tick
-
-        def log(message: str) -> None:
-            if verbose:
-                err.print(f"[dim]{message}[/]", highlight=False, soft_wrap=True)
-
-        try:
-            return ws.ingest(
-                table,
-                list(paths),
-                policy="quarantine" if quarantine else "reject",
-                fmt=fmt,
-                encoding=encoding,
-                delimiter=sep,
-                allow_extra_columns=allow_extra_columns,
-                progress=make_tick,
-                log=log,
-            )
-        except (IngestError, SourceError) as exc:
-            raise fail(str(exc)) from None
-        except ValueError as exc:
-            raise fail(str(exc), code=2) from None
-
-
-@app.command(rich_help_panel=COLLECT)
-def ingest(
-    table: Annotated[str, typer.Argument(help=f"Table to load: {', '.join(TABLE_ORDER)}.")],
-    paths: Annotated[
-        list[Path], typer.Argument(help="Files or directories (CSV, TSV, Parquet, JSON, NDJSON; .gz too).")
-    ],
-    quarantine: Annotated[
-        bool,
-        typer.Option(
-            "--quarantine", help="Load good rows and keep bad ones in _rejects (default: reject the file)."
-        ),
-    ] = False,
-    fmt: Annotated[
-        str | None,
-        typer.Option("--format", help="csv, tsv, parquet, json or ndjson (default: from the name)."),
-    ] = None,
-    encoding: Annotated[str, typer.Option(help="Text encoding of CSV/JSON files.")] = "utf-8",
-    sep: Annotated[str | None, typer.Option(help="CSV field separator (default , or tab for .tsv).")] = None,
-    allow_extra_columns: Annotated[
-        bool,
-        typer.Option(
-            "--allow-extra-columns", help="Drop columns the data model does not know instead of failing."
-        ),
-    ] = False,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
-) -> None:
-    """Validate and load files into a table of the data model (idempotent and atomic per file)."""
-    with open_workspace() as ws:
-        results = run_ingest(
-            ws,
-            table,
-            paths,
-            quarantine=quarantine,
-            fmt=fmt,
-            encoding=encoding,
-            sep=sep,
-            allow_extra_columns=allow_extra_columns,
-            show_progress=not no_progress and sys.stderr.isatty(),
-        )
-    for r in results:
-        out.print(r.summary(), highlight=False)
-        for e in r.errors[:10]:
-            out.print(f"  [yellow]{e}[/]", highlight=False)
-        if r.error_count > 10:
-            out.print(f"  ... {r.error_count - 10:,} more problems: see the _rejects table", highlight=False)
 
 
 def print_status(ws: Workspace) -> None:

@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
+from cxlens.collect.mapping import ColumnMapping
 from cxlens.collect.pii import redact_many
 from cxlens.collect.privacy import redaction_on
 from cxlens.collect.readers import (
     ROW,
+    MappedBatches,
     ProgressFn,
     RawBatch,
     SourceError,
@@ -72,6 +74,8 @@ class LoadResult:
     error_count: int = 0
     load_id: int | None = None
     seconds: float = 0.0
+    #: What the mapping and validation did besides loading (derived keys, case-folded values, ...).
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for people: counts and what happened to the rest."""
@@ -131,11 +135,62 @@ class _Validator:
         staged_types: dict[str, str],
         allowed: Callable[[str], tuple[str, ...]],
         event_type_map: dict[str, str],
+        *,
+        date_formats: tuple[str, ...] = (),
     ) -> None:
         self.table = table
         self.staged_types = staged_types
         self.allowed = allowed
         self.event_type_map = event_type_map
+        self.date_formats = date_formats
+
+    def allowed_values(self, col: Column) -> tuple[str, ...] | None:
+        """The values an enumerated column takes (its own list or the journey map's), or None."""
+        return col.allowed or (self.allowed(col.allowed_from_journey) if col.allowed_from_journey else None)
+
+    def _folded(self, expr: str, allowed: tuple[str, ...]) -> str:
+        """``expr`` with values that equal an allowed value but for case replaced by that value."""
+        cases = " ".join(f"WHEN {_lit(a.lower())} THEN {_lit(a)}" for a in allowed)
+        return f"coalesce(CASE lower({expr}) {cases} END, {expr})"
+
+    def case_notes(self, con: Any) -> list[str]:
+        """One note per enumerated column whose values matched only without regard to case."""
+        notes = []
+        for col in self.table.columns:
+            allowed = self.allowed_values(col)
+            if not allowed or self.staged_types.get(col.name) != "VARCHAR":
+                continue
+            raw = f"NULLIF({_q(col.name)}, '')"
+            inside = ", ".join(_lit(a) for a in allowed)
+            n, example = _one(
+                con,
+                f"SELECT count(*), min({raw}) FROM __stage WHERE {raw} NOT IN ({inside}) "
+                f"AND {self._folded(raw, allowed)} IN ({inside})",
+            )
+            if n:
+                notes.append(
+                    f"{col.name}: {n:,} value(s) matched without regard to case "
+                    f"(e.g. {example!r} read as {self._fold_py(str(example), allowed)!r})"
+                )
+        return notes
+
+    @staticmethod
+    def _fold_py(value: str, allowed: tuple[str, ...]) -> str:
+        return next((a for a in allowed if a.lower() == value.lower()), value)
+
+    def _date_hint(self, col: Column) -> str:
+        """What a date column accepts, and how to read other layouts (a SQL string literal)."""
+        example = "2024-03-05" if col.type == ColumnType.DATE else "2024-03-05 or 2024-03-05 14:30:00+09:00"
+        if self.date_formats:
+            tried = " or ".join(self.date_formats)
+            return _lit(
+                f" (read with --date-format {tried} and as ISO 8601 such as {example}; add the layout "
+                f"of this value with another --date-format, e.g. --date-format %d.%m.%Y)"
+            )
+        return _lit(
+            f" (expected ISO 8601 such as {example}; for another layout pass --date-format, "
+            f"e.g. --date-format %Y/%m/%d or --date-format %d/%m/%Y)"
+        )
 
     def cast(self, col: Column) -> str:
         src = _q(col.name)
@@ -151,6 +206,9 @@ class _Validator:
             )
         elif col.type in (ColumnType.STRING, ColumnType.JSON):
             expr = src if is_text else f"TRY_CAST({src} AS VARCHAR)"
+            allowed = self.allowed_values(col)
+            if allowed and col.type == ColumnType.STRING:
+                expr = self._folded(expr, allowed)
         else:
             expr = f"TRY_CAST({src} AS {DUCKDB_TYPES[col.type]})"
         if self.table.name == "events" and col.name == "touchpoint":
@@ -167,7 +225,12 @@ class _Validator:
         staged = self.staged_types[col.name]
         if col.type not in (ColumnType.STRING, ColumnType.JSON):
             present = f"NULLIF(trim({raw}), '') IS NOT NULL" if staged == "VARCHAR" else f"{raw} IS NOT NULL"
-            out.append((f"{present} AND {cast} IS NULL", f"'not a valid {col.type.value}: ' || {shown}"))
+            hint = (
+                f" || {self._date_hint(col)}" if col.type in (ColumnType.TIMESTAMP, ColumnType.DATE) else ""
+            )
+            out.append(
+                (f"{present} AND {cast} IS NULL", f"'not a valid {col.type.value}: ' || {shown}{hint}")
+            )
         if col.type == ColumnType.INT:
             out.append(
                 (
@@ -199,9 +262,7 @@ class _Validator:
             out.append((f"{cast} < {col.min}", f"'below the minimum {col.min:g}: ' || {shown}"))
         if col.max is not None:
             out.append((f"{cast} > {col.max}", f"'above the maximum {col.max:g}: ' || {shown}"))
-        allowed = col.allowed or (
-            self.allowed(col.allowed_from_journey) if col.allowed_from_journey else None
-        )
+        allowed = self.allowed_values(col)
         if allowed:
             listed = ", ".join(allowed)
             if len(listed) > 300:
@@ -370,6 +431,7 @@ def ingest(
     encoding: str = "utf-8",
     delimiter: str | None = None,
     allow_extra_columns: bool = False,
+    mapping: ColumnMapping | None = None,
     progress: Callable[[str], ProgressFn] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[LoadResult]:
@@ -378,8 +440,14 @@ def ingest(
     ``policy="reject"`` (default) stores nothing from a source with any bad row and raises
     :class:`IngestError`; ``"quarantine"`` loads the good rows and keeps the bad ones in the
     ``_rejects`` table. Records whose primary key is already stored are skipped (idempotent).
+    ``mapping`` says which source columns hold which data-model columns (see
+    :mod:`cxlens.collect.mapping`); its reader options apply where no argument is given.
     """
     spec = get_table(table)
+    mapping = mapping or ColumnMapping()
+    mapping.check(spec)
+    fmt, delimiter = fmt or mapping.format, delimiter or mapping.sep
+    encoding = mapping.encoding if mapping.encoding and encoding == "utf-8" else encoding
     if policy not in ("reject", "quarantine"):
         raise ValueError(f"unknown policy {policy!r}; choose reject or quarantine")
     results = []
@@ -394,6 +462,7 @@ def ingest(
                 encoding=encoding,
                 delimiter=delimiter,
                 allow_extra=allow_extra_columns,
+                mapping=mapping,
                 progress=progress,
                 log=log or (lambda _m: None),
             )
@@ -411,6 +480,7 @@ def _ingest_one(
     encoding: str,
     delimiter: str | None,
     allow_extra: bool,
+    mapping: ColumnMapping,
     progress: Callable[[str], ProgressFn] | None,
     log: Callable[[str], None],
 ) -> LoadResult:
@@ -422,6 +492,7 @@ def _ingest_one(
         batches = read_source(Path(source), fmt, encoding=encoding, delimiter=delimiter, progress=tick)
     else:
         batches = read_frame(source, tick)
+    batches = mapped = MappedBatches(batches, mapping, spec, label)
     errors: list[RowError] = []
     redact = redaction_on(workspace.data_dir)
     with workspace._lock:
@@ -436,7 +507,11 @@ def _ingest_one(
                 staged_types,
                 workspace.journey_map.allowed,
                 workspace.journey_map.touchpoint_of_event_type,
+                date_formats=tuple(mapping.date_formats),
             )
+            result.notes = [*mapped.notes, *validator.case_notes(con)]
+            for note in result.notes:
+                log(note)
             has_duplicates = int(_one(con, validator.duplicate_keys())[0]) > 0
             con.execute("DROP TABLE IF EXISTS __bad")
             con.execute(f"CREATE TEMP TABLE __bad AS {validator.problems(has_duplicates)}")

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from cxlens.model.schema import ColumnType, Table
+
+if TYPE_CHECKING:
+    from cxlens.collect.mapping import ColumnMapping
 
 ROW = "__row"
 FORMATS = ("csv", "tsv", "parquet", "json", "ndjson")
@@ -94,8 +101,37 @@ def _csv_header(path: Path, delimiter: str, encoding: str, gz: bool) -> list[str
     return [c.strip().lstrip("\ufeff") for c in first]
 
 
+#: Separators :func:`sniff_delimiter` chooses between.
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def _outside_quotes(line: str, char: str) -> int:
+    """How often ``char`` occurs in ``line`` outside double quotes."""
+    count, quoted = 0, False
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == char and not quoted:
+            count += 1
+    return count
+
+
+def sniff_delimiter(path: Path, encoding: str = "utf-8") -> str | None:
+    """The separator of a delimited text file from its header line: the one of , ; tab | that
+    occurs most often outside quotes (a comma on a tie); None when the line has none of them."""
+    opener: Any = gzip.open if is_gzip(path) else open
+    try:
+        with opener(path, "rt", encoding=encoding, errors="replace", newline="") as fh:
+            line = fh.readline(1 << 20)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+    counts = {d: _outside_quotes(line, d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else None
+
+
 def read_csv(path: Path, delimiter: str, encoding: str, progress: ProgressFn | None) -> Iterator[RawBatch]:
-    """Stream a CSV/TSV file (gzip allowed) as all-text batches."""
+    """Stream a CSV/TSV file (gzip allowed) as all-text batches; CRLF, LF and a mix both end lines."""
     gz = is_gzip(path)
     names = _csv_header(path, delimiter, encoding, gz)
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -104,6 +140,7 @@ def read_csv(path: Path, delimiter: str, encoding: str, progress: ProgressFn | N
     raw = pa.OSFile(str(path), "rb")
     total = path.stat().st_size
     stream: Any = pa.CompressedInputStream(raw, "gzip") if gz else raw
+    row = 1
     try:
         reader = pacsv.open_csv(
             stream,
@@ -118,7 +155,6 @@ def read_csv(path: Path, delimiter: str, encoding: str, progress: ProgressFn | N
                 quoted_strings_can_be_null=True,
             ),
         )
-        row = 1
         for batch in reader:
             table = pa.Table.from_batches([batch])
             yield RawBatch(_with_rows(table, row), [])
@@ -132,7 +168,13 @@ def read_csv(path: Path, delimiter: str, encoding: str, progress: ProgressFn | N
                 f"{path}: not valid {encoding} text near record {row}: {msg}; pass the file's "
                 f"encoding, e.g. --encoding gb18030 or --encoding shift_jis"
             ) from None
-        raise SourceError(f"{path}: malformed CSV near record {row}: {msg}") from None
+        hint = ""
+        if "Expected" in msg and "columns" in msg:
+            hint = (
+                f" (read with separator {delimiter!r}; if the file uses another one, pass it, "
+                "e.g. --sep ';' or --sep tab)"
+            )
+        raise SourceError(f"{path}: malformed CSV near record {row}: {msg}{hint}") from None
     finally:
         raw.close()
 
@@ -305,9 +347,278 @@ def read_source(
     if fmt not in FORMATS:
         raise SourceError(f"{path}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt in ("csv", "tsv"):
-        return read_csv(path, delimiter or ("\t" if fmt == "tsv" else ","), encoding, progress)
+        delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter or "", delimiter)
+        if not delimiter:
+            delimiter = "\t" if fmt == "tsv" else sniff_delimiter(path, encoding) or ","
+        return read_csv(path, delimiter, encoding, progress)
     if fmt == "parquet":
         return read_parquet(path, progress)
     if fmt == "ndjson":
         return read_ndjson(path, encoding, progress)
     return read_json(path, encoding, progress)
+
+
+# -- column mapping -------------------------------------------------------------------------------
+
+
+def _as_text(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    return array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
+
+
+class MappedBatches:
+    """Batches of a source with a :class:`~cxlens.collect.mapping.ColumnMapping` applied: source
+    headers renamed to data-model columns, constants set, values translated, dates parsed with
+    the mapping's formats into ISO text, and a missing primary key derived (:meth:`derive_key`).
+
+    With an empty mapping the headers pass through unchanged (so unknown columns are still
+    reported by validation); with a mapping, source columns it does not name are left out.
+    ``notes`` says what was done, for the load's summary.
+    """
+
+    def __init__(self, batches: Iterator[RawBatch], mapping: ColumnMapping, table: Table, label: str) -> None:
+        mapping.check(table)
+        self.batches, self.mapping, self.table, self.label = batches, mapping, table, label
+        self.notes: list[str] = []
+        self.source_of: dict[str, str] = {}
+        self.passthrough: list[str] = []
+        self.unmapped: list[str] = []
+        self.templates: dict[str, list[str | tuple[str]]] = {}
+        self.key: str | None = None
+        self.line_key: tuple[str, list[str]] | None = None
+        self._seen: dict[str, int] = {}
+        self._lines: dict[tuple[Any, ...], int] = {}
+        self._stem = Path(label).name.split(".")[0] or "rows"
+        self._name = Path(label).name
+
+    def _plan(self, headers: list[str]) -> None:
+        m, names = self.mapping, self.table.column_names
+        missing = [h for h in [*m.map.values(), *m.where] if h not in headers]
+        if missing:
+            from cxlens.collect.mapping import did_you_mean
+
+            raise SourceError(
+                f"{self.label}: no column {missing[0]!r} in the file{did_you_mean(missing[0], headers)} "
+                f"(named in {m.origin}); its columns are {', '.join(headers)}"
+            )
+        self.source_of = dict(m.map)
+        for h in headers:
+            if h in names and h not in self.source_of and h not in m.set:
+                self.source_of[h] = h
+        self.source_of = {c: self.source_of[c] for c in names if c in self.source_of}
+        used = set(self.source_of.values())
+        self.unmapped = [h for h in headers if h not in used]
+        if m.is_empty:
+            self.passthrough = self.unmapped
+        elif self.unmapped and not m.rest_as_json:
+            shown = ", ".join(self.unmapped[:12]) + (", ..." if len(self.unmapped) > 12 else "")
+            self.notes.append(
+                f"left out {len(self.unmapped)} source column(s) the mapping does not name: {shown}"
+            )
+        for col, value in m.set.items():
+            parts = _template(value)
+            if any(isinstance(p, tuple) for p in parts):
+                refs = [p[0] for p in parts if isinstance(p, tuple) and p[0] != "_row"]
+                absent = [r for r in refs if r not in headers]
+                if absent:
+                    raise SourceError(
+                        f"{self.label}: set {col}={value!r} names column {absent[0]!r}, which the file "
+                        f"does not have; its columns are {', '.join(headers)}"
+                    )
+                self.templates[col] = parts
+        present = {*self.source_of, *m.set, *(self.passthrough if m.is_empty else ())}
+        if m.rest_as_json:
+            present.add(m.rest_as_json)
+        pk = self.table.primary_key
+        absent_pk = [k for k in pk if k not in present]
+        if len(pk) == 1 and absent_pk and self.table.column(pk[0]).type == ColumnType.STRING:
+            self.key = pk[0]
+            self.notes.append(
+                f"{pk[0]} derived from the file name and each row's values (loading the same file "
+                "again adds nothing)"
+            )
+        elif len(absent_pk) == 1 and self.table.column(absent_pk[0]).type == ColumnType.INT:
+            self.line_key = (absent_pk[0], [k for k in pk if k != absent_pk[0]])
+            self.notes.append(f"{absent_pk[0]} numbered 1, 2, ... within each {', '.join(self.line_key[1])}")
+
+    def __iter__(self) -> Iterator[RawBatch]:
+        planned = False
+        kept: list[RawBatch] = []
+        for batch in self.batches:
+            t = batch.table
+            if not planned:
+                self._plan([n for n in t.column_names if n != ROW])
+                planned = True
+            out = RawBatch(self._map(t), batch.malformed)
+            if self.mapping.one_row_per:
+                kept.append(out)
+            else:
+                yield out
+        if kept:
+            yield self._combine(kept)
+
+    def _map(self, t: pa.Table) -> pa.Table:
+        m = self.mapping
+        if m.where:
+            mask = None
+            for header, allowed in m.where.items():
+                hit = pc.fill_null(pc.is_in(_as_text(t.column(header)), pa.array(allowed)), False)
+                mask = hit if mask is None else pc.and_(mask, hit)
+            before = t.num_rows
+            t = t.filter(mask)
+            self._note_count("rows left out by where", before - t.num_rows)
+        if m.is_empty and self.key is None and self.line_key is None:
+            return t
+        cols: dict[str, Any] = {}
+        for col, header in self.source_of.items():
+            array = t.column(header)
+            if col in m.values:
+                table_ = m.values[col]
+                array = pa.array(
+                    [
+                        table_.get(v.strip(), v) if v is not None else None
+                        for v in _as_text(array).to_pylist()
+                    ],
+                    type=pa.string(),
+                )
+            if self.table.column(col).type in (ColumnType.TIMESTAMP, ColumnType.DATE) and m.date_formats:
+                array = self._dates(array, self.table.column(col).type)
+            cols[col] = array
+        for col, value in m.set.items():
+            cols[col] = (
+                self._template(t, self.templates[col])
+                if col in self.templates
+                else pa.array([value] * t.num_rows, type=pa.string())
+            )
+        if m.rest_as_json:
+            cols[m.rest_as_json] = self._rest_json(t)
+        for h in self.passthrough:
+            cols[h] = t.column(h)
+        if self.key is not None:
+            cols[self.key] = self._derived_keys(t)
+        if self.line_key is not None:
+            cols[self.line_key[0]] = self._line_numbers(cols, self.line_key[1])
+        order = [c for c in self.table.column_names if c in cols] + [
+            c for c in cols if c not in self.table.column_names
+        ]
+        return pa.table({**{c: cols[c] for c in order}, ROW: t.column(ROW)})
+
+    def _note_count(self, what: str, n: int) -> None:
+        if not n:
+            return
+        for i, note in enumerate(self.notes):
+            if note.endswith(what):
+                self.notes[i] = f"{int(note.split(' ', 1)[0].replace(',', '')) + n:,} {what}"
+                return
+        self.notes.append(f"{n:,} {what}")
+
+    def _dates(self, array: Any, kind: ColumnType) -> pa.Array:
+        """Values read with the first of the mapping's formats that fits, as ISO text; others unchanged."""
+        text = pc.utf8_trim_whitespace(_as_text(array))
+        out = None
+        for fmt in self.mapping.date_formats:
+            parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+            iso = (
+                pc.strftime(parsed, format="%Y-%m-%d")
+                if kind == ColumnType.DATE
+                else pc.cast(parsed, pa.string())
+            )
+            out = iso if out is None else pc.coalesce(out, iso)
+        return pc.coalesce(out, text) if out is not None else text
+
+    def _template(self, t: pa.Table, parts: list[str | tuple[str]]) -> Any:
+        pieces = []
+        for part in parts:
+            if isinstance(part, tuple):
+                pieces.append(_as_text(t.column(ROW if part[0] == "_row" else part[0])))
+            else:
+                pieces.append(pa.array([part] * t.num_rows, type=pa.string()))
+        return pc.binary_join_element_wise(*pieces, "")
+
+    def _rest_json(self, t: pa.Table) -> pa.Array:
+        import json
+
+        names = [h for h in self.unmapped if h not in self.mapping.where]
+        columns = [t.column(h).to_pylist() for h in names]
+        rows = []
+        for values in zip(*columns, strict=True) if columns else [()] * t.num_rows:
+            rec = {n: v for n, v in zip(names, values, strict=True) if v is not None and v != ""}
+            rows.append(json.dumps(rec, ensure_ascii=False, default=str) if rec else None)
+        return pa.array(rows, type=pa.string())
+
+    def derive_key(self, values: str, seen: dict[str, int]) -> str:
+        """The key of a row: the file's stem, then 16 hex digits of BLAKE2b over the file name and
+        the row's source values (mapped columns, in data-model order); ``-2``, ``-3``, ... for the
+        second and later identical rows of the file."""
+        digest = hashlib.blake2b(f"{self._name}\x1e{values}".encode(), digest_size=8).hexdigest()
+        seen[digest] = seen.get(digest, 0) + 1
+        key = f"{self._stem[:40]}-{digest}"
+        return key if seen[digest] == 1 else f"{key}-{seen[digest]}"
+
+    def _derived_keys(self, t: pa.Table) -> pa.Array:
+        arrays = [pc.fill_null(_as_text(t.column(h)), "\x00") for h in self.source_of.values()]
+        if not arrays:
+            arrays = [_as_text(t.column(ROW))]
+        joined = pc.binary_join_element_wise(*arrays, "\x1f") if len(arrays) > 1 else arrays[0]
+        return pa.array([self.derive_key(v, self._seen) for v in joined.to_pylist()], type=pa.string())
+
+    def _line_numbers(self, cols: dict[str, Any], within: list[str]) -> pa.Array:
+        keys = [_as_text(cols[k]).to_pylist() for k in within]
+        out = []
+        for group in zip(*keys, strict=True):
+            self._lines[group] = self._lines.get(group, 0) + 1
+            out.append(str(self._lines[group]))
+        return pa.array(out, type=pa.string())
+
+    def _combine(self, parts: list[RawBatch]) -> RawBatch:
+        """One row per ``one_row_per`` value: ``sum`` columns added up, others from the first row."""
+        import duckdb
+
+        key, sums = self.mapping.one_row_per, set(self.mapping.sum)
+        tables = [p.table for p in parts]
+        names = [n for n in tables[0].column_names if n != ROW]
+        whole = pa.concat_tables([t.select([*names, ROW]) for t in tables], promote_options="permissive")
+        whole = whole.cast(pa.schema([pa.field(n, pa.string()) for n in names] + [pa.field(ROW, pa.int64())]))
+        con = duckdb.connect()
+        con.register("lines", whole)
+        q = lambda n: '"' + n.replace('"', '""') + '"'  # noqa: E731
+        for col in sums & set(names):
+            bad = con.execute(
+                f"SELECT {q(ROW)}, {q(col)} FROM lines WHERE {q(col)} IS NOT NULL AND trim({q(col)}) <> '' "
+                f"AND TRY_CAST(trim({q(col)}) AS DOUBLE) IS NULL ORDER BY 1 LIMIT 1"
+            ).fetchall()
+            if bad:
+                raise SourceError(
+                    f"{self.label}:{bad[0][0]}:{col}: not a number, so the rows of one {key} cannot be "
+                    f"added up: {bad[0][1]!r}"
+                )
+        exprs = [
+            f"CAST(round(sum(TRY_CAST(trim({q(n)}) AS DOUBLE)), 9) AS VARCHAR) AS {q(n)}"
+            if n in sums
+            else f"first({q(n)} ORDER BY {q(ROW)}) FILTER (WHERE {q(n)} IS NOT NULL) AS {q(n)}"
+            for n in names
+            if n != key
+        ]
+        combined = con.execute(
+            f"SELECT {q(key)}, {', '.join(exprs)}, min({q(ROW)}) AS {q(ROW)} FROM lines "
+            f"GROUP BY {q(key)} ORDER BY {q(ROW)}"
+        ).fetch_arrow_table()
+        con.close()
+        self.notes.append(f"{whole.num_rows:,} rows combined into {combined.num_rows:,}, one per {key}")
+        return RawBatch(combined.select([*[n for n in names], ROW]), [e for p in parts for e in p.malformed])
+
+
+def _template(value: str) -> list[str | tuple[str]]:
+    """A ``set`` value as literal parts and ``(header,)`` references (``{{``/``}}`` are braces)."""
+    from cxlens.collect.mapping import PLACEHOLDER
+
+    parts: list[str | tuple[str]] = []
+    pos = 0
+    for match in PLACEHOLDER.finditer(value):
+        if match.start() > pos:
+            parts.append(value[pos : match.start()])
+        token = match.group(0)
+        parts.append(token[0] if token in ("{{", "}}") else (match.group(1),))
+        pos = match.end()
+    if pos < len(value):
+        parts.append(value[pos:])
+    return parts
