@@ -386,6 +386,8 @@ class MappedBatches:
         self.key: str | None = None
         self.line_key: tuple[str, list[str]] | None = None
         self._seen: dict[str, int] = {}
+        self.hashed: list[str] = []
+        self._constants = ""
         self._lines: dict[tuple[Any, ...], int] = {}
         self._stem = Path(label).name.split(".")[0] or "rows"
         self._name = Path(label).name
@@ -405,12 +407,14 @@ class MappedBatches:
             if h in names and h not in self.source_of and h not in m.set:
                 self.source_of[h] = h
         self.source_of = {c: self.source_of[c] for c in names if c in self.source_of}
-        used = set(self.source_of.values())
+        templates = {p[0] for v in m.set.values() for p in _template(v) if isinstance(p, tuple)}
+        used = {*self.source_of.values(), *templates, *m.where}
         self.unmapped = [h for h in headers if h not in used]
         if m.is_empty:
             self.passthrough = self.unmapped
         elif self.unmapped and not m.rest_as_json:
-            shown = ", ".join(self.unmapped[:12]) + (", ..." if len(self.unmapped) > 12 else "")
+            shown = ", ".join(h or "(unnamed)" for h in self.unmapped[:12])
+            shown += ", ..." if len(self.unmapped) > 12 else ""
             self.notes.append(
                 f"left out {len(self.unmapped)} source column(s) the mapping does not name: {shown}"
             )
@@ -425,6 +429,15 @@ class MappedBatches:
                         f"does not have; its columns are {', '.join(headers)}"
                     )
                 self.templates[col] = parts
+        refs = [
+            ROW if p[0] == "_row" else p[0]
+            for parts in self.templates.values()
+            for p in parts
+            if isinstance(p, tuple)
+        ]
+        rest = self.unmapped if m.rest_as_json else []
+        self.hashed = list(dict.fromkeys([*self.source_of.values(), *refs, *rest]))
+        self._constants = "\x1f".join(f"{k}={v}" for k, v in sorted(m.set.items()))
         present = {*self.source_of, *m.set, *(self.passthrough if m.is_empty else ())}
         if m.rest_as_json:
             present.add(m.rest_as_json)
@@ -466,7 +479,7 @@ class MappedBatches:
             before = t.num_rows
             t = t.filter(mask)
             self._note_count("rows left out by where", before - t.num_rows)
-        if m.is_empty and self.key is None and self.line_key is None:
+        if m.is_empty and not m.date_formats and self.key is None and self.line_key is None:
             return t
         cols: dict[str, Any] = {}
         for col, header in self.source_of.items():
@@ -480,15 +493,17 @@ class MappedBatches:
                     ],
                     type=pa.string(),
                 )
-            if self.table.column(col).type in (ColumnType.TIMESTAMP, ColumnType.DATE) and m.date_formats:
-                array = self._dates(array, self.table.column(col).type)
             cols[col] = array
         for col, value in m.set.items():
-            cols[col] = (
-                self._template(t, self.templates[col])
-                if col in self.templates
-                else pa.array([value] * t.num_rows, type=pa.string())
-            )
+            if col in self.templates:
+                cols[col] = self._template(t, self.templates[col])
+            else:
+                cols[col] = pa.array([value] * t.num_rows, type=pa.string())
+        if m.date_formats:
+            for col in [*self.source_of, *m.set]:
+                kind = self.table.column(col).type
+                if kind in (ColumnType.TIMESTAMP, ColumnType.DATE):
+                    cols[col] = self._dates(cols[col], kind)
         if m.rest_as_json:
             cols[m.rest_as_json] = self._rest_json(t)
         for h in self.passthrough:
@@ -526,13 +541,15 @@ class MappedBatches:
         return pc.coalesce(out, text) if out is not None else text
 
     def _template(self, t: pa.Table, parts: list[str | tuple[str]]) -> Any:
+        """A ``set`` template filled per row (an empty value fills in as nothing; blank -> null)."""
         pieces = []
         for part in parts:
             if isinstance(part, tuple):
-                pieces.append(_as_text(t.column(ROW if part[0] == "_row" else part[0])))
+                pieces.append(pc.fill_null(_as_text(t.column(ROW if part[0] == "_row" else part[0])), ""))
             else:
                 pieces.append(pa.array([part] * t.num_rows, type=pa.string()))
-        return pc.binary_join_element_wise(*pieces, "")
+        joined = pc.utf8_trim_whitespace(pc.binary_join_element_wise(*pieces, ""))
+        return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
 
     def _rest_json(self, t: pa.Table) -> pa.Array:
         import json
@@ -546,16 +563,17 @@ class MappedBatches:
         return pa.array(rows, type=pa.string())
 
     def derive_key(self, values: str, seen: dict[str, int]) -> str:
-        """The key of a row: the file's stem, then 16 hex digits of BLAKE2b over the file name and
-        the row's source values (mapped columns, in data-model order); ``-2``, ``-3``, ... for the
-        second and later identical rows of the file."""
-        digest = hashlib.blake2b(f"{self._name}\x1e{values}".encode(), digest_size=8).hexdigest()
+        """The key of a row: the file's stem, then 16 hex digits of BLAKE2b over the file name,
+        the mapping's constants and the row's values of the source columns the mapping reads;
+        ``-2``, ``-3``, ... for the second and later identical rows of the file."""
+        text = f"{self._name}\x1e{self._constants}\x1e{values}"
+        digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
         seen[digest] = seen.get(digest, 0) + 1
         key = f"{self._stem[:40]}-{digest}"
         return key if seen[digest] == 1 else f"{key}-{seen[digest]}"
 
     def _derived_keys(self, t: pa.Table) -> pa.Array:
-        arrays = [pc.fill_null(_as_text(t.column(h)), "\x00") for h in self.source_of.values()]
+        arrays = [pc.fill_null(_as_text(t.column(h)), "\x00") for h in self.hashed]
         if not arrays:
             arrays = [_as_text(t.column(ROW))]
         joined = pc.binary_join_element_wise(*arrays, "\x1f") if len(arrays) > 1 else arrays[0]
@@ -598,10 +616,10 @@ class MappedBatches:
             for n in names
             if n != key
         ]
-        combined = con.execute(
+        combined = con.sql(
             f"SELECT {q(key)}, {', '.join(exprs)}, min({q(ROW)}) AS {q(ROW)} FROM lines "
             f"GROUP BY {q(key)} ORDER BY {q(ROW)}"
-        ).fetch_arrow_table()
+        ).to_arrow_table()
         con.close()
         self.notes.append(f"{whole.num_rows:,} rows combined into {combined.num_rows:,}, one per {key}")
         return RawBatch(combined.select([*[n for n in names], ROW]), [e for p in parts for e in p.malformed])
