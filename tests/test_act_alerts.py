@@ -248,6 +248,37 @@ def test_metric_drop_fires_on_a_planted_drop_only(workspace: Workspace, ops: Ops
     assert week_later.fired == 0
 
 
+def _monthly_reviews(rng: np.random.Generator, five_star: dict[str, float]) -> pd.DataFrame:
+    """Star ratings without a store (a review export): per month, that share 5 stars, else 2."""
+    rows = []
+    for month, share in five_star.items():
+        for i in range(150):
+            stars = 5 if rng.random() < share else 2
+            rows.append((f"{month}-{i}", pd.Timestamp(f"{month}-01") + pd.Timedelta(hours=4 * i), stars))
+    return pd.DataFrame(rows, columns=["feedback_id", "submitted_at", "rating"]).assign(source="review")
+
+
+def test_default_rules_alert_on_a_star_rating_drop_in_reviews(workspace: Workspace, ops: OpsStore) -> None:
+    df = _monthly_reviews(np.random.default_rng(8), {"2026-08": 0.8, "2026-09": 0.8, "2026-10": 0.45})
+    workspace.ingest("feedback", df)
+    al.run_alerts(ops, workspace, al.DEFAULT_RULES, now=NOW, send=False)
+    [alert] = [a for a in al.list_alerts(ops) if a.rule_id == "rating-drop"]
+    month = df["submitted_at"].dt.to_period("M")
+    last, prev = (float(df.loc[month == p, "rating"].mean()) for p in (month.max(), month.max() - 1))
+    assert alert.detail["value"] == pytest.approx(last, abs=1e-3)
+    assert alert.detail["baseline"] == pytest.approx(prev, abs=1e-3)
+    assert alert.detail["p_value"] < 0.05
+    assert alert.store_id is None
+    assert "Rating dropped" in alert.title and "feedback with no store_id" in alert.title
+
+
+def test_star_rating_rule_stays_quiet_without_a_drop(workspace: Workspace, ops: OpsStore) -> None:
+    df = _monthly_reviews(np.random.default_rng(9), {"2026-08": 0.7, "2026-09": 0.7, "2026-10": 0.7})
+    workspace.ingest("feedback", df)
+    al.run_alerts(ops, workspace, al.DEFAULT_RULES, now=NOW, send=False)
+    assert not [a for a in al.list_alerts(ops) if a.rule_id == "rating-drop"]
+
+
 def test_metric_rules_stay_quiet_on_noise(workspace: Workspace, ops: OpsStore) -> None:
     rng = np.random.default_rng(11)
     df = _daily(rng, 35, {"S1": 0.8, "S2": 0.75, "S3": 0.7}, drop={})

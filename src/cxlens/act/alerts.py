@@ -113,7 +113,7 @@ class AspectRule(_FeedbackRule):
 
 class _MetricRule(_Rule):
     metric: Literal["nps", "csat", "csat_mean", "ces", "rating"] = "nps"
-    by: Literal["store_id", "region", "touchpoint"] = "store_id"
+    by: Literal["store_id", "region", "touchpoint", "product_id"] = "store_id"
     filters: dict[str, Any] = Field(default_factory=dict)
     min_n: int = Field(default=30, ge=1)
 
@@ -156,6 +156,8 @@ DEFAULT_RULES = RuleSet(
         KeywordRule(id="refund", kind="keyword", priority="high"),
         AspectRule(id="negative-aspect", kind="aspect"),
         MetricDropRule(id="nps-drop", kind="metric_drop", metric="nps", min_drop=5),
+        # reviews come in slower than surveys: a month against the one before, by 0.2 stars or more
+        MetricDropRule(id="rating-drop", kind="metric_drop", metric="rating", grain="month", min_drop=0.2),
     )
 )
 
@@ -322,6 +324,8 @@ def _where(rule: Any, value: Any, regions: dict[str, str | None]) -> dict[str, s
         return {"store_id": value, "region": regions.get(value or ""), "touchpoint": tp}
     if rule.by == "region":
         return {"store_id": None, "region": value, "touchpoint": tp}
+    if rule.by == "product_id":
+        return {"store_id": None, "region": None, "touchpoint": tp}
     return {"store_id": None, "region": None, "touchpoint": value}
 
 
@@ -362,7 +366,9 @@ def drop_candidates(ws: Workspace, rule: MetricDropRule, regions: dict[str, str 
             "n": int(r.n_a),
             "n_baseline": int(r.n_b),
         }
-        title = f"{label} dropped {abs(r.diff):.1f} in {rule.by}={group} ({period})"
+        digits = 2 if m.METRICS[rule.metric].kind == "mean" else 1
+        where = f"{rule.by}={group}" if _text(group) is not None else f"feedback with no {rule.by}"
+        title = f"{label} dropped {abs(r.diff):.{digits}f} in {where} ({period})"
         out.append(
             Candidate(
                 rule,

@@ -189,6 +189,10 @@ _STEP = {
 }
 
 
+#: The headline metrics, in the order every summary shows them (those the data has).
+HEADLINE_METRICS: tuple[MetricName, ...] = ("nps", "csat", "ces", "rating")
+
+
 # -- inputs ---------------------------------------------------------------------------------------
 
 
@@ -627,8 +631,9 @@ def compare_periods(
 
 
 def _latest(mom: pd.DataFrame) -> pd.Timestamp:
+    """The latest period with data (NaT when no feedback with a score matches)."""
     if mom.empty:
-        raise ValueError("no feedback with a score matches; nothing to compare")
+        return pd.NaT
     return pd.Timestamp(mom["period"].max())
 
 
@@ -643,6 +648,7 @@ def _two_periods(
     Without ``period`` the latest period with data is wanted. Scanning only the store's last two
     periods finds it whenever the filtered feedback has data in the store's latest period (the
     usual case, and 2-3x faster than the whole history); otherwise the whole history is read.
+    When nothing matches, the period is NaT and the moments are empty ("no data" downstream).
     """
     step = _STEP[grain]
     if period is not None:
@@ -729,6 +735,27 @@ def compare_segments(
     else:
         out = _order(out, order_keys, specs, jm)
     return _with_meta(out, specs, confidence, min_n)
+
+
+def available_metrics(
+    tables: Tables,
+    metrics: Sequence[MetricName] = HEADLINE_METRICS,
+    *,
+    brand: str | Sequence[str] | None = None,
+    filters: Mapping[str, Any] | None = None,
+    journey_map: JourneyMap | None = None,
+) -> list[MetricName]:
+    """The ``metrics`` that have at least one answer in the (filtered) feedback, in their order.
+
+    Summaries show these: review exports have star ratings but no NPS, surveys the opposite.
+    """
+    specs = _metrics(list(metrics))
+    expr = metric_expr(tables, list(metrics), journey_map=journey_map, brand=brand, filters=filters)
+    counts = expr.to_pandas()
+    if counts.empty:
+        return []
+    row = counts.iloc[0]
+    return [m.name for m in specs if int(row.get(f"{m.score}_n", 0) or 0) > 0]  # type: ignore[misc]
 
 
 def headline(

@@ -242,8 +242,9 @@ def run(
         build_demo(ws, customers, seed, sys.stderr.isatty())
         print_status(ws)
         analyse_texts(ws)
-        head = m.headline(ws, ["nps", "csat", "ces"], "month", journey_map=ws.journey_map)
-        print_headline(head)
+        shown = m.available_metrics(ws, journey_map=ws.journey_map)
+        if shown:
+            print_headline(m.headline(ws, shown, "month", journey_map=ws.journey_map))
         target = write_report(ws, None, "month", None, False)
     out.print(f"\n[bold]report:[/] {target}  ({time.perf_counter() - started:.0f} s in all)")
     out.print("open it in a browser; it works offline.")

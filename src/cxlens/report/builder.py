@@ -19,9 +19,28 @@ from cxlens.report.journey_section import journey_section
 from cxlens.report.render import Kpi, Section, TableBlock, render_html
 from cxlens.storage.workspace import Workspace
 
-#: Metrics shown in the report, in order.
-REPORT_METRICS: tuple[m.MetricName, ...] = ("nps", "csat", "ces")
-LABELS = {"nps": "NPS", "csat": "CSAT (% 4–5)", "csat_mean": "CSAT mean", "ces": "CES (1–7, lower is better)"}
+#: Metrics the report can show, in order; it shows those the data has (see :func:`shown_metrics`).
+REPORT_METRICS: tuple[m.MetricName, ...] = m.HEADLINE_METRICS
+LABELS = {
+    "nps": "NPS",
+    "csat": "CSAT (% 4–5)",
+    "csat_mean": "CSAT mean",
+    "ces": "CES (1–7, lower is better)",
+    "rating": "Star rating (1–5)",
+}
+#: Breakdown dimensions per metric (those with data are drawn).
+BREAKDOWNS: dict[str, tuple[str, ...]] = {
+    "nps": ("channel", "stage"),
+    "csat": ("stage", "touchpoint"),
+    "rating": ("channel", "source", "stage"),
+    "ces": ("touchpoint",),
+}
+#: What to load when the feedback has no score at all.
+NO_SCORES = (
+    "The feedback holds no NPS, CSAT, CES or star rating yet. Load scored feedback, e.g. "
+    "`cxlens ingest feedback reviews.csv --map rating=Stars --map text=Review --set source=review` "
+    "(see docs/own-data.md)."
+)
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -44,13 +63,22 @@ def _period(value: object, grain: str) -> str:
     return ts.strftime("%Y-%m-%d")
 
 
-def executive_summary(tables: m.Tables, grain: m.Grain, **opts: Any) -> Section:
+def shown_metrics(tables: m.Tables, **opts: Any) -> list[m.MetricName]:
+    """The report's metrics that have answers (NPS, CSAT, CES, star rating, in that order)."""
+    return m.available_metrics(tables, REPORT_METRICS, journey_map=opts.get("journey_map"))
+
+
+def executive_summary(
+    tables: m.Tables, grain: m.Grain, metrics: list[m.MetricName] | None = None, **opts: Any
+) -> Section:
     """Headline metrics for the latest period, with the change against the previous one."""
-    head = m.headline(tables, list(REPORT_METRICS), grain, **opts)
     section = Section("summary", "Executive summary")
-    if head.empty or head["n"].sum() == 0:
-        section.intro = "No survey answers yet: load feedback to see metrics."
+    metrics = shown_metrics(tables, **opts) if metrics is None else metrics
+    if not metrics:
+        section.intro = "No scores yet."
+        section.notes.append(NO_SCORES)
         return section
+    head = m.headline(tables, metrics, grain, **opts)
     period = _period(head["period"].iloc[0], grain)
     previous = _period(head["previous_period"].iloc[0], grain)
     section.intro = f"Latest {grain}: {period}, compared with {previous}."
@@ -63,10 +91,12 @@ def executive_summary(tables: m.Tables, grain: m.Grain, **opts: Any) -> Section:
                 f"{sign}{abs(row.change):.1f} vs {previous} "
                 f"({'significant' if row.significant else 'not significant'}, p={row.p_value:.3f})"
             )
+        elif row.n:
+            change = f"no answers in {previous} to compare with"
         section.kpis.append(
             Kpi(
                 label=LABELS.get(row.metric, row.metric),
-                value=_fmt(row.value, 1 if row.metric != "ces" else 2),
+                value=_fmt(row.value, 1 if row.metric not in ("ces", "rating") else 2),
                 ci=f"{_fmt(row.ci_low)} to {_fmt(row.ci_high)}",
                 n=f"{row.n:,}" + (" (small n)" if row.small_n else ""),
                 change=change,
@@ -84,33 +114,62 @@ def executive_summary(tables: m.Tables, grain: m.Grain, **opts: Any) -> Section:
                 f"{LABELS.get(row.metric, row.metric)}: no significant change ({row.change:+.1f}, "
                 f"p={row.p_value:.2f})."
             )
+    missing = [LABELS[x].split(" (")[0] for x in REPORT_METRICS if x not in metrics]
+    if missing:
+        section.notes.append(
+            f"Not in the data: {', '.join(missing)} (map a column to it on `cxlens ingest feedback` "
+            "to add it)."
+        )
     return section
 
 
-def trends(tables: m.Tables, grain: m.Grain, **opts: Any) -> Section:
+def trends(
+    tables: m.Tables, grain: m.Grain, metrics: list[m.MetricName] | None = None, **opts: Any
+) -> Section:
     """One trend chart per metric with its interval band."""
     section = Section("trends", "Trends", intro=f"Each {grain}, with 95% intervals.")
-    data = m.trend(tables, list(REPORT_METRICS), grain, **opts)
-    for metric in REPORT_METRICS:
+    metrics = shown_metrics(tables, **opts) if metrics is None else metrics
+    if not metrics:
+        section.notes.append(NO_SCORES)
+        return section
+    data = m.trend(tables, metrics, grain, **opts)
+    for metric in metrics:
         part = data[data["metric"] == metric]
         if not part.empty:
             section.add_chart(trend_lines(part, "period", LABELS[metric]))
+    if data["period"].nunique() < 2:
+        section.notes.append(
+            f"All scored feedback falls in one {grain}: load more periods to see a trend "
+            "(or check the submitted_at column and --date-format)."
+        )
     return section
 
 
-def breakdowns(tables: m.Tables, **opts: Any) -> Section:
-    """NPS and CSAT by channel, journey stage and touchpoint."""
+def breakdowns(tables: m.Tables, metrics: list[m.MetricName] | None = None, **opts: Any) -> Section:
+    """Each metric the data has by channel, journey stage, touchpoint or source (where known)."""
     section = Section(
         "breakdowns",
         "Breakdowns",
         intro="Over the whole period. Bars show the value, whiskers the 95% interval.",
     )
-    for metric, dims in (("nps", ("channel", "stage")), ("csat", ("stage", "touchpoint"))):
-        data = m.breakdown(tables, metric, dims, **opts)  # type: ignore[arg-type]
+    metrics = shown_metrics(tables, **opts) if metrics is None else metrics
+    plans = [(x, BREAKDOWNS[x]) for x in metrics if x in BREAKDOWNS]
+    if "nps" in metrics and "csat" in metrics:  # surveys: the two classic breakdowns are enough
+        plans = [p for p in plans if p[0] in ("nps", "csat")]
+    for metric, dims in plans:
+        data = m.breakdown(tables, metric, dims, **opts)
         for dim in dims:
             part = data[(data["dimension"] == dim) & data["level"].notna()]
-            if not part.empty:
+            if len(part) > 1 or (dim != "source" and not part.empty):
                 section.add_chart(interval_bars(part, "level", f"{LABELS[metric]} by {dim}"))
+    if not metrics:
+        section.notes.append(NO_SCORES)
+    elif not section.charts:
+        section.notes.append(
+            "The scored feedback names no channel, touchpoint or source to break it down by: map a "
+            "column to channel or touchpoint on `cxlens ingest feedback`, or set one "
+            "(`--set channel=web`)."
+        )
     return section
 
 
@@ -129,25 +188,43 @@ def _ranking_table(frame: pd.DataFrame, caption: str) -> TableBlock:
     return TableBlock(caption, ["rank", "store", "name", "value", "95% CI", "n"], rows, numeric={0, 3, 5})
 
 
-def stores(tables: m.Tables, **opts: Any) -> Section:
-    """Best and worst stores by NPS, and every store's NPS with its interval."""
-    section = Section("stores", "Stores", intro="Stores ranked by NPS over the whole period.")
-    ranking = m.best_worst(tables, "nps", ("store_id", "store_name"), k=5, **opts)
+def stores(tables: m.Tables, metrics: list[m.MetricName] | None = None, **opts: Any) -> Section:
+    """Best and worst stores by the first metric the data has, and every store's value with its interval."""
+    metrics = shown_metrics(tables, **opts) if metrics is None else metrics
+    section = Section("stores", "Stores")
+    if not metrics:
+        section.notes.append(NO_SCORES)
+        return section
+    lead = metrics[0]
+    label = LABELS[lead]
+    section.intro = f"Stores ranked by {label} over the whole period."
+    ranking = m.best_worst(tables, lead, ("store_id", "store_name"), k=5, **opts)
+    if ranking.ranked.empty and ranking.excluded.empty:
+        section.notes.append(
+            "The scored feedback names no store: map a column to store_id on `cxlens ingest feedback` "
+            "and load the stores (`cxlens ingest stores stores.csv`) for their names and regions."
+        )
+        return section
     if ranking.ranked.empty:
         section.notes.append(ranking.note)
         return section
-    section.tables.append(_ranking_table(ranking.best, "Best stores by NPS"))
-    section.tables.append(_ranking_table(ranking.worst, "Worst stores by NPS"))
+    section.tables.append(_ranking_table(ranking.best, f"Best stores by {label}"))
+    section.tables.append(_ranking_table(ranking.worst, f"Worst stores by {label}"))
     section.notes.append(ranking.note)
-    csat = m.best_worst(tables, "csat", ("store_id", "store_name"), k=5, **opts)
-    if not csat.ranked.empty:
-        section.tables.append(_ranking_table(csat.worst, "Worst stores by CSAT (% 4–5)"))
-    labelled = ranking.ranked.assign(label=ranking.ranked["store_name"].fillna(ranking.ranked["store_id"]))
-    section.add_chart(interval_bars(labelled, "label", "NPS by store"))
+    second = next((x for x in metrics[1:] if x in ("csat", "rating")), None)
+    if second is not None:
+        other = m.best_worst(tables, second, ("store_id", "store_name"), k=5, **opts)
+        if not other.ranked.empty:
+            section.tables.append(_ranking_table(other.worst, f"Worst stores by {LABELS[second]}"))
+    ranked = ranking.ranked
+    labelled = ranked.assign(label=ranked["store_name"].fillna(ranked["store_id"]))
+    section.add_chart(interval_bars(labelled, "label", f"{label} by store"))
     return section
 
 
-def movers(tables: m.Tables, grain: m.Grain, **opts: Any) -> Section:
+def movers(
+    tables: m.Tables, grain: m.Grain, metrics: list[m.MetricName] | None = None, **opts: Any
+) -> Section:
     """The biggest significant changes against the previous period, by store and by touchpoint."""
     section = Section(
         "movers",
@@ -155,12 +232,22 @@ def movers(tables: m.Tables, grain: m.Grain, **opts: Any) -> Section:
         intro=f"Significant changes (p < 0.05) in the latest {grain} against the one before; "
         "small n left out.",
     )
-    for metric, dim in (
-        ("nps", "store_id"),
-        ("csat", "store_id"),
-        ("csat", "touchpoint"),
-        ("nps", "touchpoint"),
-    ):
+    metrics = shown_metrics(tables, **opts) if metrics is None else metrics
+    plan = [
+        (metric, dim)
+        for metric, dim in (
+            ("nps", "store_id"),
+            ("csat", "store_id"),
+            ("csat", "touchpoint"),
+            ("nps", "touchpoint"),
+            ("rating", "store_id"),
+            ("rating", "product_id"),
+        )
+        if metric in metrics
+    ]
+    if not plan:
+        section.notes.append(NO_SCORES if not metrics else "No metric with stores, touchpoints or products.")
+    for metric, dim in plan:
         moved = m.biggest_movers(tables, metric, dim, grain, k=8, **opts)  # type: ignore[arg-type]
         if moved.empty:
             section.notes.append(f"{LABELS[metric]} by {dim}: no significant change.")
@@ -199,9 +286,15 @@ def voice_of_customer(ws: Workspace, engine: str | None, grain: str) -> Section:
     analysed = ws.con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'feedback_aspects'"
     ).fetchall()[0][0]
-    if not analysed:
+    texts = ws.con.execute("SELECT count(text) FROM feedback").fetchall()[0][0]
+    if not texts or not analysed:
         section = Section("text", "Voice of the customer")
-        section.notes.append("Feedback texts are not analysed yet: run `cxlens text analyse`.")
+        section.notes.append(
+            "The feedback has no text: map the column with the customers' words on "
+            "`cxlens ingest feedback` (e.g. `--map text=Review`) to see aspects and sentiment."
+            if not texts
+            else "Feedback texts are not analysed yet: run `cxlens text analyse`."
+        )
         return section
     return text_section(text_tables(ws, engine), grain)
 
@@ -254,12 +347,15 @@ def build_report(
     tables: m.TableGetter = lambda name: ws.table(name, engine)  # noqa: E731
     # The workspace's journey map (not the default) decides stages and their order.
     opts = {"journey_map": ws.journey_map}
+    if progress:
+        progress("metrics")
+    shown = shown_metrics(tables, **opts)
     steps: list[tuple[str, Callable[[], Section]]] = [
-        ("summary", lambda: executive_summary(tables, grain, **opts)),
-        ("trends", lambda: trends(tables, grain, **opts)),
-        ("breakdowns", lambda: breakdowns(tables, **opts)),
-        ("stores", lambda: stores(tables, **opts)),
-        ("movers", lambda: movers(tables, grain, **opts)),
+        ("summary", lambda: executive_summary(tables, grain, shown, **opts)),
+        ("trends", lambda: trends(tables, grain, shown, **opts)),
+        ("breakdowns", lambda: breakdowns(tables, shown, **opts)),
+        ("stores", lambda: stores(tables, shown, **opts)),
+        ("movers", lambda: movers(tables, grain, shown, **opts)),
         ("journeys", lambda: journey_section(tables, ws.journey_map)),
         ("text", lambda: voice_of_customer(ws, engine, grain)),
         ("customers", lambda: customers(tables)),

@@ -72,7 +72,11 @@ def customers_section(tables: prepare.Tables, *, horizon_days: int = 90, with_ch
     b = prepare.baskets_from_tables(tables)
     last = b.ordered_at.max().to_pandas()
     if last is None or pd.isna(last):
-        section.notes.append("No orders of known customers yet.")
+        section.notes.append(
+            "No orders of known customers yet: load orders with a customer_id and their lines "
+            "(`cxlens ingest orders orders.csv`, `cxlens ingest order_items lines.csv`) to see RFM "
+            "segments, cohorts, CLV and churn."
+        )
         return section
     end = rfm.as_date(last)
     scores = rfm.rfm_scores(b, end)
@@ -123,7 +127,14 @@ def customers_section(tables: prepare.Tables, *, horizon_days: int = 90, with_ch
             f"BG/NBD + Gamma-Gamma fitted to {cal_end}: holdout MAE {h.mae:.2f} purchases per customer "
             f"(carry-forward baseline {h.baseline_mae:.2f}), correlation {h.correlation:.2f}."
         )
-    if with_churn:
+    first = rfm.as_date(b.ordered_at.min().to_pandas())
+    if with_churn and (end - first).days < 2 * horizon_days + 30:
+        section.notes.append(
+            f"Churn model not fitted: it learns from customers {2 * horizon_days} days before the last "
+            f"order and tests {horizon_days} days later, so it needs orders over at least "
+            f"{2 * horizon_days + 30} days; these span {(end - first).days}."
+        )
+    elif with_churn:
         try:
             train = churn.churn_features(
                 tables, end - timedelta(days=2 * horizon_days), horizon_days

@@ -106,6 +106,23 @@ def _pct(v: Any) -> str:
     return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f}%"
 
 
+def _missing_outcome(tables: Tables, outcome: str) -> str | None:
+    """Why key drivers cannot run when the outcome has no answers from known customers (else None)."""
+    from cxlens.analyse.common import getter
+
+    if outcome not in ("nps", "csat"):
+        return None
+    fb = getter(tables)("feedback")
+    known = fb.filter(fb[outcome].notnull() & fb.customer_id.notnull() & fb.brand.isnull())
+    if int(known.count().to_pandas()) > 0:
+        return None
+    return (
+        f"Key drivers explain {outcome.upper()} per customer, and the feedback has no {outcome.upper()} "
+        f"answer with a customer_id: map both on `cxlens ingest feedback` (--map {outcome}=... "
+        "--map customer_id=...) and load the customers' orders or events as drivers."
+    )
+
+
 def drivers_section(
     tables: Tables,
     *,
@@ -125,7 +142,7 @@ def drivers_section(
     try:
         result = key_drivers(tables, outcome, n_boot=n_boot, text=text, seed=seed)  # type: ignore[arg-type]
     except ValueError as exc:
-        section.notes.append(f"Key drivers not computed: {exc}")
+        section.notes.append(_missing_outcome(tables, outcome) or f"Key drivers not computed: {exc}")
     if result is not None:
         d = result.drivers
         section.kpis.append(
@@ -189,7 +206,10 @@ def drivers_section(
         )
     bench = benchmark(tables, text=text)
     if bench.empty or (bench["brand"] != OURS).sum() == 0:
-        section.notes.append("No competitor feedback (feedback.brand) to benchmark against.")
+        section.notes.append(
+            "No competitor feedback to benchmark against: load competitors' reviews with their brand "
+            "set (`cxlens ingest feedback rival-reviews.csv --set brand=Rival ...`)."
+        )
         return section
     section.add_chart(benchmark_heatmap(bench))
     comp = bench[(bench["brand"] != OURS) & ~bench["small_n"]]

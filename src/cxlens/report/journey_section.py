@@ -110,7 +110,10 @@ def journey_section(tables: jr.Tables, journey_map: JourneyMap | None = None) ->
     with jr.journey_states(tables, "stage", journey_map=jm).cache() as states:
         top = jr.top_paths(tables, "stage", k=10, journey_map=jm, states=states)
         if top.total_journeys == 0:
-            section.notes.append("No events yet: load events to see journeys.")
+            section.notes.append(
+                "No events yet: load touchpoint events (`cxlens ingest events events.csv`; web sessions: "
+                "see docs/own-data.md) to see journeys, the funnel and moments of truth."
+            )
             return section
         links = jr.sankey_links(tables, "stage", max_steps=5, journey_map=jm, states=states)
     section.add_chart(sankey_figure(links))

@@ -27,8 +27,8 @@ from cxlens.web.auth import Principal
 
 log = logging.getLogger(__name__)
 
-#: Metrics on the overview, in order.
-OVERVIEW_METRICS: tuple[m.MetricName, ...] = ("nps", "csat", "ces")
+#: Metrics the overview can show, in order; it shows those the data has (:func:`shown_metrics`).
+OVERVIEW_METRICS: tuple[m.MetricName, ...] = m.HEADLINE_METRICS
 #: The customer dimension the "segment" filter selects on (customer segments come later).
 SEGMENT_DIMENSION = "loyalty_tier"
 
@@ -169,14 +169,39 @@ def _counts(ws: Workspace) -> dict[str, int]:
     return dict(CACHE.get(ws, ("counts",), ws.counts))
 
 
+def table_counts(ws: Workspace) -> dict[str, int]:
+    """Rows per data-model table, plus ``texts`` (feedback with text): what each page has to show."""
+
+    def texts() -> int:
+        if not _has_feedback(ws):
+            return 0
+        fb = _tables(ws)("feedback")
+        return int(fb.text.count().to_pandas())
+
+    return {**_counts(ws), "texts": int(CACHE.get(ws, ("texts",), texts))}
+
+
+def shown_metrics(ws: Workspace) -> list[m.MetricName]:
+    """The overview metrics the workspace has answers for (NPS, CSAT, CES, star rating)."""
+
+    def compute() -> list[m.MetricName]:
+        if not _has_feedback(ws):
+            return []
+        return m.available_metrics(_tables(ws), OVERVIEW_METRICS, journey_map=ws.journey_map)
+
+    return list(CACHE.get(ws, ("metrics",), compute))
+
+
 def headline(ws: Workspace, filters: Filters, who: Principal) -> pd.DataFrame:
-    """Headline NPS, CSAT and CES for the latest month in range, with CIs and the change."""
+    """Headline NPS, CSAT, CES and star rating (those the data has) for the latest month in range,
+    with CIs and the change; empty when no answer matches the filters."""
     opts = metric_options(filters, who)
     return CACHE.get(ws, ("headline", _scope_key(filters, who)), lambda: _headline(ws, filters, opts))
 
 
 def _headline(ws: Workspace, filters: Filters, opts: dict[str, Any]) -> pd.DataFrame:
-    if not _has_feedback(ws):
+    metrics = shown_metrics(ws)
+    if not metrics:
         return pd.DataFrame()
     tables: Any = _tables(ws)
     if filters.start is not None:  # answers before ``start`` count in no month, the previous one included
@@ -188,9 +213,9 @@ def _headline(ws: Workspace, filters: Filters, opts: dict[str, Any]) -> pd.DataF
 
         tables = since_start
     try:
-        return m.headline(
+        head = m.headline(
             tables,
-            list(OVERVIEW_METRICS),
+            metrics,
             "month",
             period=filters.end,
             journey_map=ws.journey_map,
@@ -198,18 +223,25 @@ def _headline(ws: Workspace, filters: Filters, opts: dict[str, Any]) -> pd.DataF
         )
     except ValueError:  # no answer matches the filters
         return pd.DataFrame()
+    return head if int(head["n"].sum()) > 0 else pd.DataFrame()
 
 
 def trend(ws: Workspace, filters: Filters, who: Principal) -> pd.DataFrame:
-    """NPS, CSAT and CES per month with intervals."""
+    """NPS, CSAT, CES and star rating (those the data has) per month with intervals."""
     opts = metric_options(filters, who)
     return CACHE.get(ws, ("trend", _scope_key(filters, who)), lambda: _trend(ws, opts))
 
 
 def _trend(ws: Workspace, opts: dict[str, Any]) -> pd.DataFrame:
-    if not _has_feedback(ws):
+    metrics = shown_metrics(ws)
+    if not metrics:
         return pd.DataFrame(columns=["period", "metric", "n", "value", "ci_low", "ci_high", "small_n"])
-    return m.trend(_tables(ws), list(OVERVIEW_METRICS), "month", journey_map=ws.journey_map, **opts)
+    return m.trend(_tables(ws), metrics, "month", journey_map=ws.journey_map, **opts)
+
+
+def stores_metric(ws: Workspace, metric: m.MetricName | None) -> m.MetricName:
+    """The metric the stores table ranks by: the one asked for, else the first the data has."""
+    return metric or next(iter(shown_metrics(ws)), "nps")
 
 
 def stores(ws: Workspace, filters: Filters, who: Principal, metric: m.MetricName = "nps") -> pd.DataFrame:
@@ -224,7 +256,7 @@ def stores(ws: Workspace, filters: Filters, who: Principal, metric: m.MetricName
 
 def _stores(ws: Workspace, opts: dict[str, Any], metric: m.MetricName) -> pd.DataFrame:
     cols = ["rank", "store_id", "store_name", "region", "n", "value", "ci_low", "ci_high", "small_n"]
-    if not _has_feedback(ws):
+    if metric not in shown_metrics(ws):
         return pd.DataFrame(columns=[*cols, "vs_rest", "p_value"])
     spec = m.METRICS[metric]
     tables, jm = _tables(ws), ws.journey_map
@@ -320,8 +352,9 @@ class CacheWarmer:
             filter_choices(self.ws, who)
             headline(self.ws, filters, who)
             trend(self.ws, filters, who)
-            # the stores page opens on NPS; the other metrics' tables are warmed unfiltered only
-            for metric in OVERVIEW_METRICS if filters == Filters() else OVERVIEW_METRICS[:1]:
+            # the stores page opens on the first metric; the others are warmed unfiltered only
+            shown = shown_metrics(self.ws)
+            for metric in shown if filters == Filters() else shown[:1]:
                 stores(self.ws, filters, who, metric)
         self.warmed_version = version
         self.done.set()

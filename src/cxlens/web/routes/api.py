@@ -66,13 +66,15 @@ def me(who: ApiUser) -> Me:
 
 @router.get("/headline", response_model=Figure, responses={200: {"content": {"text/csv": {}}}})
 def headline(state: State, who: ApiUser, filters: FiltersDep, format: Format = "json") -> Response:
-    """Headline NPS, CSAT and CES for the latest month with 95% intervals and the change."""
+    """Headline NPS, CSAT, CES and star rating (those the data has) for the latest month with 95%
+    intervals and the change; no rows when no answer matches."""
     return figure_reply("headline", figures.headline(state.workspace, filters, who), filters, who, format)
 
 
 @router.get("/trend", response_model=Figure, responses={200: {"content": {"text/csv": {}}}})
 def trend(state: State, who: ApiUser, filters: FiltersDep, format: Format = "json") -> Response:
-    """NPS, CSAT and CES per month with 95% intervals (the overview's trend charts)."""
+    """NPS, CSAT, CES and star rating (those the data has) per month with 95% intervals (the
+    overview's trend charts)."""
     return figure_reply("trend", figures.trend(state.workspace, filters, who), filters, who, format)
 
 
@@ -81,10 +83,12 @@ def stores(
     state: State,
     who: ApiUser,
     filters: FiltersDep,
-    metric: Annotated[Literal["nps", "csat", "ces"], Query()] = "nps",
+    metric: Annotated[Literal["nps", "csat", "ces", "rating"] | None, Query()] = None,
     format: Format = "json",
 ) -> Response:
-    """The stores league table with significance against the other stores (``vs_rest``)."""
+    """The stores league table with significance against the other stores (``vs_rest``), by
+    ``metric`` (default: the first of NPS, CSAT, CES and star rating the data has)."""
+    metric = figures.stores_metric(state.workspace, metric)
     frame = figures.stores(state.workspace, filters, who, metric)
     return figure_reply(f"stores-{metric}", frame, filters, who, format)
 

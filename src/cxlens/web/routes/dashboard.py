@@ -69,26 +69,30 @@ def page_context(
         "choices": figures.filter_choices(state.workspace, who),
         "query": urlencode(filters.query()),
         "fmt": fmt,
+        "counts": figures.table_counts(state.workspace),
     }
 
 
 @router.get("/app", response_class=HTMLResponse)
 def overview(request: Request, state: State, who: PageUser, filters: FiltersDep) -> Response:
-    """Headline NPS, CSAT and CES with intervals and change, and their monthly trends."""
+    """Headline NPS, CSAT, CES and star rating (those the data has) with intervals and change,
+    and their monthly trends."""
     ctx = page_context(request, state, who, filters, "overview")
     _ = staff_i18n.translator(staff_i18n.staff_locale(request))
     head = figures.headline(state.workspace, filters, who)
     trend = figures.trend(state.workspace, filters, who)
+    shown = figures.shown_metrics(state.workspace)
     charts = []
-    for metric in figures.OVERVIEW_METRICS:
+    for metric in shown:
         part = trend[trend["metric"] == metric]
         if not part.empty:
             spec = m.METRICS[metric]
             unit = _("points") if spec.unit == "points" else spec.unit
             title = _("{metric} by month ({unit})", metric=spec.label, unit=unit)
             charts.append((f"trend-{metric}", figure_json(trend_lines(part, "period", title))))
-    ctx.update(headline=figures.records(head), charts=charts)
+    ctx.update(headline=figures.records(head), charts=charts, has_scores=bool(shown))
     ctx["period"] = pd.Timestamp(head["period"].iloc[0]).strftime("%Y-%m") if not head.empty else None
+    ctx["missing"] = [m.METRICS[x].label for x in figures.OVERVIEW_METRICS if x not in shown]
     return state.templates.TemplateResponse(request, "app_overview.html.j2", ctx)
 
 
@@ -98,11 +102,13 @@ def stores(
     state: State,
     who: PageUser,
     filters: FiltersDep,
-    metric: Annotated[Literal["nps", "csat", "ces"], Query()] = "nps",
+    metric: Annotated[Literal["nps", "csat", "ces", "rating"] | None, Query()] = None,
 ) -> Response:
-    """Every store in scope ranked by a metric, with interval and a marker where it differs."""
+    """Every store in scope ranked by a metric (default: the first the data has), with interval
+    and a marker where it differs."""
     ctx = page_context(request, state, who, filters, "stores")
     _ = staff_i18n.translator(staff_i18n.staff_locale(request))
+    metric = figures.stores_metric(state.workspace, metric)
     table = figures.stores(state.workspace, filters, who, metric)
     charts = []
     if not table.empty:  # small-n stores are drawn grey, after the ranked ones
@@ -110,6 +116,8 @@ def stores(
         chart = interval_bars(labelled, "label", _("{metric} by store", metric=m.METRICS[metric].label))
         charts.append(("stores-chart", figure_json(chart)))
     ctx.update(rows=figures.records(table), metric=metric, spec=m.METRICS[metric], charts=charts)
+    ctx.update(metrics=figures.shown_metrics(state.workspace), labels={k: v.label for k, v in m.METRICS.items()})
+    ctx["has_stores"] = bool(figures.filter_choices(state.workspace, who)["store_id"]) or not table.empty
     ctx["api_query"] = urlencode({**filters.query(), "metric": metric})
     return state.templates.TemplateResponse(request, "app_stores.html.j2", ctx)
 
