@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,15 +90,43 @@ def progress_bars(enabled: bool) -> Iterator[Progress | None]:
         yield progress
 
 
+def _finite(value: Any) -> Any:
+    """JSON-ready: NaN and infinities as null, containers cleaned recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_json(data: Any) -> None:
+    """Machine-readable output: ``data`` (a frame as records, or plain data) as JSON straight to
+    stdout, not through Rich (rendering a large document with Rich costs seconds)."""
+    if hasattr(data, "to_json"):
+        text = data.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str)
+    else:
+        text = json.dumps(_finite(data), ensure_ascii=False, default=str)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def write_csv(frame: Any) -> None:
+    """A frame as CSV straight to stdout (cells safe from formula injection)."""
+    sys.stdout.write(safe_csv(frame))
+    sys.stdout.flush()
+
+
 def print_frame(df: Any, output: str, title: str = "") -> None:
     """Print a result frame as a table, JSON records or CSV (CSV cells safe from formula injection)."""
     import pandas as pd
 
     if output == "json":
-        out.print_json(df.to_json(orient="records", date_format="iso"))
+        write_json(df)
         return
     if output == "csv":
-        sys.stdout.write(safe_csv(df))
+        write_csv(df)
         return
     if output != "table":
         raise fail(f"unknown output {output!r}; choose table, json or csv", code=2)
@@ -109,8 +139,12 @@ def print_frame(df: Any, output: str, title: str = "") -> None:
 
 
 def cell(value: object) -> str:
+    """A value for a table cell: floats to 2 decimals (small ones to 2 significant digits, so a
+    support of 0.004 does not read 0.00), dates as days."""
     if isinstance(value, float):
-        return "" if value != value else f"{value:,.2f}"
+        if value != value:
+            return ""
+        return f"{value:.2g}" if 0 < abs(value) < 0.01 else f"{value:,.2f}"
     if hasattr(value, "strftime"):
         return str(value)[:10]
     return "" if value is None else str(value)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cxlens.cli.common import EngineOpt, FormatOpt, fail, open_workspace, out, print_frame
+from cxlens.cli.common import EngineOpt, FormatOpt, err, fail, open_workspace, out, print_frame, write_json
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -40,6 +38,11 @@ HeaderOpt = Annotated[
     bool, typer.Option("--header/--no-header", help="First row names the columns (else c1, c2, ...).")
 ]
 UnitOpt = Annotated[str, typer.Option("--time-unit", help="days or weeks.")]
+JoinOpt = Annotated[
+    Path | None,
+    typer.Option("--join", help="Second file (e.g. products) joined to the transactions on --on."),
+]
+OnOpt = Annotated[str | None, typer.Option("--on", help="Column both files share, e.g. product_id.")]
 
 
 def _lines(
@@ -54,10 +57,14 @@ def _lines(
     header: bool,
     ws: Any,
     engine: str | None,
+    join: Path | None = None,
+    on: str | None = None,
 ) -> ir.Table:
     from cxlens.analyse.customers import prepare
 
     if file is None:
+        if join is not None:
+            raise fail("--join works with a transactions file; the store joins products itself", code=2)
         return prepare.lines_from_tables(lambda name: ws.table(name, engine))
     cols = prepare.Columns(
         customer=customer_col,
@@ -69,7 +76,7 @@ def _lines(
     )
     try:
         return prepare.read_transactions(
-            file, cols, sep=sep, header=header, baskets_only=item_col is not None
+            file, cols, sep=sep, header=header, baskets_only=item_col is not None, join=join, on=on
         )
     except (FileNotFoundError, KeyError) as exc:
         raise fail(str(exc).strip("'\""), code=2) from None
@@ -82,17 +89,6 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise fail(str(exc).strip("'\""), code=1) from None
     except Exception as exc:  # engine errors (bad dates, bad numbers) come as backend exceptions
         raise fail(f"could not read the transactions: {str(exc).splitlines()[0]}", code=1) from None
-
-
-def _json(data: Any) -> None:
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        return v
-
-    out.print_json(json.dumps(clean(data)))
 
 
 def _baskets(file: Path | None, ws: Any, engine: str | None, lines: ir.Table) -> ir.Table:
@@ -119,24 +115,51 @@ def clv_command(
     header: HeaderOpt = True,
     time_unit: UnitOpt = "days",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write one row per customer (P(alive), expected purchases, spend and CLV over "
+            "--horizon) to this .csv or .parquet file.",
+        ),
+    ] = None,
+    horizon: Annotated[
+        float, typer.Option(help="Prediction horizon for --out, in --time-unit units.", min=0.0)
+    ] = 90.0,
     engine: EngineOpt = None,
 ) -> None:
-    """Fit BG/NBD + Gamma-Gamma on the calibration period; print parameters and holdout accuracy."""
+    """Fit BG/NBD + Gamma-Gamma on the calibration period; print parameters and holdout accuracy.
+
+    With --out, the models are fitted again on every purchase to the observation end and each
+    customer's predicted value over the next --horizon is written to the file.
+    """
     from cxlens.analyse.customers import clv
 
     if not calibration_end:
         raise fail("--calibration-end DATE is required", code=2)
     if time_unit not in ("days", "weeks"):
         raise fail("--time-unit must be days or weeks", code=2)
+    if out_file is not None and out_file.suffix.lower() not in (".csv", ".parquet"):
+        raise fail(f"--out must end in .csv or .parquet, not {out_file.name!r}", code=2)
     with _store(file) as ws:
         lines = _lines(
             file, customer_col, date_col, value_col, basket_col, None, date_format, sep, header, ws, engine
         )
         baskets = _baskets(file, ws, engine, lines)
         result = _run(clv.fit_clv, baskets, calibration_end, observation_end, unit=time_unit)
+        values = None
+        if out_file is not None:
+            values = _run(clv.customer_values, baskets, observation_end, horizon=horizon, unit=time_unit)
+    if values is not None and out_file is not None:
+        _write_values(values, out_file)
+        err.print(
+            f"wrote {len(values):,} customers to {out_file} (value over the next {horizon:g} {time_unit}: "
+            f"{values['clv'].sum():,.0f} in all)",
+            highlight=False,
+        )
     data = result.as_dict()
     if as_json:
-        _json(data)
+        write_json(data)
         return
     out.print(
         f"customers {data['customers']:,} (repeat {data['repeat_customers']:,}), "
@@ -149,6 +172,19 @@ def clv_command(
         f"holdout purchases: actual {h['actual_purchases']:,.0f}, predicted {h['predicted_purchases']:,.1f}; "
         f"MAE {h['mae']:.3f} (baseline {h['baseline_mae']:.3f}), correlation {h['correlation']:.3f}"
     )
+
+
+def _write_values(values: Any, path: Path) -> None:
+    """Per-customer values to CSV (formula-safe) or Parquet, written atomically."""
+    from cxlens.report.export import safe_csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix.lower() == ".parquet":
+        values.to_parquet(tmp, index=False)
+    else:
+        tmp.write_text(safe_csv(values), encoding="utf-8")
+    tmp.replace(path)
 
 
 @customers_app.command("rules")
@@ -167,11 +203,17 @@ def rules_command(
     date_format: DateFormat = None,
     sep: SepOpt = None,
     header: HeaderOpt = True,
+    join: JoinOpt = None,
+    on: OnOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     limit: Annotated[int, typer.Option(help="Rules to print in the table (all in JSON).")] = 30,
     engine: EngineOpt = None,
 ) -> None:
-    """Frequent itemsets and association rules (support, confidence, lift)."""
+    """Frequent itemsets and association rules (support, confidence, lift).
+
+    With a file, --item-col may name a column of a second file joined with --join FILE --on COLUMN
+    (e.g. the category of products.csv by product_id).
+    """
     from cxlens.analyse.customers import baskets
 
     if file is not None and item_col is None:
@@ -180,7 +222,19 @@ def rules_command(
         raise fail("--level must be item or category", code=2)
     with _store(file) as ws:
         lines = _lines(
-            file, customer_col, date_col, None, basket_col, item_col, date_format, sep, header, ws, engine
+            file,
+            customer_col,
+            date_col,
+            None,
+            basket_col,
+            item_col,
+            date_format,
+            sep,
+            header,
+            ws,
+            engine,
+            join,
+            on,
         )
         rules = _run(
             baskets.rules_from_lines,
@@ -192,10 +246,17 @@ def rules_command(
             level=level,
             by=by,
         )
+        why = None
+        if rules.empty and by is None:
+            why = _run(baskets.support_profile, lines, level).explain(min_support)
+    if why is not None:
+        err.print(f"[yellow]no rules:[/] {why}", highlight=False, soft_wrap=True)
     for col in ("antecedents", "consequents"):
         rules[col] = rules[col].map(lambda s: sorted(map(str, s)))
     if as_json:
-        out.print_json(rules.replace([float("inf")], None).to_json(orient="records"))
+        write_json(rules.replace([float("inf")], None))
+        return
+    if rules.empty:
         return
     shown = rules.head(limit).copy()
     for col in ("antecedents", "consequents"):
@@ -295,7 +356,7 @@ def churn_command(
     risky = v.test.sort_values("churn_probability", ascending=False).head(top)
     reasons = v.model.reasons(risky.drop(columns="churn_probability"))
     if output == "json":
-        _json(
+        write_json(
             {
                 "validation": v.as_dict(),
                 "lift": v.lift.to_dict("records"),
@@ -347,7 +408,7 @@ def recommend_command(
         well = [item for item, _ in model.goes_well_with(again[0], k)] if again else []
         rows.append({"customer_id": c, "recommended": recs[c], "buy_again": again, "goes_well_with": well})
     if output == "json":
-        _json({"customers": rows})
+        write_json({"customers": rows})
         return
     import pandas as pd
 

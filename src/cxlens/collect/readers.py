@@ -171,8 +171,8 @@ def read_csv(path: Path, delimiter: str, encoding: str, progress: ProgressFn | N
         hint = ""
         if "Expected" in msg and "columns" in msg:
             hint = (
-                f" (read with separator {delimiter!r}; if the file uses another one, pass it, "
-                "e.g. --sep ';' or --sep tab)"
+                f" (read with separator {delimiter!r}: a value holding it must be quoted; if the file "
+                "uses another separator, pass it, e.g. --sep ';' or --sep tab)"
             )
         raise SourceError(f"{path}: malformed CSV near record {row}: {msg}{hint}") from None
     finally:

@@ -49,7 +49,9 @@ class Filters:
         return {k: str(v) for k, v in vars(self).items() if v not in (None, "")}
 
 
-DateParam = Annotated[str | None, Query(pattern=r"^(\d{4}-\d{2}-\d{2})?$", description="YYYY-MM-DD.")]
+#: A day in the query string (empty: none). One Query per parameter: a Query nested in another
+#: makes pydantic warn (UnsupportedFieldAttributeWarning) whenever FastAPI rebuilds the dependency.
+DATE_PATTERN = r"^(\d{4}-\d{2}-\d{2})?$"
 
 
 def _day(value: str | None, name: str) -> date | None:
@@ -65,8 +67,12 @@ def _day(value: str | None, name: str) -> date | None:
 
 
 def filters_param(
-    start: Annotated[DateParam, Query(description="First day (inclusive), YYYY-MM-DD.")] = None,
-    end: Annotated[DateParam, Query(description="Last day (inclusive), YYYY-MM-DD.")] = None,
+    start: Annotated[
+        str | None, Query(pattern=DATE_PATTERN, description="First day (inclusive), YYYY-MM-DD.")
+    ] = None,
+    end: Annotated[
+        str | None, Query(pattern=DATE_PATTERN, description="Last day (inclusive), YYYY-MM-DD.")
+    ] = None,
     channel: Annotated[str | None, Query(max_length=256)] = None,
     region: Annotated[str | None, Query(max_length=256)] = None,
     store_id: Annotated[str | None, Query(max_length=256)] = None,

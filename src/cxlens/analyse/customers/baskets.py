@@ -9,6 +9,7 @@ mlxtend's ``fpgrowth`` returns, and rules are derived from it as ``association_r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import combinations
@@ -167,6 +168,87 @@ def association_rules(
     return df.sort_values(["lift", "confidence"], ascending=False, kind="stable").reset_index(drop=True)
 
 
+def _pairs(lines: ir.Table, level: Literal["item", "category"], by: str | None = None) -> pd.DataFrame:
+    """Distinct (basket_id, item[, by]) rows of standard lines, as a pandas frame."""
+    cols = ["basket_id", "item"] + ([by] if by else [])
+    col = lines.item_id if level == "item" else lines.category
+    sel = lines.select(basket_id=lines.basket_id, item=col, **({by: lines[by]} if by else {}))
+    return sel.filter(sel.item.notnull()).distinct().to_pandas()[cols]
+
+
+@dataclass
+class SupportProfile:
+    """How often items and pairs occur: why no rule passes a ``min_support``, and what would."""
+
+    baskets: int
+    items: int
+    items_per_basket: float
+    top_item: str | None
+    top_item_support: float
+    top_pair: tuple[str, str] | None
+    top_pair_support: float
+    #: A minimum support at which about ten pairs (twenty rules) pass; None without any pair.
+    suggested: float | None
+
+    def explain(self, min_support: float) -> str:
+        """A sentence for people: the data's shape, the best supports found and what to try."""
+        if not self.baskets:
+            return "no baskets with items: check --basket-col and --item-col"
+        text = (
+            f"no itemset of two or more items reaches support {min_support:g}: {self.baskets:,} baskets "
+            f"hold {self.items_per_basket:.2f} distinct items on average ({self.items:,} items); the most "
+            f"frequent item ({self.top_item}) is in {self.top_item_support:.2%} of baskets"
+        )
+        if self.top_pair is None:
+            return text + (
+                ", and no basket holds two items: group purchases into larger baskets, e.g. "
+                "--basket-col with a customer or household column"
+            )
+        text += f", the most frequent pair ({' + '.join(self.top_pair)}) in {self.top_pair_support:.2%}"
+        return text + f"; try --min-support {self.suggested:g}"
+
+
+def _round_down(value: float) -> float:
+    """``value`` rounded down to two significant digits."""
+    if value <= 0:
+        return 0.0
+    scale = 10 ** (math.floor(math.log10(value)) - 1)
+    return math.floor(value / scale) * scale
+
+
+def support_profile(
+    lines: ir.Table, level: Literal["item", "category"] = "item", top: int = 2000
+) -> SupportProfile:
+    """Items per basket and the highest item and pair supports (pairs among the ``top`` items)."""
+    pairs = _pairs(lines, level)
+    if pairs.empty:
+        return SupportProfile(0, 0, 0.0, None, 0.0, None, 0.0, None)
+    bm = encode(pairs)
+    n = bm.n_baskets
+    counts = np.asarray(bm.matrix.sum(axis=0)).ravel()
+    order = np.argsort(-counts, kind="stable")[:top]
+    sub = bm.matrix[:, order].tocsc().astype(np.int64)
+    together = sp.triu(sub.T @ sub, k=1).tocoo()
+    best = np.argsort(-together.data, kind="stable")
+    top_pair, pair_support, suggested = None, 0.0, None
+    if len(best):
+        i, j = together.row[best[0]], together.col[best[0]]
+        top_pair = (str(bm.items[order[i]]), str(bm.items[order[j]]))
+        pair_support = float(together.data[best[0]]) / n
+        tenth = float(together.data[best[min(9, len(best) - 1)]]) / n
+        suggested = _round_down(tenth)
+    return SupportProfile(
+        baskets=n,
+        items=len(bm.items),
+        items_per_basket=float(len(pairs)) / n,
+        top_item=str(bm.items[order[0]]),
+        top_item_support=float(counts[order[0]]) / n,
+        top_pair=top_pair,
+        top_pair_support=pair_support,
+        suggested=suggested,
+    )
+
+
 def rules_from_lines(
     lines: ir.Table,
     *,
@@ -178,10 +260,7 @@ def rules_from_lines(
     by: str | None = None,
 ) -> pd.DataFrame:
     """Association rules over standard lines, overall or per ``by`` (e.g. ``store_id``, ``category``)."""
-    cols = ["basket_id", "item"] + ([by] if by else [])
-    col = lines.item_id if level == "item" else lines.category
-    sel = lines.select(basket_id=lines.basket_id, item=col, **({by: lines[by]} if by else {}))
-    pairs = sel.filter(sel.item.notnull()).distinct().to_pandas()[cols]
+    pairs = _pairs(lines, level, by)
     groups = pairs.groupby(by, sort=True) if by else [(None, pairs)]
     out = []
     for key, group in groups:

@@ -323,3 +323,29 @@ def fit_clv(
     seconds = time.perf_counter() - start
     score = validate_holdout(bg, gg, cal_hold)
     return ClvResult(bg, gg, score, cal_end.isoformat(), obs_end.isoformat(), unit, seconds)
+
+
+def customer_values(
+    baskets: Any,
+    observation_end: Any | None = None,
+    *,
+    horizon: float = 90.0,
+    unit: str = "days",
+) -> pd.DataFrame:
+    """One row per customer with BG/NBD + Gamma-Gamma fitted on every purchase up to
+    ``observation_end`` (default: the last one): purchase history (``frequency``, ``recency``,
+    ``T``, ``monetary_value``), ``p_alive``, ``expected_purchases`` and ``expected_spend`` per
+    purchase over the next ``horizon`` units, and ``clv``, their product (undiscounted)."""
+    from cxlens.analyse.customers import rfm
+
+    if observation_end is None:
+        observation_end = baskets.ordered_at.max().to_pandas()
+    summary = rfm.summary(baskets, rfm.as_date(observation_end), unit=unit).to_pandas()
+    if summary.empty:
+        raise ValueError("no customer bought anything on or before the observation end")
+    summary = summary.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    gg = GammaGammaModel().fit(summary["frequency"], summary["monetary_value"])
+    values = predict_clv(bg, gg, summary, float(horizon))
+    history = summary[["customer_id", "frequency", "recency", "T", "monetary_value", "total_value"]]
+    return history.merge(values, on="customer_id", how="left")

@@ -14,7 +14,6 @@ null). :func:`baskets` sums lines to one row per basket.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,12 +101,6 @@ class Columns:
     date_format: str | None = None
 
 
-def _first_line(path: Path) -> bytes:
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        return bytes(fh.readline())
-
-
 def _is_parquet(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(4) == b"PAR1"
@@ -115,14 +108,12 @@ def _is_parquet(path: Path) -> bool:
 
 def sniff_separator(path: Path) -> str:
     """Guess the separator from the file name, then from the first line; ``"whitespace"`` if none."""
+    from cxlens.collect.readers import sniff_delimiter
+
     names = [s.lower() for s in path.suffixes]
     if ".tsv" in names or ".tab" in names:
         return "\t"
-    line = _first_line(path).decode("utf-8", "replace")
-    for sep in ("\t", ",", ";", "|"):
-        if sep in line:
-            return sep
-    return "whitespace"
+    return sniff_delimiter(path) or "whitespace"
 
 
 def read_raw(
@@ -220,7 +211,24 @@ def read_transactions(
     header: bool = True,
     con: Any | None = None,
     baskets_only: bool = False,
+    join: str | Path | None = None,
+    on: str | None = None,
 ) -> ir.Table:
-    """Standard transaction lines from a user's file (see :class:`Columns` and :func:`read_raw`)."""
+    """Standard transaction lines from a user's file (see :class:`Columns` and :func:`read_raw`).
+
+    ``join`` names a second file (e.g. products) left-joined on the column ``on``, so that
+    ``cols`` may name its columns too (a category for basket rules); its columns whose names the
+    transactions file already has get a ``_right`` suffix.
+    """
+    con = con or ibis.duckdb.connect()
     raw = read_raw(path, sep=sep, header=header, con=con)
+    if join is not None:
+        if not on:
+            raise KeyError("--join needs --on COLUMN: the column both files share")
+        other = read_raw(join, con=con)
+        for name, table in ((str(path), raw), (str(join), other)):
+            if on not in table.columns:
+                raise KeyError(f"column {on} not in {name}; it has {', '.join(table.columns)}")
+        other = other.distinct(on=on, keep="first")  # a key listed twice must not double lines
+        raw = raw.left_join(other, on)
     return standardise(raw, cols or Columns(), baskets_only=baskets_only)

@@ -116,7 +116,9 @@ def stores(
         chart = interval_bars(labelled, "label", _("{metric} by store", metric=m.METRICS[metric].label))
         charts.append(("stores-chart", figure_json(chart)))
     ctx.update(rows=figures.records(table), metric=metric, spec=m.METRICS[metric], charts=charts)
-    ctx.update(metrics=figures.shown_metrics(state.workspace), labels={k: v.label for k, v in m.METRICS.items()})
+    ctx.update(
+        metrics=figures.shown_metrics(state.workspace), labels={k: v.label for k, v in m.METRICS.items()}
+    )
     ctx["has_stores"] = bool(figures.filter_choices(state.workspace, who)["store_id"]) or not table.empty
     ctx["api_query"] = urlencode({**filters.query(), "metric": metric})
     return state.templates.TemplateResponse(request, "app_stores.html.j2", ctx)
