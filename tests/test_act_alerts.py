@@ -269,7 +269,8 @@ def test_default_rules_alert_on_a_star_rating_drop_in_reviews(workspace: Workspa
     assert alert.detail["baseline"] == pytest.approx(prev, abs=1e-3)
     assert alert.detail["p_value"] < 0.05
     assert alert.store_id is None
-    assert "Rating dropped" in alert.title and "feedback with no store_id" in alert.title
+    assert "Rating dropped" in alert.title
+    assert "feedback with no store_id" in alert.title
 
 
 def test_star_rating_rule_stays_quiet_without_a_drop(workspace: Workspace, ops: OpsStore) -> None:

@@ -138,7 +138,7 @@ encoding: utf-8
 def test_mapping_errors_name_the_file_key_and_column(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("map:\n  txt: Review\n", encoding="utf-8")
-    with pytest.raises(MappingError, match="'txt' is not a column of table 'feedback'.*did you mean 'text'"):
+    with pytest.raises(MappingError, match=r"'txt' is not a column of table 'feedback'.*did you mean 'text'"):
         load_mapping(bad).check(get_table("feedback"))
     bad.write_text("mapp:\n  text: Review\n", encoding="utf-8")
     with pytest.raises(MappingError, match=r"unknown key\(s\) mapp.*did you mean 'map'"):
@@ -175,7 +175,7 @@ def test_derived_key_follows_the_documented_rule(tmp_path: Path) -> None:
         return "reviews-" + hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
     same = key("2024-03-05", "5", "great")
-    assert ids == sorted([same, same + "-2"]) + [key("2024-03-06", "1", "bad")]
+    assert ids == [*sorted([same, same + "-2"]), key("2024-03-06", "1", "bad")]
     assert any("derived" in n for n in first.notes)
 
 
@@ -241,7 +241,8 @@ def test_values_where_templates_and_rest_as_json(tmp_path: Path) -> None:
         rows = ws.con.execute(
             "SELECT anonymous_id, occurred_at, touchpoint, value, properties FROM events ORDER BY 1, 3"
         ).fetchall()
-    assert bought.rows_loaded == 1 and "2 rows left out by where" in bought.notes
+    assert bought.rows_loaded == 1
+    assert "2 rows left out by where" in bought.notes
     assert [(r[0], str(r[1])[:10], r[2]) for r in rows] == [
         ("visitor-1", "2017-02-01", "product_page"),
         ("visitor-2", "2017-06-01", "checkout"),
@@ -249,7 +250,8 @@ def test_values_where_templates_and_rest_as_json(tmp_path: Path) -> None:
         ("visitor-3", "2017-03-01", "product_page"),
     ]
     assert json.loads(rows[0][4]) == {"Bought": "FALSE", "Browser": "2"}
-    assert rows[3][4] == '{"Bought": "FALSE"}' and rows[3][3] is None
+    assert rows[3][4] == '{"Bought": "FALSE"}'
+    assert rows[3][3] is None
     customers = tmp_path / "households.csv"
     customers.write_text("id,age,income\n1,19-24,Under 15K\n2,65+,100-124K\n")
     bands = ColumnMapping(
@@ -318,7 +320,8 @@ def test_preview_shows_rows_as_stored_and_a_mapping_and_writes_nothing(tmp_path:
         assert expected in out
     assert not (data / "cxlens.duckdb").exists()
     suggested = load_mapping(saved)
-    assert suggested.set == {"source": "review"} and suggested.date_formats == ["%Y/%m/%d"]
+    assert suggested.set == {"source": "review"}
+    assert suggested.date_formats == ["%Y/%m/%d"]
     loaded = cx(data, "ingest", "feedback", str(export), "--mapping", str(saved))
     assert "5 of 5 rows loaded" in loaded.output
 
@@ -351,7 +354,9 @@ def test_a_failing_date_names_the_formats_and_the_flag(tmp_path: Path) -> None:
             ws.ingest("feedback", export, mapping=ColumnMapping(date_formats=["%Y/%m/%d"]))
     [e1], [e2] = plain.value.result.errors, tried.value.result.errors
     assert (e1.row, e1.column) == (1, "submitted_at")
-    assert "05/03/2024" in e1.reason and "ISO 8601" in e1.reason and "--date-format" in e1.reason
+    assert "05/03/2024" in e1.reason
+    assert "ISO 8601" in e1.reason
+    assert "--date-format" in e1.reason
     assert "read with --date-format %Y/%m/%d" in e2.reason
     assert str(e1).startswith(f"{export}:1:submitted_at: not a valid timestamp")
 
@@ -377,7 +382,8 @@ def test_wrong_separator_is_a_message_not_a_crash(tmp_path: Path) -> None:
     )
     result = cx(tmp_path / "d", "ingest", "feedback", str(export), "--sep", ",")
     assert result.exit_code != 0
-    assert "Traceback" not in result.output and "UnboundLocalError" not in result.output
+    assert "Traceback" not in result.output
+    assert "UnboundLocalError" not in result.output
     assert "semi.csv" in result.output
 
 
@@ -391,7 +397,9 @@ def test_mixed_line_endings_load(tmp_path: Path) -> None:
         [result] = ws.ingest("feedback", export)
         texts = ws.con.execute("SELECT text FROM feedback ORDER BY feedback_id").fetchall()
     assert result.rows_loaded == 3
-    assert texts[0] == ("a",) and texts[2] == ("c",) and texts[1][0].replace("\r", "") == "two\nlines"
+    assert texts[0] == ("a",)
+    assert texts[2] == ("c",)
+    assert texts[1][0].replace("\r", "") == "two\nlines"
 
 
 def test_bad_values_are_reported_as_file_row_column(tmp_path: Path) -> None:

@@ -633,7 +633,7 @@ def compare_periods(
 def _latest(mom: pd.DataFrame) -> pd.Timestamp:
     """The latest period with data (NaT when no feedback with a score matches)."""
     if mom.empty:
-        return pd.NaT
+        return pd.Timestamp("NaT")
     return pd.Timestamp(mom["period"].max())
 
 

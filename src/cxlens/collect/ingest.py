@@ -492,7 +492,8 @@ def _ingest_one(
         batches = read_source(Path(source), fmt, encoding=encoding, delimiter=delimiter, progress=tick)
     else:
         batches = read_frame(source, tick)
-    batches = mapped = MappedBatches(batches, mapping, spec, label)
+    mapped = MappedBatches(batches, mapping, spec, label)
+    batches = iter(mapped)
     errors: list[RowError] = []
     redact = redaction_on(workspace.data_dir)
     with workspace._lock:

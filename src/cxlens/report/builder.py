@@ -136,7 +136,9 @@ def trends(
     for metric in metrics:
         part = data[data["metric"] == metric]
         if not part.empty:
-            section.add_chart(trend_lines(part, "period", LABELS[metric]))
+            section.add_chart(
+                trend_lines(part, "period", LABELS[metric], value_range=m.METRICS[metric].range)
+            )
     if data["period"].nunique() < 2:
         section.notes.append(
             f"All scored feedback falls in one {grain}: load more periods to see a trend "
@@ -160,15 +162,15 @@ def breakdowns(tables: m.Tables, metrics: list[m.MetricName] | None = None, **op
         data = m.breakdown(tables, metric, dims, **opts)
         for dim in dims:
             part = data[(data["dimension"] == dim) & data["level"].notna()]
-            if len(part) > 1 or (dim != "source" and not part.empty):
+            if len(part) > 1:  # one level (every review "web") compares nothing
                 section.add_chart(interval_bars(part, "level", f"{LABELS[metric]} by {dim}"))
     if not metrics:
         section.notes.append(NO_SCORES)
     elif not section.charts:
         section.notes.append(
-            "The scored feedback names no channel, touchpoint or source to break it down by: map a "
-            "column to channel or touchpoint on `cxlens ingest feedback`, or set one "
-            "(`--set channel=web`)."
+            "The scored feedback has no channel, stage or source with two or more values to compare: "
+            "map a column to channel or touchpoint on `cxlens ingest feedback`, or load feedback from "
+            "several channels or sources."
         )
     return section
 
@@ -248,9 +250,11 @@ def movers(
     if not plan:
         section.notes.append(NO_SCORES if not metrics else "No metric with stores, touchpoints or products.")
     for metric, dim in plan:
-        moved = m.biggest_movers(tables, metric, dim, grain, k=8, **opts)  # type: ignore[arg-type]
+        moved = m.biggest_movers(tables, metric, dim, grain, k=8, **opts)
         if moved.empty:
-            section.notes.append(f"{LABELS[metric]} by {dim}: no significant change.")
+            levels = m.metric_table(tables, metric, [dim], None, **opts)[dim].notna().sum()
+            what = "no significant change" if levels else f"the scored feedback names no {dim}"
+            section.notes.append(f"{LABELS[metric]} by {dim}: {what}.")
             continue
         rows = [
             [

@@ -63,8 +63,16 @@ def interval_band(x: list[str], low: list[float], high: list[float], color: str 
     )
 
 
-def trend_lines(df: pd.DataFrame, period: str, title: str, *, series: str | None = None) -> go.Figure:
-    """One line per series over time with a shaded 95% interval band."""
+def trend_lines(
+    df: pd.DataFrame,
+    period: str,
+    title: str,
+    *,
+    series: str | None = None,
+    value_range: tuple[float, float] | None = None,
+) -> go.Figure:
+    """One line per series over time with a shaded 95% interval band (drawn within
+    ``value_range``, the metric's scale, so a small month's wide interval stays on the chart)."""
     fig = go.Figure()
     groups = df.groupby(series, sort=True) if series else [("", df)]
     palette = [BLUE, "#f59e0b", GREEN, RED, "#7c3aed", "#0891b2", "#db2777", "#65a30d"]
@@ -72,7 +80,10 @@ def trend_lines(df: pd.DataFrame, period: str, title: str, *, series: str | None
         part = part.sort_values(period)
         color = palette[i % len(palette)]
         x = part[period].astype(str).tolist()
-        fig.add_trace(interval_band(x, part["ci_low"].tolist(), part["ci_high"].tolist(), color))
+        low, high = part["ci_low"], part["ci_high"]
+        if value_range is not None:
+            low, high = low.clip(*value_range), high.clip(*value_range)
+        fig.add_trace(interval_band(x, low.tolist(), high.tolist(), color))
         fig.add_trace(
             go.Scatter(
                 x=x,

@@ -247,7 +247,10 @@ def _trend(ws: Workspace, opts: dict[str, Any]) -> pd.DataFrame:
 
 def stores_metric(ws: Workspace, metric: m.MetricName | None) -> m.MetricName:
     """The metric the stores table ranks by: the one asked for, else the first the data has."""
-    return metric or next(iter(shown_metrics(ws)), "nps")
+    if metric is not None:
+        return metric
+    shown = shown_metrics(ws)
+    return shown[0] if shown else "nps"
 
 
 def stores(ws: Workspace, filters: Filters, who: Principal, metric: m.MetricName = "nps") -> pd.DataFrame:

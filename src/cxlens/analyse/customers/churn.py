@@ -168,8 +168,8 @@ class ChurnModel:
         return self
 
     def _matrix(self, frame: pd.DataFrame, fitting: bool = False) -> np.ndarray:
-        if fitting:
-            self.features_ = [c for c in frame.columns if c not in (ID, LABEL)]
+        if fitting:  # a feature nobody has (no NPS in a shop's own data) cannot be split on
+            self.features_ = [c for c in frame.columns if c not in (ID, LABEL) and frame[c].notna().any()]
         return frame[self.features_].to_numpy(dtype=np.float64)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:

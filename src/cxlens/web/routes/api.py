@@ -88,9 +88,9 @@ def stores(
 ) -> Response:
     """The stores league table with significance against the other stores (``vs_rest``), by
     ``metric`` (default: the first of NPS, CSAT, CES and star rating the data has)."""
-    metric = figures.stores_metric(state.workspace, metric)
-    frame = figures.stores(state.workspace, filters, who, metric)
-    return figure_reply(f"stores-{metric}", frame, filters, who, format)
+    chosen = figures.stores_metric(state.workspace, metric)
+    frame = figures.stores(state.workspace, filters, who, chosen)
+    return figure_reply(f"stores-{chosen}", frame, filters, who, format)
 
 
 @router.get("/filters")

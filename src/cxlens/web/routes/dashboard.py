@@ -89,7 +89,8 @@ def overview(request: Request, state: State, who: PageUser, filters: FiltersDep)
             spec = m.METRICS[metric]
             unit = _("points") if spec.unit == "points" else spec.unit
             title = _("{metric} by month ({unit})", metric=spec.label, unit=unit)
-            charts.append((f"trend-{metric}", figure_json(trend_lines(part, "period", title))))
+            chart = trend_lines(part, "period", title, value_range=spec.range)
+            charts.append((f"trend-{metric}", figure_json(chart)))
     ctx.update(headline=figures.records(head), charts=charts, has_scores=bool(shown))
     ctx["period"] = pd.Timestamp(head["period"].iloc[0]).strftime("%Y-%m") if not head.empty else None
     ctx["missing"] = [m.METRICS[x].label for x in figures.OVERVIEW_METRICS if x not in shown]
@@ -108,19 +109,19 @@ def stores(
     and a marker where it differs."""
     ctx = page_context(request, state, who, filters, "stores")
     _ = staff_i18n.translator(staff_i18n.staff_locale(request))
-    metric = figures.stores_metric(state.workspace, metric)
-    table = figures.stores(state.workspace, filters, who, metric)
+    chosen = figures.stores_metric(state.workspace, metric)
+    table = figures.stores(state.workspace, filters, who, chosen)
     charts = []
     if not table.empty:  # small-n stores are drawn grey, after the ranked ones
         labelled = table.assign(label=table["store_name"].fillna(table["store_id"]).astype(str))
-        chart = interval_bars(labelled, "label", _("{metric} by store", metric=m.METRICS[metric].label))
+        chart = interval_bars(labelled, "label", _("{metric} by store", metric=m.METRICS[chosen].label))
         charts.append(("stores-chart", figure_json(chart)))
-    ctx.update(rows=figures.records(table), metric=metric, spec=m.METRICS[metric], charts=charts)
+    ctx.update(rows=figures.records(table), metric=chosen, spec=m.METRICS[chosen], charts=charts)
     ctx.update(
         metrics=figures.shown_metrics(state.workspace), labels={k: v.label for k, v in m.METRICS.items()}
     )
     ctx["has_stores"] = bool(figures.filter_choices(state.workspace, who)["store_id"]) or not table.empty
-    ctx["api_query"] = urlencode({**filters.query(), "metric": metric})
+    ctx["api_query"] = urlencode({**filters.query(), "metric": chosen})
     return state.templates.TemplateResponse(request, "app_stores.html.j2", ctx)
 
 
