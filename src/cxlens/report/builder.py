@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from cxlens.analyse import metrics as m
+from cxlens.analyse.common import getter
 from cxlens.report.charts import interval_bars, trend_lines
 from cxlens.report.journey_section import journey_section
 from cxlens.report.render import Kpi, Section, TableBlock, render_html
@@ -41,6 +42,8 @@ NO_SCORES = (
     "`cxlens ingest feedback reviews.csv --map rating=Stars --map text=Review --set source=review` "
     "(see docs/own-data.md)."
 )
+#: The other score sections, when there is no score: the summary says what to load.
+NO_SCORES_SEE_SUMMARY = "No scores yet: see the executive summary for what to load."
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -77,6 +80,10 @@ def executive_summary(
     if not metrics:
         section.intro = "No scores yet."
         section.notes.append(NO_SCORES)
+        fb = getter(tables)("feedback")
+        texts = int(fb.filter(fb.brand.isnull()).text.count().to_pandas())
+        if texts:
+            section.findings.append(f"{texts:,} feedback texts: see the voice of the customer below.")
         return section
     head = m.headline(tables, metrics, grain, **opts)
     period = _period(head["period"].iloc[0], grain)
@@ -130,7 +137,7 @@ def trends(
     section = Section("trends", "Trends", intro=f"Each {grain}, with 95% intervals.")
     metrics = shown_metrics(tables, **opts) if metrics is None else metrics
     if not metrics:
-        section.notes.append(NO_SCORES)
+        section.notes.append(NO_SCORES_SEE_SUMMARY)
         return section
     data = m.trend(tables, metrics, grain, **opts)
     for metric in metrics:
@@ -165,7 +172,7 @@ def breakdowns(tables: m.Tables, metrics: list[m.MetricName] | None = None, **op
             if len(part) > 1:  # one level (every review "web") compares nothing
                 section.add_chart(interval_bars(part, "level", f"{LABELS[metric]} by {dim}"))
     if not metrics:
-        section.notes.append(NO_SCORES)
+        section.notes.append(NO_SCORES_SEE_SUMMARY)
     elif not section.charts:
         section.notes.append(
             "The scored feedback has no channel, stage or source with two or more values to compare: "
@@ -195,7 +202,7 @@ def stores(tables: m.Tables, metrics: list[m.MetricName] | None = None, **opts: 
     metrics = shown_metrics(tables, **opts) if metrics is None else metrics
     section = Section("stores", "Stores")
     if not metrics:
-        section.notes.append(NO_SCORES)
+        section.notes.append(NO_SCORES_SEE_SUMMARY)
         return section
     lead = metrics[0]
     label = LABELS[lead]
@@ -248,7 +255,9 @@ def movers(
         if metric in metrics
     ]
     if not plan:
-        section.notes.append(NO_SCORES if not metrics else "No metric with stores, touchpoints or products.")
+        section.notes.append(
+            NO_SCORES_SEE_SUMMARY if not metrics else "No metric with stores, touchpoints or products."
+        )
     for metric, dim in plan:
         moved = m.biggest_movers(tables, metric, dim, grain, k=8, **opts)
         if moved.empty:
