@@ -511,8 +511,6 @@ def _ingest_one(
                 date_formats=tuple(mapping.date_formats),
             )
             result.notes = [*mapped.notes, *validator.case_notes(con)]
-            for note in result.notes:
-                log(note)
             has_duplicates = int(_one(con, validator.duplicate_keys())[0]) > 0
             con.execute("DROP TABLE IF EXISTS __bad")
             con.execute(f"CREATE TEMP TABLE __bad AS {validator.problems(has_duplicates)}")
