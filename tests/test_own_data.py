@@ -417,3 +417,23 @@ def test_missing_template_column_and_unknown_source_are_source_errors(tmp_path: 
     mapping = ColumnMapping(map={"rating": "評価"}, set={"submitted_at": "{日付}", "source": "review"})
     with Workspace(tmp_path / "ws") as ws, pytest.raises(SourceError, match="names column '日付'"):
         ws.ingest("feedback", export, mapping=mapping)
+
+
+def test_a_row_with_too_few_or_many_fields_is_named_by_its_row(tmp_path: Path) -> None:
+    export = tmp_path / "ragged.csv"
+    export.write_text(
+        'feedback_id,submitted_at,source,text\n1,2024-01-01,review,"a, quoted\nline"\n2,2024-01-01,review\n'
+    )
+    result = cx(tmp_path / "d", "ingest", "feedback", str(export))
+    assert result.exit_code == 1
+    assert f"{export}:2:(record): 3 fields where the header has 4" in " ".join(result.output.split())
+
+
+def test_a_header_without_rows_still_checks_the_mapping(tmp_path: Path) -> None:
+    export = tmp_path / "empty.csv"
+    export.write_text("date,stars\n")
+    with Workspace(tmp_path / "ws") as ws:
+        with pytest.raises(SourceError, match=r"no column 'Review' in the file \(named in --map/--set\)"):
+            ws.ingest("feedback", export, mapping=ColumnMapping(map={"text": "Review"}, origin="--map/--set"))
+        [empty] = ws.ingest("feedback", export, mapping=ColumnMapping(map={"rating": "stars"}))
+    assert (empty.rows_read, empty.rows_loaded) == (0, 0)

@@ -153,7 +153,7 @@ class ColumnMapping:
             sep=other.sep or self.sep,
             encoding=other.encoding or self.encoding,
             format=other.format or self.format,
-            origin=self.origin if not other.map and not other.set else "the mapping and flags",
+            origin=_origin(self, other),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -177,6 +177,14 @@ class ColumnMapping:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self.dump(), encoding="utf-8")
         return target
+
+
+def _origin(base: ColumnMapping, flags: ColumnMapping) -> str:
+    """Where a merged mapping came from, for messages: the file, the flags, or both."""
+    has_flags = bool(flags.map or flags.set)
+    if base.is_empty and not base.date_formats:
+        return flags.origin if has_flags else base.origin
+    return f"{base.origin} and {flags.origin}" if has_flags else base.origin
 
 
 def _text(value: Any, where: str) -> str:

@@ -161,6 +161,9 @@ def read_csv(path: Path, delimiter: str, encoding: str, progress: ProgressFn | N
             row += table.num_rows
             if progress:
                 progress(raw.tell(), total)
+        if row == 1:  # a header and no rows: the columns still name what the file holds
+            empty = pa.table({n: pa.array([], type=pa.string()) for n in names})
+            yield RawBatch(_with_rows(empty, 1), [])
     except pa.ArrowInvalid as exc:
         msg = str(exc)
         if "UTF8" in msg or "utf-8" in msg.lower():
@@ -168,13 +171,14 @@ def read_csv(path: Path, delimiter: str, encoding: str, progress: ProgressFn | N
                 f"{path}: not valid {encoding} text near record {row}: {msg}; pass the file's "
                 f"encoding, e.g. --encoding gb18030 or --encoding shift_jis"
             ) from None
-        hint = ""
         if "Expected" in msg and "columns" in msg:
-            hint = (
-                f" (read with separator {delimiter!r}: a value holding it must be quoted; if the file "
-                "uses another separator, pass it, e.g. --sep ';' or --sep tab)"
-            )
-        raise SourceError(f"{path}: malformed CSV near record {row}: {msg}{hint}") from None
+            ragged = _first_ragged(path, delimiter, encoding, gz)
+            where = f"{path}:{ragged[0]}:(record): {ragged[1]}" if ragged else f"{path}: {msg}"
+            raise SourceError(
+                f"{where} (read with separator {delimiter!r}: a value holding it must be quoted; if the "
+                "file uses another separator, pass it, e.g. --sep ';' or --sep tab)"
+            ) from None
+        raise SourceError(f"{path}: malformed CSV near record {row}: {msg}") from None
     finally:
         raw.close()
 
@@ -301,6 +305,21 @@ def read_parquet(path: Path, progress: ProgressFn | None) -> Iterator[RawBatch]:
             progress(row - 1, total)
     if row == 1:
         yield RawBatch(_with_rows(pf.schema_arrow.empty_table(), 1), [])
+
+
+def _first_ragged(path: Path, delimiter: str, encoding: str, gz: bool) -> tuple[int, str] | None:
+    """(data row, reason) of the first record whose field count differs from the header's, read
+    with Python's csv module (pyarrow's reader does not say which row it was)."""
+    opener: Any = gzip.open if gz else open
+    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        width = len(next(reader, []))
+        for row, record in enumerate(reader, start=1):
+            if record and len(record) != width:
+                shown = delimiter.join(record)
+                shown = shown if len(shown) <= 80 else shown[:77] + "..."
+                return row, f"{len(record)} fields where the header has {width}: {shown}"
+    return None
 
 
 def read_frame(frame: Any, progress: ProgressFn | None) -> Iterator[RawBatch]:
