@@ -438,7 +438,10 @@ def _fit_customers(ws: Workspace) -> CustomerModels:
         out.notes.append(f"Customer value not predicted: {exc}")
     out.seconds["clv"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    short = churn.short_history(b.ordered_at.min().to_pandas(), end, HORIZON_DAYS + 30, HORIZON_DAYS)
     try:
+        if short:
+            raise ValueError(short.removeprefix("Churn model not fitted: "))
         train = churn.churn_features(ws, end - timedelta(days=HORIZON_DAYS), HORIZON_DAYS).to_pandas()
         if train[churn.LABEL].nunique() < 2:
             raise ValueError("every customer in the training period has the same outcome")

@@ -117,6 +117,19 @@ def churn_features(tables: Tables, cutoff: DateLike, horizon_days: int = 90) -> 
     return j.select(b, *[e[c] for c in e.columns if c != ID]).relocate(LABEL, after=e.columns[-1])
 
 
+def short_history(first: Any, last: Any, needed_days: int, horizon_days: int) -> str | None:
+    """Why a churn model cannot be fitted on orders from ``first`` to ``last`` (None if it can):
+    it learns who bought again within ``horizon_days`` from customers seen ``needed_days`` before
+    the last order, so the orders must span at least that long."""
+    span = (pd.Timestamp(last) - pd.Timestamp(first)).days
+    if span >= needed_days:
+        return None
+    return (
+        f"Churn model not fitted: it learns who buys again within {horizon_days} days, so it needs "
+        f"orders over at least {needed_days} days; these span {span}."
+    )
+
+
 class ChurnModel:
     """Calibrated gradient-boosted churn classifier over a feature frame (columns but id and label).
 
