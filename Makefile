@@ -44,6 +44,7 @@ bench: install-dev
 	$(BIN)/python bench/journeys.py
 	$(BIN)/python bench/text.py
 	$(BIN)/python bench/customers.py
+	$(BIN)/python bench/rules.py
 
 ## Debian packages the tests need (Java for Spark, Chromium for browser tests, PostgreSQL).
 system-deps:
