@@ -217,7 +217,7 @@ def show_preview(
     out.print(grid)
     for note in shown.notes:
         out.print(f"[dim]note: {escape(note)}[/]", highlight=False)
-    for problem in shown.problems[:20]:
+    for problem in [p for p in shown.problems if p.column not in shown.missing][:20]:
         out.print(f"[yellow]{escape(str(problem))}[/]", highlight=False)
     if shown.missing:
         out.print(
