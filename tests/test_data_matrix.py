@@ -19,6 +19,7 @@ from cxlens.analyse import metrics as m
 from cxlens.ops import OpsStore
 from cxlens.report.builder import build_report
 from cxlens.storage.workspace import Workspace
+from cxlens.testing.parity import assert_engines_agree
 from cxlens.web import auth
 from cxlens.web.app import create_app
 from cxlens.web.settings import WebSettings
@@ -297,3 +298,18 @@ def test_every_page_and_figure_answers(workspaces: dict[str, Workspace], name: s
                 assert stores.status_code == 200
     finally:
         ops.close()
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("name", ["full", "only_ratings", "only_nps"])
+def test_available_metrics_engines_agree(
+    workspaces: dict[str, Workspace], name: str, spark_session: Any
+) -> None:
+    got = assert_engines_agree(
+        workspaces[name], lambda t: pd.DataFrame({"metric": m.available_metrics(t)}), sort_by=["metric"]
+    )
+    fb = workspaces[name].con.execute(
+        "SELECT count(nps), count(csat), count(ces), count(rating) FROM feedback"
+    )
+    counts = dict(zip(("nps", "csat", "ces", "rating"), fb.fetchall()[0], strict=True))
+    assert set(got["metric"]) == {k for k, v in counts.items() if v}
