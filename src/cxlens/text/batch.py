@@ -24,6 +24,18 @@ CLAUSE = re.compile(
     r"[.!?;\n\x00。！？；]+|\s+(?:but|however|но|mas|porém)\s+|,\s*(?:но|mas)\s+|但是|不过|しかし|けど|하지만|지만"
 )
 
+#: Negation scope in languages written with spaces: up to three words after a negator, stopping at
+#: punctuation and contrast words. Their letters are hashed apart (``NEGATED``), so "bad" after
+#: "not" is a different feature from "bad" ("not bad" can learn to be mild praise).
+_SCOPE = r"((?:(?!(?:but|however|но|а|mas|porém|e)\b)[\w']+[ \t]*){1,3})"
+NEGATION = {
+    "en": re.compile(r"(?<!\w)(?:not|no|never|nothing|\w+n't|cannot|without)[ \t]+" + _SCOPE),
+    "pt": re.compile(r"(?<!\w)(?:não|nao|nunca|nem|sem|nada)[ \t]+" + _SCOPE),
+    "ru": re.compile(r"(?<!\w)(?:не|нет|ни|без|никогда)[ \t]+" + _SCOPE),
+}
+#: Added to the code points in a negation scope (beyond Unicode, so no real letter collides).
+NEGATED = np.uint64(0x110000)
+
 
 @dataclass
 class TextBatch:
@@ -104,6 +116,25 @@ class TextBatch:
         """Lower-cased code points of ``joined`` and the text of each position."""
         cps = np.frombuffer(self.lowered.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         return cps, np.cumsum(cps == 0).astype(np.int64)
+
+    @cached_property
+    def negated_code_points(self) -> np.ndarray:
+        """``code_points`` with the letters inside a negation scope (``NEGATION``) moved by ``NEGATED``."""
+        cps = self.code_points[0]
+        spans = [
+            m.span(1)
+            for lang, (a, b) in self.slices().items()
+            if lang in NEGATION
+            for m in NEGATION[lang].finditer(self.lowered, a, b)
+        ]
+        if not spans:
+            return cps
+        edges = np.zeros(len(cps) + 1, dtype=np.int64)
+        bounds = np.asarray(spans, dtype=np.int64)
+        np.add.at(edges, bounds[:, 0], 1)
+        np.add.at(edges, bounds[:, 1], -1)
+        inside = np.cumsum(edges[:-1]) > 0
+        return np.where(inside & (cps != 0), cps + NEGATED, cps)
 
     def clause_of(self, positions: np.ndarray) -> np.ndarray:
         """Clause index of each position."""

@@ -101,8 +101,28 @@ def load_en(root: Path = SHARED) -> pd.DataFrame:
     )
 
 
+#: pt: Olist product categories grouped into home goods and the rest (the problem class the
+#: annotators gave follows the score, so it is no domain).
+PT_GROUPS = {
+    c: "home"
+    for c in (
+        "cama_mesa_banho",
+        "moveis_decoracao",
+        "utilidades_domesticas",
+        "casa_construcao",
+        "moveis_escritorio",
+        "casa_conforto",
+        "moveis_sala",
+        "moveis_cozinha_area_de_servico_jantar_e_jardim",
+        "moveis_quarto",
+        "eletrodomesticos",
+        "climatizacao",
+    )
+}
+
+
 def load_pt(root: Path = SHARED) -> pd.DataFrame:
-    """Olist hand-classified reviews (score 1-5 -> sentiment); domain = the annotators' problem class."""
+    """Olist hand-classified reviews (score 1-5 -> sentiment); domain = home goods or other."""
     raw = read_table(
         root / "olist_brazilian_ecommerce" / "classified_reviews" / "olist_classified_public_dataset.csv.gz"
     )
@@ -113,11 +133,67 @@ def load_pt(root: Path = SHARED) -> pd.DataFrame:
         label,
         "pt",
         "olist_classified_reviews",
-        raw["most_voted_class"].fillna("tie"),
+        raw["product_category_name"].fillna("unknown").map(lambda c: PT_GROUPS.get(c, "other")),
     )
 
 
-def load_shared(root: str | Path = SHARED) -> pd.DataFrame:
-    """All labelled shared datasets: text, label, language, dataset, domain, split (train/test)."""
+def _keyword_domain(texts: pd.Series, rules: dict[str, str], default: str) -> pd.Series:
+    """A domain per text from the first rule (name -> regex over the lower-cased text) that matches.
+
+    For sets without a category column: a rough split into product kinds, enough to hold one kind
+    out of training and measure how the model does on a kind it never saw.
+    """
+    low = texts.astype(str).str.lower()
+    out = pd.Series(default, index=texts.index, dtype=object)
+    for name, pattern in reversed(list(rules.items())):
+        out = out.mask(low.str.contains(pattern, regex=True), name)
+    return out
+
+
+#: ja: books, films, music and games ("media") against other products.
+JA_DOMAINS = {
+    "media": "本|著者|作品|映画|dvd|ｄｖｄ|cd|ｃｄ|曲|小説|アルバム|読ん|読み|漫画|マンガ|ストーリー|俳優|監督|アニメ|歌|ゲーム"
+}
+#: ru: beauty and hair care against other products.
+RU_DOMAINS = {"beauty": "шампун|крем|волос|кож|запах|аромат|маск|космет|бальзам|тушь|помад|лак"}
+
+
+def load_ja(root: Path = SHARED) -> pd.DataFrame:
+    """ja_amazon_reviews_binary: label 0/1; domain from keywords (``JA_DOMAINS``: media or products)."""
+    raw = read_table(root / "ja_amazon_reviews_binary" / "reviews.csv.gz")
+    raw = raw[raw["text"].notna()]
+    label = map_labels(raw["label"], {"0": "negative", "1": "positive"})
+    domain = _keyword_domain(raw["text"], JA_DOMAINS, "products")
+    return _frame(raw["text"], label, "ja", "ja_amazon_reviews_binary", domain)
+
+
+#: NSMC ratings 1-10: 1-4 negative (the corpus's own cut), 5-7 neutral, 8-10 positive.
+KO_RATINGS = "1-4=negative,5-7=neutral,8-10=positive"
+
+
+def load_ko(root: Path = SHARED) -> pd.DataFrame:
+    """ko_nsmc_movie_reviews: rating 1-10 (``KO_RATINGS``); one domain, movies."""
+    raw = read_table(root / "ko_nsmc_movie_reviews" / "reviews.csv.gz")
+    raw = raw[raw["text"].notna()]
+    label = map_labels(raw["rating"], parse_label_map(KO_RATINGS))
+    return _frame(raw["text"], label, "ko", "ko_nsmc_movie_reviews", "movies")
+
+
+def load_ru(root: Path = SHARED) -> pd.DataFrame:
+    """ru_wildberries_reviews: 1-5 stars; domain from keywords (``RU_DOMAINS``: beauty or other)."""
+    raw = read_table(root / "ru_wildberries_reviews" / "reviews.csv.gz")
+    raw = raw[raw["text"].notna()]
+    label = map_labels(raw["rating"], parse_label_map(STARS))
+    domain = _keyword_domain(raw["text"], RU_DOMAINS, "other")
+    return _frame(raw["text"], label, "ru", "ru_wildberries_reviews", domain)
+
+
+LOADERS = {"zh": load_zh, "en": load_en, "pt": load_pt, "ja": load_ja, "ko": load_ko, "ru": load_ru}
+
+
+def load_shared(root: str | Path = SHARED, languages: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """All labelled shared datasets (or those of ``languages``): text, label, language, dataset,
+    domain, split (train/test)."""
     root = Path(root)
-    return pd.concat([load_zh(root), load_en(root), load_pt(root)], ignore_index=True)
+    chosen = languages or tuple(LOADERS)
+    return pd.concat([LOADERS[lang](root) for lang in chosen], ignore_index=True)

@@ -54,6 +54,13 @@ def ngram_hashes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hash bucket and document index of every character n-gram (n in ``ngram_range``) of the batch."""
     cps, doc = code_points(texts)
+    return cps_hashes(cps, doc, ngram_range, n_features)
+
+
+def cps_hashes(
+    cps: np.ndarray, doc: np.ndarray, ngram_range: tuple[int, int], n_features: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ngram_hashes` of code points already joined (``doc``: each position's text)."""
     lo, hi = ngram_range
     buckets, docs = [], []
     for n in range(lo, hi + 1):
@@ -81,16 +88,19 @@ def hashed_matrix(
         raise ValueError("n_features must be a power of two")
     cols, rows = ngram_hashes(texts, ngram_range, n_features)
     if binary:
-        x = sparse.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(texts), n_features)
-        )
-        x.sum_duplicates()
-        distinct = np.diff(x.indptr)
-        x.data = np.repeat(1.0 / np.sqrt(np.maximum(distinct, 1)), distinct).astype(np.float32)
-        return x
+        return binary_matrix(rows, cols, len(texts), n_features)
     per_doc = np.bincount(rows, minlength=len(texts)).astype(np.float32)
     data = 1.0 / np.sqrt(np.maximum(per_doc, 1.0))[rows]
     return sparse.csr_matrix((data, (rows, cols)), shape=(len(texts), n_features), dtype=np.float32)
+
+
+def binary_matrix(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_features: int) -> sparse.csr_matrix:
+    """1 per distinct (row, bucket), each row scaled to unit L2 norm."""
+    x = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_rows, n_features))
+    x.sum_duplicates()
+    distinct = np.diff(x.indptr)
+    x.data = np.repeat(1.0 / np.sqrt(np.maximum(distinct, 1)), distinct).astype(np.float32)
+    return x
 
 
 def hashed_dot(

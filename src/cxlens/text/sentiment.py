@@ -22,7 +22,7 @@ import yaml
 from scipy import sparse
 
 from cxlens.text.batch import TextBatch
-from cxlens.text.features import hashed_matrix, span_dots
+from cxlens.text.features import binary_matrix, cps_hashes, hashed_matrix, span_dots
 from cxlens.text.matching import KeywordMatcher
 
 LABELS = ("negative", "neutral", "positive")
@@ -110,6 +110,7 @@ class SentimentModel:
         lexicon_scale: float = 1.0,
         lexicon_path: str | Path | None = None,
         binary: bool = True,
+        negation: bool = True,
     ) -> None:
         self.n_features = n_features
         self.ngram_range = ngram_range
@@ -120,14 +121,26 @@ class SentimentModel:
         self.lexicon_scale = lexicon_scale
         self.lexicon_path = lexicon_path
         self.binary = binary
+        self.negation = negation
+        self.bands_: dict[str, tuple[float, float]] = {}
 
     # -- features ------------------------------------------------------------------------
     def _matcher(self) -> KeywordMatcher:
         return load_lexicon(self.lexicon_path or LEXICON_PATH)
 
     def _features(self, texts: Sequence[str], languages: Sequence[str]) -> tuple[Any, np.ndarray]:
-        grams = hashed_matrix(texts, self._ngrams, self.n_features, binary=self.binary)
-        return grams, lexicon_features(texts, languages, self._matcher())
+        if not (self.binary and self.negation):
+            grams = hashed_matrix(texts, self._ngrams, self.n_features, binary=self.binary)
+            return grams, lexicon_features(texts, languages, self._matcher())
+        batch = TextBatch.build(texts, languages)
+        cols, rows = cps_hashes(self._code_points(batch), batch.code_points[1], self._ngrams, self.n_features)
+        inverse = np.empty(len(texts), dtype=np.int64)
+        inverse[batch.order] = np.arange(len(texts))
+        grams = binary_matrix(rows, cols, len(texts), self.n_features)[inverse]
+        return grams, batch_lexicon(batch, self._matcher())[0][inverse]
+
+    def _code_points(self, batch: TextBatch) -> np.ndarray:
+        return batch.negated_code_points if self.negation else batch.code_points[0]
 
     @property
     def _ngrams(self) -> tuple[int, int]:
@@ -147,14 +160,18 @@ class SentimentModel:
             raise ValueError(f"labels must be {LABELS}, got {sorted(unknown)}")
         grams, lex = self._features(texts, list(langs))
         self.band_ = self.lexicon_band_ = (0.5, 0.5)
-        if (y == "neutral").any():
-            # tune the neutral bands on every fifth row, predicted by a model fitted without them
-            held = np.arange(len(y)) % 5 == 0
-            self._fit_linear(grams[~held], lex[~held], y[~held], langs[~held])
-            p = self._proba(grams[held], lex[held], list(langs[held]))
-            self.band_ = tune_band(p, y[held], langs[held])
-            p_lex = _sigmoid(lex[held] @ self.lexicon_coef_ + self.lexicon_intercept_)
-            self.lexicon_band_ = tune_band(p_lex, y[held], langs[held])
+        self.bands_ = {}
+        # tune the neutral bands on every fifth row, predicted by a model fitted without them
+        held = np.arange(len(y)) % 5 == 0
+        self._fit_linear(grams[~held], lex[~held], y[~held], langs[~held])
+        p = self._proba(grams[held], lex[held], list(langs[held]))
+        self.band_ = tune_band(p, y[held], langs[held])
+        self.bands_ = {
+            str(lang): tune_band(p[langs[held] == lang], y[held][langs[held] == lang], langs[held][langs[held] == lang])
+            for lang in np.unique(langs[held])
+        }
+        p_lex = _sigmoid(lex[held] @ self.lexicon_coef_ + self.lexicon_intercept_)
+        self.lexicon_band_ = tune_band(p_lex, y[held], langs[held])
         self._fit_linear(grams, lex, y, langs)
         return self
 
@@ -200,9 +217,15 @@ class SentimentModel:
         return np.isin(np.asarray(languages), self.languages_)
 
     def labels(self, p: np.ndarray, languages: Sequence[str]) -> list[str]:
-        """Labels from probabilities, with the band of the part that scored each text."""
-        full, lexical = label_from_proba(p, self.band_), label_from_proba(p, self.lexicon_band_)
-        return np.where(self.seen(languages), full, lexical).tolist()
+        """Labels from probabilities, with the band of the text's language (calibrated on held-out
+        rows of that language), else of the part that scored it."""
+        langs = np.asarray(languages, dtype=object)
+        lo = np.where(self.seen(languages), self.band_[0], self.lexicon_band_[0])
+        hi = np.where(self.seen(languages), self.band_[1], self.lexicon_band_[1])
+        for lang, (a, b) in self.bands_.items():
+            mine = langs == lang
+            lo[mine], hi[mine] = a, b
+        return np.where(p < lo, "negative", np.where(p > hi, "positive", "neutral")).tolist()
 
     def predict_proba(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
         """Probability that each text is positive rather than negative."""
@@ -219,7 +242,15 @@ class SentimentModel:
         start, end, _ = batch.clauses
         clause_of, room = batch.span_of
         dots, clause_dots = span_dots(
-            cps, doc, len(batch), self._ngrams, self.coef_, clause_of, end - start, room, self.binary
+            self._code_points(batch) if self.binary else cps,
+            doc,
+            len(batch),
+            self._ngrams,
+            self.coef_,
+            clause_of,
+            end - start,
+            room,
+            self.binary,
         )
         langs = np.asarray(batch.languages, dtype=object)
         return (
@@ -253,6 +284,8 @@ class SentimentModel:
             "blend": self.blend,
             "lexicon_scale": self.lexicon_scale,
             "binary": self.binary,
+            "negation": self.negation,
+            "bands": {k: list(v) for k, v in sorted(self.bands_.items())},
             **meta,
         }
         np.savez_compressed(path, coef=self.coef_.astype(np.float16), meta=np.array(json.dumps(info)))
@@ -274,6 +307,7 @@ class SentimentModel:
             lexicon_scale=info["lexicon_scale"],
             lexicon_path=lexicon_path,
             binary=bool(info.get("binary", False)),  # files from before binary features: counts
+            negation=bool(info.get("negation", False)),  # files from before negation scopes
         )
         model.coef_ = coef
         model.intercept_ = float(info["intercept"])
@@ -283,6 +317,7 @@ class SentimentModel:
         model.languages_ = list(info["languages"])
         model.band_ = (float(info["band"][0]), float(info["band"][1]))
         model.lexicon_band_ = (float(info["lexicon_band"][0]), float(info["lexicon_band"][1]))
+        model.bands_ = {k: (float(v[0]), float(v[1])) for k, v in info.get("bands", {}).items()}
         model.meta_ = info
         return model
 
@@ -293,19 +328,33 @@ def label_from_proba(p: np.ndarray, band: tuple[float, float]) -> list[str]:
     return np.where(p < lo, "negative", np.where(p > hi, "positive", "neutral")).tolist()
 
 
+#: How much binary macro-F1 (positive vs negative, a neutral answer counting as wrong) a neutral
+#: band may cost on held-out rows: with neutral rows to learn from, and without.
+BAND_TOLERANCE = {"three_class": 0.02, "binary": 0.005}
+
+
 def tune_band(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
-    """The (low, high) band on P(positive) that maximises the mean per-group macro-F1."""
-    best, band = -1.0, (0.5, 0.5)
-    grid = np.round(np.arange(0.1, 0.91, 0.05), 2)
+    """The (low, high) band on P(positive) for the neutral label, around 0.5.
+
+    A binary task must not be failed by abstaining: only bands that keep the mean per-group binary
+    macro-F1 within ``BAND_TOLERANCE`` of the best are allowed; among them the one with the best
+    three-class macro-F1 where there are neutral rows, else the widest (abstain where unsure).
+    """
     truth = np.searchsorted(np.array(LABELS), y)
     masks = [groups == g for g in np.unique(groups)]
-    for lo in grid:
-        for hi in grid[grid >= lo]:
+    has_neutral = bool((y == "neutral").any())
+    grid = np.round(np.arange(0.1, 0.91, 0.025), 3)
+    rows = []
+    for lo in grid[grid <= 0.5]:
+        for hi in grid[grid >= 0.5]:
             pred = np.where(p < lo, 0, np.where(p > hi, 2, 1))
-            f1 = float(np.mean([macro_f1(truth[m], pred[m]) for m in masks]))
-            if f1 > best:
-                best, band = f1, (float(lo), float(hi))
-    return band
+            binary = float(np.mean([macro_f1(truth[m & (truth != 1)], pred[m & (truth != 1)]) for m in masks]))
+            three = float(np.mean([macro_f1(truth[m], pred[m]) for m in masks])) if has_neutral else 0.0
+            rows.append((binary, three, hi - lo, float(lo), float(hi)))
+    best = max(r[0] for r in rows)
+    allowed = [r for r in rows if r[0] >= best - BAND_TOLERANCE["three_class" if has_neutral else "binary"]]
+    choice = max(allowed, key=lambda r: (r[1], -r[2]) if has_neutral else (r[2], r[0]))
+    return choice[3], choice[4]
 
 
 def macro_f1(truth: np.ndarray, pred: np.ndarray) -> float:
