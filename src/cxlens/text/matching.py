@@ -1,8 +1,10 @@
 """Keyword matching without word segmentation: one compiled alternation per language.
 
-CJK keywords match as plain substrings (no segmenter needed); other languages match at a word start
-and accept any ending, so a stem such as ``deliver`` finds "delivery" and "delivered". Longer
-keywords win over shorter ones they contain (``不好`` before ``好``).
+CJK keywords match as plain substrings (no segmenter needed). In languages written with spaces a
+keyword matches whole words (plus a plural ``s``/``es``): "line" finds "line" and "lines", never
+"lined" or "neckline". A keyword ending in ``*`` is a stem and accepts any ending (``deliver*``
+finds "delivery" and "delivered"); in Russian, whose words inflect heavily, every keyword is a
+stem. Longer keywords win over shorter ones they contain (``不好`` before ``好``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Languages written without spaces between words: keywords match as substrings.
 UNSEGMENTED = frozenset({"zh", "ja", "ko"})
+#: Languages whose keywords are all stems (any ending), with or without a ``*``.
+STEMMED = frozenset({"ru"})
 
 
 _WORD = re.compile(r"[\w']+")
@@ -55,11 +59,14 @@ def compile_keywords(words: Iterable[str], language: str, ignore_case: bool = Tr
     words = [w.strip().lower() for w in words if w and w.strip()]
     if not words:
         return None
-    body = _alternation(words)
     flags = re.IGNORECASE if ignore_case else 0
     if language in UNSEGMENTED:
-        return re.compile(f"(?:{body})", flags)
-    return re.compile(rf"(?<!\w)(?:{body})\w*", flags)
+        return re.compile(f"(?:{_alternation(w.rstrip('*') for w in words)})", flags)
+    stems = [w.rstrip("*") for w in words if w.endswith("*") or language in STEMMED]
+    whole = [w for w in words if not w.endswith("*") and language not in STEMMED]
+    parts = [rf"(?:{_alternation(whole)})(?:e?s)?(?!\w)"] if whole else []
+    parts += [rf"(?:{_alternation(stems)})\w*"] if stems else []
+    return re.compile(rf"(?<!\w)(?:{'|'.join(parts)})", flags)
 
 
 @dataclass
@@ -99,12 +106,14 @@ class KeywordMatcher:
         self._lower_pattern: dict[str, re.Pattern[str] | None] = {}
         for lang, by_label in keywords.items():
             table: dict[str, str] = {}
+            raw: list[str] = []
             for label, words in by_label.items():
                 for w in words:
-                    table.setdefault(w.strip().lower(), label)
+                    table.setdefault(w.strip().lower().rstrip("*"), label)
+                    raw.append(w)
             self._label[lang] = table
-            self._pattern[lang] = compile_keywords(table, lang)
-            self._lower_pattern[lang] = compile_keywords(table, lang, ignore_case=False)
+            self._pattern[lang] = compile_keywords(raw, lang)
+            self._lower_pattern[lang] = compile_keywords(raw, lang, ignore_case=False)
         self._before = {k: compile_keywords(v, k) for k, v in (negators or {}).items()}
         self._before_lower = {k: compile_keywords(v, k, False) for k, v in (negators or {}).items()}
         self._before_words = {k: frozenset(w.lower() for w in v) for k, v in (negators or {}).items()}
