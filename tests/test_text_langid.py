@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cxlens.text.langid import detect
+from cxlens.text.langid import detect, detect_many
 
 
 @pytest.mark.parametrize(
@@ -28,9 +28,25 @@ def test_kanji_only_japanese_is_not_confused_with_korean_or_chinese_when_kana_pr
     assert detect("東京の店舗で購入しました")[0] == "ja"
 
 
-@pytest.mark.parametrize("text", ["", None, "ok", "!!", "12345", "good"])
+@pytest.mark.parametrize("text", ["", None, "ok", "!!", "12345", "xyzzy"])
 def test_too_short_or_empty_is_unknown(text: str | None) -> None:
     assert detect(text)[0] == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("ótimo", "pt"),
+        ("joia", "pt"),
+        ("Adorei", "pt"),
+        ("good", "en"),
+        ("love it", "en"),
+        ("muito bom", "pt"),
+    ],
+)
+def test_short_review_words_get_their_language(text: str, lang: str) -> None:
+    assert detect(text)[0] == lang
+    assert detect_many([text, "ok"])[0][0] == lang
 
 
 def test_two_scripts_in_similar_amounts_are_mixed() -> None:

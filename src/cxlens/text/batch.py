@@ -15,13 +15,13 @@ from functools import cached_property
 
 import numpy as np
 
-from cxlens.text.features import lower_same_length
+from cxlens.text.features import lower_same_length, safe_text
 
 SEP = "\x00"
 #: Clause boundaries: sentence punctuation, contrast words, and the separator between texts.
 #: It runs on lower-cased text (case-insensitive matching is about twice as slow in Python's re).
 CLAUSE = re.compile(
-    r"[.!?;\n\x00。！？；]+|\s+(?:but|however|но|mas|porém)\s+|,\s*(?:но|mas)\s+|但是|不过|しかし|けど|하지만|지만"
+    r"[.!?;\n\x00。！？；]+|(?<!\s)\s+(?:but|however|но|mas|porém)\s+|,\s*(?:но|mas)\s+|但是|不过|しかし|けど|하지만|지만"
 )
 
 #: Negation scope in languages written with spaces: up to three words after a negator, stopping at
@@ -52,7 +52,7 @@ class TextBatch:
         """Sort by language (stable) and join."""
         langs = np.asarray([lang or "" for lang in languages], dtype=object)  # sortable: no None
         order = np.argsort(langs, kind="stable") if len(langs) else np.zeros(0, dtype=np.int64)
-        sorted_texts = [texts[i] or "" for i in order.tolist()]
+        sorted_texts = [safe_text(texts[i]) for i in order.tolist()]
         lens = np.fromiter((len(t) + 1 for t in sorted_texts), dtype=np.int64, count=len(sorted_texts))
         starts = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
         return cls(sorted_texts, langs[order].tolist(), order, SEP.join(sorted_texts), starts)

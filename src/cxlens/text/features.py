@@ -7,6 +7,7 @@ and needs no vocabulary and no word segmentation, so it works the same for every
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,6 +16,21 @@ from scipy import sparse
 _SEP = "\x00"
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xBF58476D1CE4E5B9)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str | None) -> str:
+    """``text`` made safe for the batch pipeline: NUL (the separator between texts) becomes a space
+    and lone surrogates (not encodable) become U+FFFD; same length, so offsets hold."""
+    if not text:
+        return ""
+    if "\x00" in text:
+        text = text.replace("\x00", " ")
+    if not text.isascii() and _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def lower_same_length(text: str) -> str:
@@ -27,7 +43,7 @@ def lower_same_length(text: str) -> str:
 
 def code_points(texts: Sequence[str], lower: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Code points of the batch joined by NUL (lower-cased, same length), and each position's text."""
-    joined = _SEP.join(lower_same_length(t or "") if lower else (t or "") for t in texts)
+    joined = _SEP.join(lower_same_length(safe_text(t)) if lower else safe_text(t) for t in texts)
     cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     doc = np.cumsum(cps == 0) if len(cps) else np.zeros(0, dtype=np.int64)
     return cps, doc.astype(np.int64)

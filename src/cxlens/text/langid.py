@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from cxlens.text.features import safe_text
+
 #: Languages the data model knows (ISO 639-1); anything else is reported as ``other``.
 KNOWN = ("en", "zh", "ja", "ko", "ru", "pt", "es", "fr", "de", "it", "nl", "ar")
 UNKNOWN, MIXED, OTHER = "unknown", "mixed", "other"
@@ -33,7 +35,29 @@ _NOT_RUSSIAN = re.compile(
     r"[\u0404\u0406\u0407\u0490\u0454\u0456\u0457\u0491\u040e\u045e\u0402\u0452\u0408\u0458\u0409\u0459\u040a\u045a\u040b\u045b\u040f\u045f\u04d8\u04d9\u0492\u0493\u049a\u049b\u04a2\u04a3\u04e8\u04e9\u04ae\u04af\u04b0\u04b1]"
 )
 _MAX_CHARS = 200
-_NOISE = re.compile(r"https?://\S+|www\.\S+|[@#]\w+|\S+@\S+")
+#: Short feedback that py3langid cannot place ("ótimo", "joia", "love it"): common review words of
+#: the Latin-script languages cxlens serves. A text of at most ``_SHORT_WORDS`` words whose model
+#: confidence is too low takes the language most of its words belong to (ties: the model's order).
+_SHORT_WORDS = 4
+SHORT_TEXT_WORDS = {
+    "pt": "ótimo ótima ótimos otimo otima joia jóia bom boa bons boas adorei amei gostei recomendo perfeito "
+    "perfeita excelente maravilhoso maravilhosa lindo linda rápido rapido rápida rapida péssimo pessimo "
+    "péssima ruim horrível horrivel obrigado obrigada produto entrega chegou muito tudo certo veio "
+    "satisfeito satisfeita nota dez top legal bonito bonita demorou atrasado não nao sim recebi",
+    "en": "great good nice love loved awesome excellent perfect amazing thanks thank terrible awful bad "
+    "worst poor recommend happy fast slow broken late the it is was very product delivery item fine "
+    "cool super lovely horrible disappointed disappointing rubbish brilliant best",
+    "es": "bueno buena muy excelente perfecto perfecta genial malo mala gracias recomiendo rápido lento "
+    "producto llegó todo bien encantó",
+}
+_WORD_LANGS: dict[str, list[str]] = {}
+for _lang, _words in SHORT_TEXT_WORDS.items():
+    for _w in _words.split():
+        _WORD_LANGS.setdefault(_w, []).append(_lang)
+_LETTERS = re.compile(r"[^\W\d_]+")
+_NOISE = re.compile(r"https?://\S+|www\.\S+|[@#]\w+|(?<![\w.+-])[\w.+-]{1,64}@\S+")
+#: Characters of a text that decide its language (a megabyte of text is judged by its start).
+_MAX_SCAN = 10_000
 
 
 @lru_cache(maxsize=1)
@@ -53,6 +77,7 @@ def detect(text: str | None, *, min_letters: int = 3, min_confidence: float = 0.
     """The language of one text and a confidence in [0, 1]; ``unknown`` or ``mixed`` when unclear."""
     if not text:
         return UNKNOWN, 0.0
+    text = safe_text(text[:_MAX_SCAN])
     return _decide(text, script_counts(text), min_letters, min_confidence)
 
 
@@ -85,11 +110,31 @@ def _decide(text: str, counts: dict[str, int], min_letters: int, min_confidence:
         other = len(_NOT_RUSSIAN.findall(text))
         return (OTHER if other else "ru"), round(share, 3)
     # the first few hundred characters settle the language; py3langid's cost grows with length
-    lang, prob = _identifier().classify(_NOISE.sub(" ", text[:_MAX_CHARS]))
+    clean = _NOISE.sub(" ", text[:_MAX_CHARS])
+    lang, prob = _identifier().classify(clean)
     prob = float(prob) * share
     if prob < min_confidence:
-        return UNKNOWN, round(prob, 3)
+        short = short_text_language(clean, [c for c, _ in _identifier().rank(clean)])
+        return (short, round(min_confidence, 3)) if short else (UNKNOWN, round(prob, 3))
     return (lang if lang in KNOWN else OTHER), round(prob, 3)
+
+
+def short_text_language(text: str, ranked: list[str] | None = None) -> str | None:
+    """The language of a short text from ``SHORT_TEXT_WORDS`` (``None`` if too long or no word is
+    known); ``ranked`` (the model's languages, best first) breaks ties."""
+    words = _LETTERS.findall(text.lower())
+    if not words or len(words) > _SHORT_WORDS:
+        return None
+    votes: dict[str, int] = {}
+    for w in words:
+        for lang in _WORD_LANGS.get(w, ()):
+            votes[lang] = votes.get(lang, 0) + 1
+    if not votes:
+        return None
+    top = max(votes.values())
+    tied = [lang for lang, v in votes.items() if v == top]
+    order = ranked or []
+    return min(tied, key=lambda lang: order.index(lang) if lang in order else len(order))
 
 
 def detect_many(texts: Iterable[str | None], **options: Any) -> list[tuple[str, float]]:
@@ -99,7 +144,7 @@ def detect_many(texts: Iterable[str | None], **options: Any) -> list[tuple[str, 
     py3langid's own model in one batched walk (:class:`_BatchIdentifier`, same figures as its
     ``classify``); texts with URLs, handles or e-mails take the one-text path.
     """
-    texts = list(texts)
+    texts = [safe_text(t[:_MAX_SCAN]) if t else t for t in texts]
     min_letters = options.get("min_letters", 3)
     min_confidence = options.get("min_confidence", 0.6)
     n = len(texts)
@@ -130,6 +175,11 @@ def detect_many(texts: Iterable[str | None], **options: Any) -> list[tuple[str, 
         known = np.isin(found, KNOWN)
         lang[model] = np.where(prob < min_confidence, UNKNOWN, np.where(known, found, OTHER))
         conf[model] = np.round(prob, 3)
+        for i in model[prob < min_confidence].tolist():
+            short = short_text_language(texts[i] or "")
+            if short:
+                ranked = [c for c, _ in _identifier().rank(texts[i])]
+                lang[i], conf[i] = short_text_language(texts[i] or "", ranked), min_confidence
     out = list(zip(lang.tolist(), conf.tolist(), strict=True))
     for i in np.flatnonzero(noisy).tolist():
         out[i] = detect(texts[i], min_letters=min_letters, min_confidence=min_confidence)

@@ -167,7 +167,9 @@ class SentimentModel:
         p = self._proba(grams[held], lex[held], list(langs[held]))
         self.band_ = tune_band(p, y[held], langs[held])
         self.bands_ = {
-            str(lang): tune_band(p[langs[held] == lang], y[held][langs[held] == lang], langs[held][langs[held] == lang])
+            str(lang): tune_band(
+                p[langs[held] == lang], y[held][langs[held] == lang], langs[held][langs[held] == lang]
+            )
             for lang in np.unique(langs[held])
         }
         p_lex = _sigmoid(lex[held] @ self.lexicon_coef_ + self.lexicon_intercept_)
@@ -209,12 +211,14 @@ class SentimentModel:
         lexical = lex @ self.lexicon_coef_ + self.lexicon_intercept_
         # blending in the lexicon keeps the n-grams' domain habits in check (see docs/text.md)
         blended = _sigmoid(self.blend * full + (1 - self.blend) * self.lexicon_scale * lexical)
-        seen = np.isin(np.asarray(languages), self.languages_)
-        return np.where(seen, blended, _sigmoid(lexical))
+        return np.where(self.seen(languages), blended, _sigmoid(lexical))
 
     def seen(self, languages: Sequence[str]) -> np.ndarray:
-        """Whether each language was in the training data (else the lexicon part scores it)."""
-        return np.isin(np.asarray(languages), self.languages_)
+        """Whether the full model scores each text: its language was in the training data, or the
+        lexicon does not know it either (``unknown``, ``mixed``, other languages: the n-grams are
+        the better guess). A lexicon language the model was not trained on gets the lexicon part."""
+        langs = np.asarray(languages, dtype=object)
+        return np.isin(langs, self.languages_) | ~np.isin(langs, self._matcher().languages)
 
     def labels(self, p: np.ndarray, languages: Sequence[str]) -> list[str]:
         """Labels from probabilities, with the band of the text's language (calibrated on held-out
@@ -348,7 +352,9 @@ def tune_band(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[float, 
     for lo in grid[grid <= 0.5]:
         for hi in grid[grid >= 0.5]:
             pred = np.where(p < lo, 0, np.where(p > hi, 2, 1))
-            binary = float(np.mean([macro_f1(truth[m & (truth != 1)], pred[m & (truth != 1)]) for m in masks]))
+            binary = float(
+                np.mean([macro_f1(truth[m & (truth != 1)], pred[m & (truth != 1)]) for m in masks])
+            )
             three = float(np.mean([macro_f1(truth[m], pred[m]) for m in masks])) if has_neutral else 0.0
             rows.append((binary, three, hi - lo, float(lo), float(hi)))
     best = max(r[0] for r in rows)

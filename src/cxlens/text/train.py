@@ -109,7 +109,9 @@ def train_default(
 def fit_recipe(train: pd.DataFrame, **params: Any) -> SentimentModel:
     """The shipped recipe on a labelled frame: the train-fold rows of every language."""
     rows = train[train["split"] == "train"]
-    return SentimentModel(**params).fit(rows["text"].tolist(), rows["label"].tolist(), rows["language"].tolist())
+    return SentimentModel(**params).fit(
+        rows["text"].tolist(), rows["label"].tolist(), rows["language"].tolist()
+    )
 
 
 def evaluate(
@@ -263,7 +265,10 @@ def cross_domain_report(
         model = fit(data[~part])
         test = data[part]
         res = evaluate(
-            model, test["text"].tolist(), test["label"].tolist(), None if detect else test["language"].tolist()
+            model,
+            test["text"].tolist(),
+            test["label"].tolist(),
+            None if detect else test["language"].tolist(),
         )
         row = res[res["language"] == "all"].iloc[0].to_dict()
         row.update(language=lang, held_out=f"{column}={value}", n_train=int((~part).sum()))
