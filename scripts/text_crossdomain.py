@@ -37,10 +37,12 @@ def main() -> None:
     ap.add_argument("--recipe", choices=["baseline", "default"], default="default")
     ap.add_argument("--only", action="append", help="language(s) to report")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--param", action="append", default=[], help="model parameter NAME=VALUE (default recipe)")
     args = ap.parse_args()
     data = load_shared(args.datasets)
     holdouts = [h for h in CROSS_DOMAIN if not args.only or h[0] in args.only]
-    fit = _baseline if args.recipe == "baseline" else fit_recipe
+    params = {k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}
+    fit = _baseline if args.recipe == "baseline" else lambda train: fit_recipe(train, **params)
     table = cross_domain_report(data, fit, holdouts)
     cols = ["language", "held_out", "n", "binary_f1", "sign_f1", "neutral_share", "auc", "accuracy"]
     print(table[cols].to_string(index=False))

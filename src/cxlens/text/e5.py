@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxlens.text.sentiment import MODELS_DIR, SentimentModel, balanced_weights, label_from_proba, tune_band
+from cxlens.text.sentiment import (
+    MODELS_DIR,
+    SentimentModel,
+    balanced_weights,
+    label_from_proba,
+    tune_band,
+    write_npz,
+)
 
 E5_MODEL = MODELS_DIR / "sentiment_e5.npz"
 MAX_CHARS = 400
@@ -89,7 +96,7 @@ class EmbeddingSentiment:
     def save(self, path: str | Path = E5_MODEL, **meta: Any) -> Path:
         """Write weights and metadata (a few KB)."""
         info = {"C": self.C, "intercept": self.intercept_, "band": list(self.band_), **meta}
-        np.savez_compressed(path, coef=self.coef_, meta=np.array(json.dumps(info)))
+        write_npz(path, coef=self.coef_, meta=np.array(json.dumps(info, sort_keys=True)))
         return Path(path)
 
     @classmethod

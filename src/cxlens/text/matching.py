@@ -1,10 +1,10 @@
 """Keyword matching without word segmentation: one compiled alternation per language.
 
 CJK keywords match as plain substrings (no segmenter needed). In languages written with spaces a
-keyword matches whole words (plus a plural ``s``/``es``): "line" finds "line" and "lines", never
-"lined" or "neckline". A keyword ending in ``*`` is a stem and accepts any ending (``deliver*``
-finds "delivery" and "delivered"); in Russian, whose words inflect heavily, every keyword is a
-stem. Longer keywords win over shorter ones they contain (``不好`` before ``好``).
+keyword matches whole words only: "line" finds "line", never "lined" or "neckline" (list plurals).
+A keyword ending in ``*`` is a stem and accepts any ending (``deliver*`` finds "delivery" and
+"delivered"; Russian keywords are mostly stems). Longer keywords win over shorter ones they
+contain (``不好`` before ``好``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 #: Languages written without spaces between words: keywords match as substrings.
 UNSEGMENTED = frozenset({"zh", "ja", "ko"})
-#: Languages whose keywords are all stems (any ending), with or without a ``*``.
-STEMMED = frozenset({"ru"})
 
 
 _WORD = re.compile(r"[\w']+")
@@ -62,9 +60,9 @@ def compile_keywords(words: Iterable[str], language: str, ignore_case: bool = Tr
     flags = re.IGNORECASE if ignore_case else 0
     if language in UNSEGMENTED:
         return re.compile(f"(?:{_alternation(w.rstrip('*') for w in words)})", flags)
-    stems = [w.rstrip("*") for w in words if w.endswith("*") or language in STEMMED]
-    whole = [w for w in words if not w.endswith("*") and language not in STEMMED]
-    parts = [rf"(?:{_alternation(whole)})(?:e?s)?(?!\w)"] if whole else []
+    stems = [w.rstrip("*") for w in words if w.endswith("*")]
+    whole = [w for w in words if not w.endswith("*")]
+    parts = [rf"(?:{_alternation(whole)})(?!\w)"] if whole else []
     parts += [rf"(?:{_alternation(stems)})\w*"] if stems else []
     return re.compile(rf"(?<!\w)(?:{'|'.join(parts)})", flags)
 

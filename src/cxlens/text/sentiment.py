@@ -292,7 +292,7 @@ class SentimentModel:
             "bands": {k: list(v) for k, v in sorted(self.bands_.items())},
             **meta,
         }
-        np.savez_compressed(path, coef=self.coef_.astype(np.float16), meta=np.array(json.dumps(info)))
+        write_npz(path, coef=self.coef_.astype(np.float16), meta=np.array(json.dumps(info, sort_keys=True)))
         return path
 
     @classmethod
@@ -324,6 +324,22 @@ class SentimentModel:
         model.bands_ = {k: (float(v[0]), float(v[1])) for k, v in info.get("bands", {}).items()}
         model.meta_ = info
         return model
+
+
+def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` with fixed zip timestamps, so the same model gives the same bytes
+    (``cxlens text train`` reproduces the shipped file byte for byte)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, array in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
 
 
 def label_from_proba(p: np.ndarray, band: tuple[float, float]) -> list[str]:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cxlens.text import langid
-from cxlens.text.datasets import SHARED, load_shared
+from cxlens.text.datasets import SHARED, TRAINING_FILES, file_digest, load_shared
 from cxlens.text.sentiment import DEFAULT_MODEL, LABELS, SentimentModel, macro_f1
 
 #: The grid ``select_params`` searches (alpha refits; blend and lexicon scale only rescore).
@@ -86,6 +86,7 @@ def train_default(
     """
     data = load_shared(datasets)
     train = data[data["split"] == "train"]
+    files = {name: file_digest(Path(datasets) / name) for name in TRAINING_FILES}
     chosen: dict[str, Any] = {}
     if select and not params:
         params, table = select_params(train)
@@ -100,6 +101,7 @@ def train_default(
             zip((counts["dataset"] + "/" + counts["label"]).tolist(), counts["n"].tolist(), strict=True)
         ),
         split="md5(text) % 5 != 0",
+        training_files=files,
         recipe="cxlens text train",
         **chosen,
     )
