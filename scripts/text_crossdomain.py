@@ -37,7 +37,9 @@ def main() -> None:
     ap.add_argument("--recipe", choices=["baseline", "default"], default="default")
     ap.add_argument("--only", action="append", help="language(s) to report")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--param", action="append", default=[], help="model parameter NAME=VALUE (default recipe)")
+    ap.add_argument(
+        "--param", action="append", default=[], help="model parameter NAME=VALUE (default recipe)"
+    )
     args = ap.parse_args()
     data = load_shared(args.datasets)
     holdouts = [h for h in CROSS_DOMAIN if not args.only or h[0] in args.only]

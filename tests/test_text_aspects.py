@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from cxlens.journey.map import load_journey_map
+from cxlens.text.aspect_eval import precision, read_fixtures
 from cxlens.text.aspects import TextAnalyser, clauses
-from cxlens.text.taxonomy import DEFAULT_TAXONOMY, TaxonomyError, load_taxonomy
+from cxlens.text.taxonomy import DEFAULT_TAXONOMY, TaxonomyError, default_taxonomy, load_taxonomy
 from cxlens.text.train import demo_texts
 
 # demo aspect -> taxonomy aspect or aspect/sub_aspect that must be found
@@ -105,3 +106,40 @@ def test_invalid_taxonomy_names_the_field(tmp_path: Path, edit: object, message:
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     with pytest.raises(TaxonomyError, match=message):
         load_taxonomy(path, journey_map=load_journey_map())
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "text_aspects"
+
+
+def test_every_aspect_with_30_labelled_mentions_is_precise_on_real_sentences() -> None:
+    """Real review and tweet sentences labelled by hand (right/wrong per aspect the taxonomy found):
+    at least 150 per language, and precision >= 0.85 for every aspect with >= 30 mentions, per
+    language and over all languages."""
+    fixtures = read_fixtures(FIXTURES)
+    counts = fixtures.groupby("language").size()
+    assert set(counts.index) == {"en", "ja", "ko", "pt", "ru", "zh"}
+    assert (counts >= 150).all(), counts.to_dict()
+    assert fixtures["source"].str.len().gt(10).all()
+    table = precision(fixtures)
+    unlabelled = table[table["unlabelled"] > 0]
+    assert unlabelled.empty, f"label the new hits in {FIXTURES}:\n{unlabelled}"
+    judged = table[table["right"] + table["wrong"] >= 30]
+    assert len(judged) >= 10
+    weak = judged[judged["precision"] < 0.85]
+    assert weak.empty, weak.to_string()
+
+
+@pytest.mark.parametrize(
+    "text", ["A lined dress with a pretty neckline", "Linen trousers", "The a-line skirt"]
+)
+def test_keywords_match_whole_words_only(text: str) -> None:
+    labels = {h.label for h in default_taxonomy().matcher.find(text, "en")}
+    assert "checkout_payment/queue" not in labels
+
+
+def test_a_star_keyword_is_a_stem() -> None:
+    tax = default_taxonomy()
+    assert {h.label for h in tax.matcher.find("It was delivered late", "en")} >= {"delivery/speed"}
+    assert {h.label for h in tax.matcher.find("We waited in line for ages", "en")} == {
+        "checkout_payment/queue"
+    }

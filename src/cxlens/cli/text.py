@@ -61,7 +61,9 @@ def text_sentiment(
     ] = None,
     file: Annotated[
         str | None,
-        typer.Option("--file", "-f", help="CSV/TSV/JSONL file (gzip too) to score a column of; - reads stdin."),
+        typer.Option(
+            "--file", "-f", help="CSV/TSV/JSONL file (gzip too) to score a column of; - reads stdin."
+        ),
     ] = None,
     text_col: Annotated[str, typer.Option("--text-col", help="Column holding the text (--file).")] = "text",
     lang_col: Annotated[
@@ -88,8 +90,15 @@ def text_sentiment(
 
         try:
             rows = score_file(
-                analyser, file, text_col, output or "csv", lang=lang, lang_col=lang_col, keep=keep,
-                input_format=input_format, batch_size=batch_size,
+                analyser,
+                file,
+                text_col,
+                output or "csv",
+                lang=lang,
+                lang_col=lang_col,
+                keep=keep,
+                input_format=input_format,
+                batch_size=batch_size,
             )
         except (OSError, ValueError) as exc:
             raise fail(str(exc), code=2) from None
@@ -220,7 +229,13 @@ def text_eval(
     try:
         fast = SentimentModel.load(model) if model and tier == "fast" else default_model()
         data, scored = read_labelled(
-            files, text_col, label_col, labels, lang=lang, lang_col=lang_col, split=split,
+            files,
+            text_col,
+            label_col,
+            labels,
+            lang=lang,
+            lang_col=lang_col,
+            split=split,
             training_files=fast.meta_.get("training_files", {}),
         )
     except (OSError, ValueError, KeyError) as exc:

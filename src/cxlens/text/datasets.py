@@ -258,7 +258,9 @@ def read_labelled(
                 f"(md5(text) % 5 == 0: rows the model never saw; {why})"
             )
         else:
-            said.append(f"{path}: scored all {len(frame):,} labelled rows (not a training file of this model)")
+            said.append(
+                f"{path}: scored all {len(frame):,} labelled rows (not a training file of this model)"
+            )
         frames.append(frame)
     data = pd.concat(frames, ignore_index=True)
     if data.empty:
