@@ -153,7 +153,8 @@ def _keyword_domain(texts: pd.Series, rules: dict[str, str], default: str) -> pd
 
 #: ja: books, films, music and games ("media") against other products.
 JA_DOMAINS = {
-    "media": "本|著者|作品|映画|dvd|ｄｖｄ|cd|ｃｄ|曲|小説|アルバム|読ん|読み|漫画|マンガ|ストーリー|俳優|監督|アニメ|歌|ゲーム"
+    "media": "本|著者|作品|映画|dvd|ｄｖｄ|cd|ｃｄ|曲|小説|アルバム|読ん|読み|漫画|マンガ"
+    "|ストーリー|俳優|監督|アニメ|歌|ゲーム"
 }
 #: ru: beauty and hair care against other products.
 RU_DOMAINS = {"beauty": "шампун|крем|волос|кож|запах|аромат|маск|космет|бальзам|тушь|помад|лак"}
