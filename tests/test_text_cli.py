@@ -47,8 +47,9 @@ def test_eval_prints_per_language_figures_as_json(tmp_path: Path) -> None:
         ],
     )
     assert res.exit_code == 0, res.output
-    figures = {r["language"]: r for r in json.loads(res.output)}
+    figures = {r["language"]: r for r in json.loads(res.stdout)}
     assert figures["en"]["n"] == 6
+    assert "scored all 6 labelled rows" in res.stderr
     gold = np.array(["positive", "positive", "neutral", "negative", "negative", "negative"])
     pred, _ = default_model().predict([t for t, _ in ROWS], ["en"] * 6)
     assert figures["en"]["accuracy"] == pytest.approx(np.mean(np.array(pred) == gold), abs=1e-4)
@@ -69,7 +70,7 @@ def test_eval_reads_gzipped_jsonl_and_detects_languages(tmp_path: Path) -> None:
         text_app, ["eval", str(path), "--label-col", "y", "--labels", "0=negative,1=positive", "--json"]
     )
     assert res.exit_code == 0, res.output
-    figures = {r["language"]: r for r in json.loads(res.output)}
+    figures = {r["language"]: r for r in json.loads(res.stdout)}
     assert figures["zh"]["n"] == 2
     assert figures["pt"]["n"] == 2
 
@@ -123,3 +124,109 @@ def test_analyse_and_summary_on_an_ingested_store(tmp_path: Path) -> None:
         assert rows["returns_after_sales"]["negative"] == 1
     finally:
         state.data_dir = None
+
+
+def test_eval_scores_only_the_held_out_fold_of_a_training_file(tmp_path: Path) -> None:
+    from cxlens.text.datasets import TEST_FOLD, file_digest, fold_of, read_labelled
+
+    path = tmp_path / "train.csv"
+    texts = [f"review number {i} was {'great' if i % 2 else 'awful'}" for i in range(60)]
+    pd.DataFrame({"text": texts, "y": [i % 2 for i in range(60)]}).to_csv(path, index=False)
+    held = int((fold_of(pd.Series(texts)) == TEST_FOLD).sum())
+    assert 0 < held < 60
+    known = {"some/train.csv": file_digest(path)}
+    data, said = read_labelled([path], "text", "y", "0=negative,1=positive", training_files=known)
+    assert len(data) == held
+    assert "held-out fold" in said[0] and "some/train.csv" in said[0]
+    data, said = read_labelled([path], "text", "y", "0=negative,1=positive", training_files={})
+    assert len(data) == 60 and "all 60" in said[0]
+    data, _ = read_labelled([path], "text", "y", "0=negative,1=positive", split="all", training_files=known)
+    assert len(data) == 60
+
+
+def test_eval_help_explains_the_figures() -> None:
+    res = runner.invoke(text_app, ["eval", "--help"])
+    for word in ("accuracy", "macro_f1", "polar_accuracy", "binary_f1", "neutral answer counts as wrong"):
+        assert word in " ".join(res.output.split()), word
+
+
+def test_sentiment_scores_a_file_column_to_csv_and_json(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    pd.DataFrame(
+        {"id": ["a", "b", "c"], "body": ["Fast delivery but the staff were rude.", "=1+1", "配送很快"]}
+    ).to_csv(path, index=False)
+    res = runner.invoke(text_app, ["sentiment", "--file", str(path), "--text-col", "body", "--keep", "id"])
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.stdout.splitlines() if line]
+    assert lines[0] == "id,row,language,sentiment,score,aspects"
+    assert lines[1].startswith("a,1,en,") and "staff/friendliness:negative" in lines[1]
+    assert lines[3].startswith("c,3,zh,")
+    res = runner.invoke(
+        text_app, ["sentiment", "--file", str(path), "--text-col", "body", "-o", "json", "--batch-size", "2"]
+    )
+    rows = json.loads(res.stdout)
+    assert [r["row"] for r in rows] == [1, 2, 3]
+    res = runner.invoke(text_app, ["sentiment", "--file", str(path), "--text-col", "nope"])
+    assert res.exit_code == 2 and "nope" in res.output
+
+
+def test_sentiment_reads_stdin_and_honours_a_language_column() -> None:
+    data = "text,language\nótimo,pt\nok,\n"
+    res = runner.invoke(text_app, ["sentiment", "--file", "-", "-o", "jsonl"], input=data)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    assert [r["language"] for r in rows] == ["pt", "unknown"]
+
+
+def test_contacts_from_social_posts_without_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "tweets.csv"
+    pd.DataFrame(
+        {
+            "text": [
+                "@ShopHelp my delivery is late again &amp; nobody answers",
+                "@ShopHelp @12345 where is my refund???",
+                "@OtherCo the app keeps crashing https://t.co/x",
+                "@ShopHelp we are sorry, please DM us",
+            ],
+            "inbound": ["True", "True", "True", "False"],
+            "created_at": ["Wed Oct 04 13:59:33 +0000 2017"] * 2 + ["Fri Nov 06 18:29:06 +0000 2017"] * 2,
+        }
+    ).to_csv(path, index=False)
+    args = [
+        "contacts",
+        "--file",
+        str(path),
+        "--mentions",
+        "--where",
+        "inbound=True",
+        "--time-col",
+        "created_at",
+    ]
+    res = runner.invoke(text_app, [*args, "-o", "json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    got = {(r["account"], r["aspect"]): r for r in rows}
+    assert got[("ShopHelp", "delivery")]["contacts"] == 2
+    assert got[("ShopHelp", "returns_after_sales")]["mentions"] == 1
+    assert ("OtherCo", "digital") in got
+    assert all(r["account"] != "12345" for r in rows)
+    res = runner.invoke(text_app, [*args[:3], "--grain", "month"])
+    assert res.exit_code == 2 and "--time-col" in res.output
+
+
+def test_topics_drop_links_handles_and_entities() -> None:
+    from cxlens.text.topics import TopicModel, clean_for_topics
+
+    assert clean_for_topics("@AmazonHelp late &amp; broken https://t.co/x #fail").split() == [
+        "late",
+        "&",
+        "broken",
+        "fail",
+    ]
+    texts = [f"@Help{i} my parcel is late &amp; lost https://t.co/{i}" for i in range(10)] + [
+        f"@Help{i} the app crashes at login &amp; freezes" for i in range(10)
+    ]
+    model = TopicModel(n_topics=2, language="en").fit(texts)
+    terms = " ".join(model.topics_.summary["terms"])
+    assert "amp" not in terms.split(", ") and "https" not in terms and "help" not in terms
+    assert all(" / " in label for label in model.topics_.summary["label"])

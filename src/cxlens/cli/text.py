@@ -366,21 +366,59 @@ def text_summary(
 @text_app.command("contacts")
 def text_contacts(
     by: Annotated[
-        list[str], typer.Option("--by", "-b", help="product_brand, category, subcategory, product_id.")
-    ] = [  # noqa: B006
-        "category"
-    ],
-    grain: Annotated[str | None, typer.Option(help="day, week, month or quarter.")] = "month",
+        list[str] | None,
+        typer.Option(
+            "--by",
+            "-b",
+            help="Store: product_brand, category, subcategory, product_id or a feedback column (brand, "
+            "source, ...). File: columns of the file.",
+        ),
+    ] = None,
+    grain: Annotated[str, typer.Option(help="day, week, month, quarter or none.")] = "month",
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file", "-f", help="Transcripts or social posts (CSV/TSV/JSONL) instead of the store."
+        ),
+    ] = None,
+    text_col: Annotated[str, typer.Option("--text-col", help="Text column (--file).")] = "text",
+    time_col: Annotated[str | None, typer.Option("--time-col", help="Timestamp column (--file).")] = None,
+    mentions: Annotated[
+        bool, typer.Option("--mentions", help="Group posts by the first @account they name (--file).")
+    ] = False,
+    where: Annotated[
+        list[str] | None, typer.Option("--where", help="COLUMN=VALUE filter, e.g. inbound=True (--file).")
+    ] = None,
     engine: EngineOpt = None,
     output: FormatOpt = "table",
 ) -> None:
-    """Call-centre and chat insight: what contacts are about, by brand, product line, product, period."""
+    """Call-centre, chat and social insight: what contacts are about, by brand, account, product line,
+    product or period. From the store (calls and chats), or from a file (--file): no products needed."""
     from cxlens.text.insights import contact_reasons
     from cxlens.text.store import text_tables
 
+    period = None if grain == "none" else grain
+    if file is not None:
+        from cxlens.text.io import contacts_from_file
+
+        try:
+            df = contacts_from_file(
+                _analyser(None, None),
+                file,
+                text_col,
+                time_col=time_col,
+                by=by or [],
+                mentions=mentions,
+                where=where or [],
+                grain=period,
+            )
+        except (OSError, ValueError) as exc:
+            raise fail(str(exc), code=2) from None
+        print_frame(df, output, f"contact reasons in {file}")
+        return
     with open_workspace() as ws:
         try:
-            df = contact_reasons(text_tables(ws, engine), by, grain).to_pandas()
+            df = contact_reasons(text_tables(ws, engine), by or ["category"], period).to_pandas()
         except ValueError as exc:
             raise fail(str(exc), code=2) from None
     print_frame(df, output, "contact reasons")

@@ -179,6 +179,7 @@ def distillation_report(
     test_sample: int = 300,
     seed: int = 0,
     confidence: float = 0.15,
+    held_out: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Distillation measured on real labelled data: each language in turn plays one with no labels.
 
@@ -197,7 +198,7 @@ def distillation_report(
         [g.sample(min(len(g), teacher_rows), random_state=seed) for _, g in train.groupby("language")]
     )
     rows = []
-    for held in sorted(data["language"].unique()):
+    for held in sorted(held_out or data["language"].unique()):
         t = teach[teach["language"] != held]
         teacher = EmbeddingSentiment().fit_embedded(
             emb(t["text"].tolist()), t["label"].tolist(), t["language"].tolist()

@@ -107,37 +107,50 @@ def contact_reasons(
     grain: str | None = "month",
     sources: Sequence[str] = ("call", "chat"),
 ) -> ir.Table:
-    """What call/chat contacts are about (aspects) by product brand, product line and product, over time.
+    """What call/chat contacts are about (aspects) by product brand, product line and product, or by
+    any feedback dimension (brand, source, channel, ...), over time.
 
-    The product is the feedback's own ``product_id`` or else the first line of its order.
+    The product is the feedback's own ``product_id`` or else the first line of its order; orders and
+    products are joined only when a product dimension is asked for, so a store of transcripts or
+    social posts with no products table works too.
     """
-    keys = _check(by, PRODUCT_DIMENSIONS)
+    keys = _check(by, (*PRODUCT_DIMENSIONS, *FEEDBACK_DIMENSIONS))
     fb = get("feedback")
     fb = fb.filter(fb.source.isin(list(sources)))
-    lines = get("order_items")
-    first = lines.filter(lines.line_no == 1).select(o_order_id="order_id", o_product_id="product_id")
-    fb = fb.left_join(first, fb.order_id == first.o_order_id)
-    fb = fb.mutate(product_key=ibis.coalesce(fb.product_id, fb.o_product_id))
-    products = get("products").select(
-        p_product_id="product_id", product_brand="brand", category="category", subcategory="subcategory"
-    )
-    fb = fb.left_join(products, fb.product_key == products.p_product_id)
-    fb = fb.mutate(product_id=fb.product_key)
-    asp = get("feedback_aspects")
-    j = asp.join(fb.select("feedback_id", "submitted_at", *PRODUCT_DIMENSIONS), "feedback_id")
+    product_keys = [k for k in keys if k in PRODUCT_DIMENSIONS]
+    if product_keys:
+        lines = get("order_items")
+        first = lines.filter(lines.line_no == 1).select(o_order_id="order_id", o_product_id="product_id")
+        fb = fb.left_join(first, fb.order_id == first.o_order_id)
+        fb = fb.mutate(product_key=ibis.coalesce(fb.product_id, fb.o_product_id))
+        products = get("products").select(
+            p_product_id="product_id", product_brand="brand", category="category", subcategory="subcategory"
+        )
+        fb = fb.left_join(products, fb.product_key == products.p_product_id)
+        fb = fb.mutate(product_id=fb.product_key)
+    contacts = fb.select("feedback_id", "submitted_at", *keys).rename(contact_id="feedback_id")
+    asp = get("feedback_aspects").rename(contact_id="feedback_id")
+    return reasons(contacts, asp, keys, grain)
+
+
+def reasons(contacts: ir.Table, aspects: ir.Table, keys: Sequence[str], grain: str | None) -> ir.Table:
+    """Per (period,) keys and aspect: contacts mentioning it, how many of them negatively, all
+    contacts of the group and the share. ``contacts``: contact_id, submitted_at and ``keys``;
+    ``aspects``: contact_id, aspect, sentiment (one row per sub-aspect found)."""
+    keys = list(keys)
+    j = aspects.join(contacts, "contact_id")
     j = j.mutate(**_period(j, grain))
     group = list(_period(j, grain)) + keys + ["aspect"]
-    per = fb.mutate(**_period(fb, grain))
+    per = contacts.mutate(**_period(contacts, grain))
     contact_keys = (["period"] if grain else []) + keys
-    contacts = per.group_by(contact_keys).aggregate(contacts=per.count()) if contact_keys else None
     counts = j.group_by(group).aggregate(
-        mentions=j.feedback_id.nunique(), negative=(j.sentiment == "negative").sum()
+        mentions=j.contact_id.nunique(),
+        negative=j.contact_id.nunique(where=j.sentiment == "negative"),
     )
-    if contacts is None:
-        total = per.count().as_scalar()
-        counts = counts.mutate(contacts=total)
+    if contact_keys:
+        counts = counts.join(per.group_by(contact_keys).aggregate(contacts=per.count()), contact_keys)
     else:
-        counts = counts.join(contacts, contact_keys)
+        counts = counts.mutate(contacts=per.count().as_scalar())
     return counts.mutate(share_of_contacts=counts.mentions / counts.contacts).order_by(group)
 
 

@@ -7,6 +7,7 @@ written as plain data, never through the terminal formatting of the CLI.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
@@ -115,3 +116,77 @@ def _write(frame: pd.DataFrame, output: str, stream: IO[str], first: bool) -> No
         stream.write("".join(line + "\n" for line in lines))
     elif lines:
         stream.write(("[\n" if first else ",\n") + ",\n".join(lines))
+
+
+_HANDLE = re.compile(r"@(\w+)")
+
+
+def first_account(text: str) -> str | None:
+    """The first @handle of a social post that names an account (anonymised numeric ids skipped)."""
+    for handle in _HANDLE.findall(text or ""):
+        if not handle.isdigit():
+            return handle
+    return None
+
+
+def contacts_from_file(
+    analyser: TextAnalyser,
+    source: str,
+    text_col: str,
+    *,
+    time_col: str | None = None,
+    by: Sequence[str] = (),
+    mentions: bool = False,
+    where: Sequence[str] = (),
+    grain: str | None = "month",
+    input_format: str | None = None,
+) -> pd.DataFrame:
+    """Contact reasons (aspects) of transcripts or social posts in a file, by account and period,
+    without a store or a products table: the file is analysed (customer turns only, for
+    transcripts) and :func:`cxlens.text.insights.reasons` runs on it as an Ibis expression.
+
+    ``by``: columns to group by; ``mentions``: group by the first named @handle of each post
+    (``account``); ``where``: ``COLUMN=VALUE`` filters (e.g. ``inbound=True``); ``time_col``: the
+    timestamp column for ``grain``.
+    """
+    import ibis
+
+    from cxlens.text.insights import reasons
+    from cxlens.text.transcripts import customer_text
+
+    frame = pd.concat(list(_chunks(source, input_format, 100_000)), ignore_index=True)
+    needed = [text_col, *by, *([time_col] if time_col else [])]
+    for item in where:
+        col, sep, _ = item.partition("=")
+        if not sep:
+            raise ValueError(f"bad filter {item!r}; use COLUMN=VALUE")
+        needed.append(col)
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{source}: no column {missing[0]!r} (columns: {', '.join(map(str, frame.columns))})"
+        )
+    for item in where:
+        col, _, value = item.partition("=")
+        frame = frame[frame[col].astype(str) == value]
+    texts = [customer_text(t) if isinstance(t, str) else "" for t in frame[text_col]]
+    keys = list(by)
+    contacts = pd.DataFrame({"contact_id": np.arange(len(frame))})
+    for col in by:
+        contacts[col] = frame[col].astype(str).to_numpy()
+    if mentions:
+        contacts["account"] = [first_account(t) or "(none)" for t in texts]
+        keys.append("account")
+    if grain is not None:
+        if not time_col:
+            raise ValueError("a time grain needs --time-col (or use --grain none)")
+        stamps = pd.to_datetime(frame[time_col], errors="coerce", utc=True, format="mixed")
+        contacts["submitted_at"] = stamps.dt.tz_localize(None).to_numpy()
+    else:
+        contacts["submitted_at"] = pd.Timestamp(0)
+    res = analyser.analyse(texts)
+    aspects = res.aspects.rename(columns={"doc": "contact_id"})[["contact_id", "aspect", "sentiment"]]
+    aspects = aspects.astype({"contact_id": "int64", "aspect": str, "sentiment": str})
+    con = ibis.duckdb.connect()
+    table = reasons(con.create_table("contacts", contacts), con.create_table("aspects", aspects), keys, grain)
+    return table.to_pandas()

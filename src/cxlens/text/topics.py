@@ -6,6 +6,8 @@ topic gets its top terms, its most representative verbatims and, given dates, it
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,7 +17,8 @@ import pandas as pd
 from cxlens.text.matching import UNSEGMENTED
 
 _STOP = {
-    "en": "the a an and or but is was were are be been it its this that to of in on for with at by from as i "
+    "en": "the a an and or but is was were are be been it its this that to of in on for with at by from as i im "
+    "dm dms us please hi hey thanks thank know let send via amp "
     "my me we our you your they them he she his her so very not no have has had do did just would will "
     "can could get got really all there here what when which who too also than then out up about one",
     "pt": "o a os as e ou mas é foi era são de do da dos das em no na nos nas um uma para por com que se "
@@ -23,6 +26,18 @@ _STOP = {
     "ru": "и в во не что он на я с со как а то все она так его но да ты к у же вы за бы по только ее мне "
     "было вот от меня еще нет о из ему очень это",
 }
+
+
+#: Social-media noise that would otherwise become topic terms: links, @handles, e-mail addresses.
+_NOISE = re.compile(r"https?://\S+|www\.\S+|(?<![\w.+-])[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+|@\w+")
+
+
+def clean_for_topics(text: str | None) -> str:
+    """Text as topics should see it: HTML entities decoded (``&amp;`` -> ``&``), links, @handles and
+    e-mail addresses removed, ``#`` dropped from hashtags (the word stays)."""
+    if not text:
+        return ""
+    return _NOISE.sub(" ", html.unescape(text)).replace("#", " ")
 
 
 @dataclass
@@ -53,7 +68,13 @@ class TopicModel:
             return TfidfVectorizer(
                 analyzer="char", ngram_range=(2, 3), min_df=2, max_df=0.5, max_features=20_000
             )
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
         stop = _STOP.get(self.language, "").split()
+        if self.language == "en":  # plus contractions split by the tokenizer (don't -> don)
+            stop = sorted(
+                {*stop, *ENGLISH_STOP_WORDS, "don", "isn", "doesn", "didn", "won", "ve", "ll", "ur", "ok"}
+            )
         return TfidfVectorizer(
             ngram_range=(1, 2),
             min_df=2,
@@ -69,9 +90,9 @@ class TopicModel:
 
         texts = [t or "" for t in texts]
         vec = self._vectorizer()
-        x = vec.fit_transform(texts)  # type: ignore[attr-defined]
+        x = vec.fit_transform([clean_for_topics(t) for t in texts])  # type: ignore[attr-defined]
         k = max(1, min(self.n_topics, x.shape[0] - 1, x.shape[1] - 1))
-        nmf = NMF(n_components=k, init="nndsvda", random_state=self.seed, max_iter=400)
+        nmf = NMF(n_components=k, init="nndsvda", random_state=self.seed, max_iter=2000)
         w = nmf.fit_transform(x)
         terms = np.asarray(vec.get_feature_names_out())  # type: ignore[attr-defined]
         topic = w.argmax(axis=1)
@@ -84,6 +105,8 @@ class TopicModel:
             rows.append(
                 {
                     "topic": t,
+                    # named by its top words, in the language of the texts
+                    "label": " / ".join(top[:3]),
                     "terms": ", ".join(top),
                     "documents": len(members),
                     "share": len(members) / len(texts),

@@ -24,7 +24,7 @@ from cxlens.text.datasets import SHARED, TRAINING_FILES, file_digest, load_share
 from cxlens.text.sentiment import DEFAULT_MODEL, LABELS, SentimentModel, macro_f1
 
 #: The grid ``select_params`` searches (alpha refits; blend and lexicon scale only rescore).
-ALPHAS = (1e-5, 3e-5, 1e-4)
+ALPHAS = (3e-6, 1e-5, 3e-5)
 BLENDS = (0.5, 0.7, 0.85, 1.0)
 LEXICON_SCALES = (1.0, 3.0)
 VALIDATION = "md5(text)[8:16] % 5 == 0 within the train fold"
