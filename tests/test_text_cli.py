@@ -137,9 +137,11 @@ def test_eval_scores_only_the_held_out_fold_of_a_training_file(tmp_path: Path) -
     known = {"some/train.csv": file_digest(path)}
     data, said = read_labelled([path], "text", "y", "0=negative,1=positive", training_files=known)
     assert len(data) == held
-    assert "held-out fold" in said[0] and "some/train.csv" in said[0]
+    assert "held-out fold" in said[0]
+    assert "some/train.csv" in said[0]
     data, said = read_labelled([path], "text", "y", "0=negative,1=positive", training_files={})
-    assert len(data) == 60 and "all 60" in said[0]
+    assert len(data) == 60
+    assert "all 60" in said[0]
     data, _ = read_labelled([path], "text", "y", "0=negative,1=positive", split="all", training_files=known)
     assert len(data) == 60
 
@@ -159,7 +161,8 @@ def test_sentiment_scores_a_file_column_to_csv_and_json(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     lines = [line for line in res.stdout.splitlines() if line]
     assert lines[0] == "id,row,language,sentiment,score,aspects"
-    assert lines[1].startswith("a,1,en,") and "staff/friendliness:negative" in lines[1]
+    assert lines[1].startswith("a,1,en,")
+    assert "staff/friendliness:negative" in lines[1]
     assert lines[3].startswith("c,3,zh,")
     res = runner.invoke(
         text_app, ["sentiment", "--file", str(path), "--text-col", "body", "-o", "json", "--batch-size", "2"]
@@ -167,7 +170,8 @@ def test_sentiment_scores_a_file_column_to_csv_and_json(tmp_path: Path) -> None:
     rows = json.loads(res.stdout)
     assert [r["row"] for r in rows] == [1, 2, 3]
     res = runner.invoke(text_app, ["sentiment", "--file", str(path), "--text-col", "nope"])
-    assert res.exit_code == 2 and "nope" in res.output
+    assert res.exit_code == 2
+    assert "nope" in res.output
 
 
 def test_sentiment_reads_stdin_and_honours_a_language_column() -> None:
@@ -211,7 +215,8 @@ def test_contacts_from_social_posts_without_a_store(tmp_path: Path) -> None:
     assert ("OtherCo", "digital") in got
     assert all(r["account"] != "12345" for r in rows)
     res = runner.invoke(text_app, [*args[:3], "--grain", "month"])
-    assert res.exit_code == 2 and "--time-col" in res.output
+    assert res.exit_code == 2
+    assert "--time-col" in res.output
 
 
 def test_topics_drop_links_handles_and_entities() -> None:

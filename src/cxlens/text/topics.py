@@ -17,7 +17,8 @@ import pandas as pd
 from cxlens.text.matching import UNSEGMENTED
 
 _STOP = {
-    "en": "the a an and or but is was were are be been it its this that to of in on for with at by from as i im "
+    "en": "the a an and or but is was were are be been it its this that to of in on for with at by from as "
+    "i im "
     "dm dms us please hi hey thanks thank know let send via amp "
     "my me we our you your they them he she his her so very not no have has had do did just would will "
     "can could get got really all there here what when which who too also than then out up about one",
