@@ -8,7 +8,7 @@ import pytest
 from cxlens.text import langid
 from cxlens.text.aspects import TextAnalyser, clauses
 from cxlens.text.batch import TextBatch
-from cxlens.text.features import hashed_dot
+from cxlens.text.features import binary_matrix, cps_hashes
 from cxlens.text.sentiment import SentimentModel, batch_lexicon, default_model, lexicon_counts
 from cxlens.text.taxonomy import default_taxonomy
 from cxlens.text.train import demo_texts
@@ -49,7 +49,12 @@ def test_batched_py3langid_gives_its_own_classify_figures() -> None:
 
 def _one_by_one(model: SentimentModel, texts: list[str], langs: list[str]) -> np.ndarray:
     """P(positive) the slow way: each text hashed and lexicon-matched on its own."""
-    dots = hashed_dot(texts, model._ngrams, model.coef_, model.binary)
+    dots = np.zeros(len(texts))
+    for i, (text, lang) in enumerate(zip(texts, langs, strict=True)):
+        one = TextBatch.build([text], [lang])  # negation scopes marked as the batch marks them
+        cols, rows = cps_hashes(model._code_points(one), one.code_points[1], model._ngrams, model.n_features)
+        x = binary_matrix(rows, cols, 1, model.n_features)
+        dots[i] = float((x @ model.coef_[model.block_of([lang])[0]].astype(np.float64))[0])
     lex = np.log1p(
         np.array([lexicon_counts(t, g, model._matcher()) for t, g in zip(texts, langs, strict=True)])
     )

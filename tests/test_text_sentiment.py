@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import pytest
 from cxlens.text.batch import TextBatch
 from cxlens.text.datasets import map_labels, parse_label_map
 from cxlens.text.features import _binary_span_dots, _first_of_each, hashed_dot, hashed_matrix, ngram_hashes
-from cxlens.text.sentiment import DEFAULT_MODEL, SentimentModel, lexicon_counts, load_lexicon, macro_f1
+from cxlens.text.sentiment import (
+    DEFAULT_MODEL,
+    SentimentModel,
+    default_model,
+    lexicon_counts,
+    load_lexicon,
+    macro_f1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +201,9 @@ def test_models_saved_before_binary_features_load_with_count_features(tmp_path: 
     path = model.save(tmp_path / "old.npz")
     with np.load(path) as data:
         coef, meta = data["coef"], str(data["meta"])
-    np.savez_compressed(path, coef=coef, meta=np.array(meta.replace(', "binary": false', "")))
+    info = json.loads(meta)
+    del info["binary"], info["negation"], info["bands"]
+    np.savez_compressed(path, coef=coef, meta=np.array(json.dumps(info)))
     again = SentimentModel.load(path)
     assert again.binary is False
     np.testing.assert_allclose(
@@ -209,7 +219,7 @@ def test_fit_save_load_round_trip(tmp_path: Path) -> None:
     labels = (["positive"] * 4 + ["negative"] * 4) * 5 + ["neutral"] * 10
     model = SentimentModel(n_features=2**12, epochs=5)
     assert model.fit(texts, labels, ["en"] * len(texts)) is model
-    assert model.coef_.shape == (2**12,)
+    assert model.coef_.shape == (1, 2**12)  # one pooled block: no language has 500 rows
     path = model.save(tmp_path / "m.npz")
     again = SentimentModel.load(path)
     probe = ["love this great quality", "hate this awful quality"]
@@ -248,3 +258,74 @@ def test_macro_f1_matches_scikit_learn() -> None:
     rng = np.random.default_rng(1)
     truth, pred = rng.integers(0, 3, 200), rng.integers(0, 3, 200)
     assert macro_f1(truth, pred) == pytest.approx(f1_score(truth, pred, average="macro"))
+
+
+def test_negation_scope_marks_the_words_after_a_negator_within_punctuation() -> None:
+    batch = TextBatch.build(
+        ["Not bad at all, would buy again", "не понравилось. Хорошо", "good"], ["en", "ru", "en"]
+    )
+    plain, marked = batch.code_points[0], batch.negated_code_points
+    moved = "".join(batch.joined[i] for i in np.flatnonzero(marked != plain))
+    assert moved.replace(" ", "") == "badatallпонравилось"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "label"),
+    [
+        ("Not bad at all, would buy again", "en", "positive"),
+        ("Really good quality for the price, I would buy it again", "en", "positive"),
+        ("配送が遅すぎる", "ja", "negative"),
+        ("할인이 적용되지 않아서 정가를 다 냈어요", "ko", "negative"),
+        ("Ótimo produto, chegou rápido", "pt", "positive"),
+    ],
+)
+def test_sentences_tried_by_hand_in_issue_14(text: str, lang: str, label: str) -> None:
+    """The sentences that scored wrong or neutral before: −0.86, neutral, neutral, neutral."""
+    from cxlens.text.aspects import TextAnalyser
+
+    res = TextAnalyser(default_model()).analyse([text])  # language detected, as a user would
+    assert res.documents["language"].iloc[0] == lang
+    assert res.documents["sentiment"].iloc[0] == label
+    if lang == "ja":
+        delivery = res.aspects[res.aspects["aspect"] == "delivery"]
+        assert delivery["sentiment"].tolist() == ["negative"]
+
+
+@pytest.mark.slow
+def test_text_train_reproduces_the_shipped_model_byte_for_byte(tmp_path: Path) -> None:
+    """`cxlens text train` on the shared datasets writes exactly the shipped file."""
+    from cxlens.text.datasets import SHARED, TRAINING_FILES
+    from cxlens.text.train import train_default
+
+    if not all((SHARED / name).exists() for name in TRAINING_FILES):
+        pytest.skip(f"the shared datasets are not at {SHARED}")
+    out = tmp_path / "sentiment.npz"
+    train_default(SHARED, out)
+    assert out.read_bytes() == DEFAULT_MODEL.read_bytes()
+
+
+def test_each_language_gets_its_own_weight_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Languages with enough rows get their own n-gram weights, intercept and band; others the
+    pooled block; the batched scorer picks each text's block, and the blocks survive save/load."""
+    monkeypatch.setattr(SentimentModel, "MIN_BLOCK_ROWS", 5)
+    en_pos, en_neg = (
+        ["great product love it", "excellent fast delivery"],
+        ["awful product", "terrible delivery"],
+    )
+    pt_pos, pt_neg = ["ótimo produto adorei", "entrega rápida"], ["produto péssimo", "entrega atrasada"]
+    texts = (en_pos + en_neg) * 5 + (pt_pos + pt_neg) * 5 + ["it is a product", "chegou"] * 3
+    labels = (["positive"] * 2 + ["negative"] * 2) * 10 + ["neutral"] * 6
+    langs = ["en"] * 20 + ["pt"] * 20 + ["en", "pt"] * 3
+    model = SentimentModel(n_features=2**12, epochs=5).fit(texts, labels, langs)
+    assert model.block_languages_ == ["*", "en", "pt"]
+    assert model.coef_.shape == (3, 2**12)
+    assert set(model.bands_) == {"en", "pt"}
+    probe, probe_langs = ["love it, great", "péssimo produto", "great", "great"], ["en", "pt", "pt", "fr"]
+    p = model.predict_proba(probe, probe_langs)
+    assert p[0] > 0.5 > p[1]
+    assert (
+        len({round(float(x), 6) for x in p[2:]}) == 2
+    )  # "great" scores by the pt block, and by the pooled one
+    again = SentimentModel.load(model.save(tmp_path / "blocks.npz"))
+    assert again.block_languages_ == model.block_languages_
+    np.testing.assert_allclose(again.predict_proba(probe, probe_langs), p, atol=2e-3)

@@ -142,15 +142,20 @@ def span_dots(
     span_len: np.ndarray,
     room: np.ndarray,
     binary: bool = True,
+    block: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``hashed_dot`` of every text of a joined batch and of every span (clause) within it, with one
     hashing pass. ``span_of`` gives the span of each position (-1 outside), ``span_len`` each span's
     length and ``room`` the characters left in its span from each position (0 outside).
 
     A span scores the n-grams that lie wholly inside it, exactly as if it were hashed on its own.
+    With ``coef`` of shape (blocks, n_features), ``block`` gives the weight block of each position
+    (one per language; binary features only).
     """
     if binary:
-        return _binary_span_dots(cps, doc, n_docs, ngram_range, coef, span_of, len(span_len), room)
+        return _binary_span_dots(
+            cps, doc, n_docs, ngram_range, coef, span_of, len(span_len), room, block=block
+        )
     n_spans = len(span_len)
     doc_len = np.bincount(doc, minlength=n_docs) - (np.arange(n_docs) > 0)  # less the separators
     doc_w, doc_c = np.zeros(n_docs), np.zeros(n_docs)
@@ -180,6 +185,7 @@ def _binary_span_dots(
     n_spans: int,
     room: np.ndarray,
     chunk: int = 1 << 15,
+    block: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``span_dots`` for binary L2-normalised features: distinct buckets per text and per span.
 
@@ -191,8 +197,14 @@ def _binary_span_dots(
     at = np.searchsorted(seps, np.arange(chunk, len(cps), chunk))
     cuts = np.unique(np.r_[0, seps[at[at < len(seps)]], len(cps)])
     scratch = np.zeros(1 << 20, dtype=np.int64)
+    flat = coef.reshape(-1)
+    n_features = coef.shape[-1]
+    base = block * n_features if block is not None else None
     for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
-        _binary_chunk(cps[a:b], doc[a:b], span_of[a:b], room[a:b], ngram_range, coef, sums, scratch)
+        offset = base[a:b] if base is not None else None
+        _binary_chunk(
+            cps[a:b], doc[a:b], span_of[a:b], room[a:b], ngram_range, flat, n_features, sums, scratch, offset
+        )
     doc_w, doc_c, span_w, span_c = sums
     return doc_w / np.sqrt(np.maximum(doc_c, 1)), span_w / np.sqrt(np.maximum(span_c, 1))
 
@@ -225,15 +237,18 @@ def _binary_chunk(
     room: np.ndarray,
     ngram_range: tuple[int, int],
     coef: np.ndarray,
+    n_features: int,
     sums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     scratch: np.ndarray,
+    offset: np.ndarray | None = None,
 ) -> None:
-    """Add one chunk's weights and distinct-bucket counts per text and span to ``sums``."""
-    n_features = len(coef)
+    """Add one chunk's weights and distinct-bucket counts per text and span to ``sums``.
+
+    ``coef`` is flat; ``offset`` (per position) picks the weight block of each n-gram's text."""
     d0 = int(doc[0])
     inside_any = span_of >= 0
     s0 = int(span_of[inside_any][0]) if inside_any.any() else 0
-    owners, buckets, spans = [], [], []
+    owners, buckets, spans, weights = [], [], [], []
     for n in range(ngram_range[0], ngram_range[1] + 1):
         m = len(cps) - n + 1
         if m <= 0:
@@ -242,10 +257,11 @@ def _binary_chunk(
         owners.append(doc[:m][valid] - d0)
         buckets.append(bucket[valid])
         spans.append(np.where(room[:m] >= n, span_of[:m] - s0, -1)[valid])
+        weights.append(coef[bucket[valid] + offset[:m][valid]] if offset is not None else coef[bucket[valid]])
     if not owners or not sum(len(o) for o in owners):
         return
     owner, bucket, span = np.concatenate(owners), np.concatenate(buckets), np.concatenate(spans)
-    w = coef[bucket].astype(np.float64)
+    w = np.concatenate(weights).astype(np.float64)
     doc_w, doc_c, span_w, span_c = sums
     first = _first_of_each(owner * n_features + bucket, scratch)
     n_own = int(owner.max()) + 1
