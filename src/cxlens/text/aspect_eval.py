@@ -31,11 +31,13 @@ def precision(fixtures: pd.DataFrame, taxonomy: Taxonomy | None = None) -> pd.Da
     precision (right / labelled hits) of the taxonomy's hits on the fixture sentences."""
     taxonomy = taxonomy or default_taxonomy()
     hits = []
-    for row in fixtures.itertuples(index=False):
-        found = {h.label for h in taxonomy.matcher.find(row.text, row.language)}
+    for text, language, labels in zip(
+        fixtures["text"], fixtures["language"], fixtures["aspects"], strict=True
+    ):
+        found = {h.label for h in taxonomy.matcher.find(str(text), str(language))}
         for label in found:
-            right = row.aspects.get(label)
-            hits.append({"language": row.language, "aspect": label.split("/")[0], "right": right})
+            right = dict(labels).get(label)
+            hits.append({"language": language, "aspect": label.split("/")[0], "right": right})
     frame = pd.DataFrame(hits, columns=["language", "aspect", "right"])
     both = pd.concat([frame, frame.assign(language="all")], ignore_index=True)
     out = both.groupby(["language", "aspect"]).agg(

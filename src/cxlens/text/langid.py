@@ -178,8 +178,8 @@ def detect_many(texts: Iterable[str | None], **options: Any) -> list[tuple[str, 
         for i in model[prob < min_confidence].tolist():
             short = short_text_language(texts[i] or "")
             if short:
-                ranked = [c for c, _ in _identifier().rank(texts[i])]
-                lang[i], conf[i] = short_text_language(texts[i] or "", ranked), min_confidence
+                by_model = [c for c, _ in _identifier().rank(texts[i])]
+                lang[i], conf[i] = short_text_language(texts[i] or "", by_model), min_confidence
     out = list(zip(lang.tolist(), conf.tolist(), strict=True))
     for i in np.flatnonzero(noisy).tolist():
         out[i] = detect(texts[i], min_letters=min_letters, min_confidence=min_confidence)

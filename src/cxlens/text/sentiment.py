@@ -98,6 +98,11 @@ class SentimentModel:
     """Hashed char n-gram + lexicon logistic model; ``fit`` on (text, label, language) triples."""
 
     meta_: dict[str, Any]  # metadata of a loaded model file (training data, recipe)
+    coef_: np.ndarray  # n-gram weights, one row (block) per language with its own, row 0 pooled
+    intercepts_: np.ndarray  # per block
+    lexicon_in_full_: np.ndarray  # per block: weights of the two lexicon features
+    lexicon_coef_: np.ndarray  # the lexicon-only part (languages the model was not trained on)
+    lexicon_intercept_: float
 
     def __init__(
         self,
