@@ -25,10 +25,11 @@ from cxlens.text.train import CROSS_DOMAIN, cross_domain_report, fit_recipe
 
 
 def _baseline(train: pd.DataFrame) -> SentimentModel:
+    """The model shipped before #14: zh/en/pt only (other languages get the lexicon part)."""
     old = train[train["language"].isin(["zh", "en", "pt"]) & (train["split"] == "train")]
-    return SentimentModel(alpha=1e-5, blend=0.7, lexicon_scale=1.0, n_features=2**18, negation=False).fit(
-        old["text"].tolist(), old["label"].tolist(), old["language"].tolist()
-    )
+    return SentimentModel(
+        alpha=1e-5, blend=0.7, lexicon_scale=1.0, n_features=2**18, negation=False, per_language=False
+    ).fit(old["text"].tolist(), old["label"].tolist(), old["language"].tolist())
 
 
 def main() -> None:
@@ -44,9 +45,30 @@ def main() -> None:
     data = load_shared(args.datasets)
     holdouts = [h for h in CROSS_DOMAIN if not args.only or h[0] in args.only]
     params = {k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}
-    fit = _baseline if args.recipe == "baseline" else lambda train: fit_recipe(train, **params)
+    if args.recipe == "baseline":
+        # the old model was one pooled fit over zh/en/pt: give it all of them, not one language
+        full = data
+
+        def fit(train: pd.DataFrame) -> SentimentModel:
+            held = ~full.index.isin(train.index) & (full["language"] == train["language"].iloc[0])
+            return _baseline(full[~held])
+    else:
+
+        def fit(train: pd.DataFrame) -> SentimentModel:
+            return fit_recipe(train, **params)
+
     table = cross_domain_report(data, fit, holdouts)
-    cols = ["language", "held_out", "n", "binary_f1", "sign_f1", "neutral_share", "auc", "accuracy"]
+    cols = [
+        "language",
+        "held_out",
+        "n",
+        "n_train",
+        "binary_f1",
+        "sign_f1",
+        "neutral_share",
+        "auc",
+        "accuracy",
+    ]
     print(table[cols].to_string(index=False))
     if args.json:
         args.json.write_text(json.dumps(table.to_dict(orient="records"), indent=1, ensure_ascii=False))
