@@ -108,7 +108,7 @@ def test_eval_command_runs_the_onnx_tier(tmp_path: Path) -> None:
         ],
     )
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)[0]["accuracy"] == 1.0
+    assert json.loads(res.stdout)[0]["accuracy"] == 1.0
 
 
 def test_analyser_with_the_onnx_tier_scores_documents_and_aspect_clauses(tmp_path: Path) -> None:
