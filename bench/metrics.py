@@ -47,8 +47,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as bc
+
 #: Written into the data directory once the demo is fully loaded; its presence means "reuse".
 MARKER = "bench-metrics-demo.json"
 REPORT_METRICS: list[Literal["nps", "csat", "ces"]] = ["nps", "csat", "ces"]
@@ -270,6 +271,14 @@ def _peer_queries(ws: Any) -> dict[str, tuple[str, Any]]:
     }
 
 
+def m_trend_by_month(ws: Any) -> list[list[Any]]:
+    """cxlens's monthly NPS trend as [month, n, NPS] rows."""
+    from cxlens.analyse import metrics as m
+
+    t = m.trend(ws, ["nps"], "month")
+    return [[str(p)[:7], int(n), float(v)] for p, n, v in zip(t["period"], t["n"], t["value"], strict=True)]
+
+
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = fn()
@@ -330,16 +339,15 @@ def query_process(data_dir: str, repeat: int) -> dict[str, Any]:
             runs[name].append(seconds)
     for name, (label, _fn) in peers.items():
         results[name] = _stats(label, runs[name], ws)
-    head, hand = last["peer_cxlens"], last["peer_handwritten"].iloc[-1]
-    results["peer_cxlens"]["latest_month"] = {
-        "period": str(head["period"].iloc[0]),
-        "n": int(head["n"].iloc[0]),
-        "nps": float(head["value"].iloc[0]),
-    }
-    results["peer_handwritten"]["latest_month"] = {
-        "period": str(hand["period"]),
-        "n": int(hand["n"]),
-        "nps": float(hand["nps"]),
+    # Every month, not just the latest: n and NPS of cxlens's trend against the hand-written query.
+    months = m_trend_by_month(ws)
+    hand_all = last["peer_handwritten"]
+    agreement = {
+        "cxlens": months,
+        "handwritten": [
+            [str(p)[:7], int(n), float(v)]
+            for p, n, v in zip(hand_all["period"], hand_all["n"], hand_all["nps"], strict=True)
+        ],
     }
 
     report_mb = report_path.stat().st_size / (1 << 20)
@@ -353,6 +361,7 @@ def query_process(data_dir: str, repeat: int) -> dict[str, Any]:
         "rss_at_start_mb": rss_at_start,
         "rss_after_open_mb": rss_after_open,
         "queries": results,
+        "agreement": agreement,
         "report_mb": report_mb,
         "counts": counts,
         "peak_rss_mb": _peak_mb(),
@@ -423,12 +432,6 @@ def report_lines(build: dict[str, Any], res: dict[str, Any], header: list[str]) 
         f"{mine['min_s'] / hand['min_s']:.2f}x min; "
         f"cxlens SQL alone/handwritten {sql['median_s'] / hand['median_s']:.2f}x median"
     )
-    a, b = mine["latest_month"], hand["latest_month"]
-    same = a["n"] == b["n"] and abs(a["nps"] - b["nps"]) < 1e-9 and a["period"][:7] == b["period"][:7]
-    lines.append(
-        f"  check, latest month {a['period'][:7]}: cxlens n={a['n']:,} NPS={a['nps']:.2f}; "
-        f"hand-written n={b['n']:,} NPS={b['nps']:.2f} -> {'agree' if same else 'DIFFER'}"
-    )
     lines.append("")
     lines.append(
         f"peak RSS of the query process {res['peak_rss_mb']:,.0f} MB (VmHWM; RSS before imports "
@@ -458,7 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--build", nargs=3, metavar=("DIR", "CUSTOMERS", "SEED"), help=argparse.SUPPRESS)
     parser.add_argument("--query", nargs=2, metavar=("DIR", "REPEAT"), help=argparse.SUPPRESS)
+    bc.add_arguments(parser)
     args = parser.parse_args(argv)
+    bc.apply_smoke(args, customers=2_000, repeat=1)
 
     if args.build:
         print(json.dumps(build(Path(args.build[0]), int(args.build[1]), int(args.build[2]))))
@@ -471,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_limit:
         os.environ["CXLENS_DUCKDB_MEMORY_LIMIT"] = args.memory_limit  # children inherit it
 
+    run = bc.Run("metrics", args, argv)
     import duckdb
     import ibis
 
@@ -497,37 +503,58 @@ def main(argv: list[str] | None = None) -> int:
     for line in lines:
         print(line)
 
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"metrics-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     queries = res["queries"]
-    payload = {
-        "benchmark": "metrics",
-        "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "customers": args.customers,
-        "seed": args.seed,
-        "repeat": args.repeat,
-        "data_dir": str(data_dir),
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "ibis": ibis.__version__,
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "duckdb_memory_limit": settings.duckdb_memory_limit,
-        "duckdb_threads": settings.duckdb_threads,
-        "build": build_info,
-        "query_process": res,
-        "ru_maxrss_children_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
-        "ratios": {
-            "headline_nps_month_cxlens_over_handwritten_median": queries["peer_cxlens"]["median_s"]
-            / queries["peer_handwritten"]["median_s"],
-            "headline_nps_month_cxlens_sql_over_handwritten_median": queries["peer_cxlens_sql"]["median_s"]
-            / queries["peer_handwritten"]["median_s"],
-        },
-        "printed": lines,
+    run.table(
+        f"Report queries, {args.customers:,} demo customers, {res['counts'].get('feedback', 0):,} feedback "
+        f"rows (median of {args.repeat}; load average {run.load_before})",
+        ["query", "median s", "min s", "peak RSS MB"],
+        [[q["label"], q["median_s"], q["min_s"], q["peak_rss_so_far_mb"]] for q in queries.values()],
+    )
+    mine, sql, hand = (queries[k] for k in PEERS)
+    ratios = {
+        "headline_nps_month_cxlens_over_handwritten_median": mine["median_s"] / hand["median_s"],
+        "headline_nps_month_cxlens_sql_over_handwritten_median": sql["median_s"] / hand["median_s"],
     }
-    out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    print(f"\nresults: {out.relative_to(BENCH_DIR.parent)}")
-    return 0
+    run.table(
+        "Headline NPS by month against hand-written SQL (same connection, interleaved)",
+        ["side", "median s", "cxlens / hand-written"],
+        [
+            [mine["label"], mine["median_s"], ratios["headline_nps_month_cxlens_over_handwritten_median"]],
+            [sql["label"], sql["median_s"], ratios["headline_nps_month_cxlens_sql_over_handwritten_median"]],
+            [hand["label"], hand["median_s"], 1.0],
+        ],
+    )
+    agreement = res["agreement"]
+    ours = {m: (n, v) for m, n, v in agreement["cxlens"]}
+    theirs = {m: (n, v) for m, n, v in agreement["handwritten"]}
+    run.equal("months = hand-written SQL's", sorted(ours), sorted(theirs))
+    run.equal(
+        "responses per month = hand-written SQL's",
+        {k: v[0] for k, v in ours.items()},
+        {k: v[0] for k, v in theirs.items()},
+    )
+    gaps = {k: abs(ours[k][1] - theirs[k][1]) for k in ours.keys() & theirs.keys()}
+    worst = max(gaps, key=gaps.__getitem__) if gaps else None
+    run.check(
+        "NPS per month = hand-written SQL's (within 1e-9 points)",
+        bool(gaps) and max(gaps.values()) <= 1e-9,
+        f"largest gap {gaps[worst]:.1e} in {worst}" if worst else "no months",
+    )
+    return run.finish(
+        {
+            "customers": args.customers,
+            "seed": args.seed,
+            "repeat": args.repeat,
+            "data_dir": str(data_dir),
+            "duckdb_memory_limit": settings.duckdb_memory_limit,
+            "duckdb_threads": settings.duckdb_threads,
+            "build": build_info,
+            "query_process": res,
+            "ru_maxrss_children_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
+            "ratios": ratios,
+            "printed": lines,
+        }
+    )
 
 
 if __name__ == "__main__":
