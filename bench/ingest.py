@@ -17,8 +17,12 @@ is the cost of what cxlens adds: staging, validation, idempotency and the load l
 The input files omit ``touchpoint`` (cxlens derives it from ``event_type``; the baseline leaves it
 NULL). Timings cover opening the store, loading and closing it (the close checkpoints).
 
+Checks (exit code 1 if any fails): every case stores every row, and the cxlens stores hold the
+same rows as DuckDB's (count, distinct event ids and sum of values per channel and event type).
+
     python bench/ingest.py                     # 10,000,000 rows
     python bench/ingest.py --rows 1000000 --repeat 3 --keep-data
+    python bench/ingest.py --smoke             # 200,000 rows (make bench-smoke)
 """
 
 from __future__ import annotations
@@ -38,8 +42,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as bc
+
+#: What must be the same in every store: rows, distinct ids and value per channel and event type.
+CONTENT_SQL = (
+    "SELECT channel, event_type, count(*), count(DISTINCT event_id), coalesce(round(sum(value), 2), 0) "
+    "FROM events GROUP BY ALL ORDER BY ALL"
+)
 #: Bump when the generator changes, so cached inputs are regenerated.
 GENERATOR_VERSION = 1
 SEED = 20240601
@@ -229,9 +239,23 @@ def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     cpu_seconds = _cpu_s() - cpu_start
     mark("closed")
+    # After the clock stops: what was stored, read back through each side's own front door.
+    if case.startswith("cxlens"):
+        with Workspace(store_dir, read_only=True) as check:
+            ev = check.table("events")
+            by = ev.group_by(["channel", "event_type"]).aggregate(
+                n=ev.count(), ids=ev.event_id.nunique(), value=ev.value.sum().round(2).fill_null(0)
+            )
+            content = [
+                list(r) for r in by.order_by(["channel", "event_type"]).to_pandas().itertuples(index=False)
+            ]
+    else:
+        with duckdb.connect(str(Path(store_dir) / DB_FILE), read_only=True) as con:
+            content = [list(r) for r in con.execute(CONTENT_SQL).fetchall()]
     return {
         "case": case,
         "rows": loaded,
+        "content": content,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "peak_rss_mb": _rss_mb(),
@@ -337,13 +361,16 @@ def main(argv: list[str] | None = None) -> int:
         help="where inputs and the temporary stores go (default: %(default)s)",
     )
     parser.add_argument("--child", nargs=3, metavar=("CASE", "SOURCE", "STORE"), help=argparse.SUPPRESS)
+    bc.add_arguments(parser)
     args = parser.parse_args(argv)
 
     if args.child:
         print(json.dumps(_child(*args.child)))
         return 0
+    bc.apply_smoke(args, rows=200_000, repeat=1)
     if args.rows < 1 or args.repeat < 1:
         parser.error("--rows and --repeat must be positive")
+    run = bc.Run("ingest", args, argv)
 
     import duckdb
     import pyarrow as pa
@@ -367,9 +394,14 @@ def main(argv: list[str] | None = None) -> int:
             csv_path.unlink(missing_ok=True)
             pq_path.unlink(missing_ok=True)
 
-    bad = [r for r in runs if r["rows"] != args.rows]
-    if bad:
-        raise SystemExit(f"row count mismatch: {[(r['case'], r['rows']) for r in bad]} != {args.rows}")
+    for r in runs:
+        run.equal(f"{CASES[r['case']]} stored every row", r["rows"], args.rows)
+    for mine, base in PAIRS.items():
+        ours = [r for r in runs if r["case"] == mine]
+        theirs = [r for r in runs if r["case"] == base]
+        run.equal(f"{CASES[mine]} stored what DuckDB stored", ours[0]["content"], theirs[0]["content"])
+    for r in runs:
+        r.pop("content")
     summary = summarise(runs)
     gen = "cached" if gen_seconds is None else f"generated in {gen_seconds:.1f} s"
     header = [
@@ -383,38 +415,44 @@ def main(argv: list[str] | None = None) -> int:
     ]
     lines = print_report(summary, header)
 
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = RESULTS_DIR / f"ingest-{stamp}.json"
-    payload = {
-        "benchmark": "ingest",
-        "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "rows": args.rows,
-        "repeat": args.repeat,
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "pyarrow": pa.__version__,
-        "cpus": os.cpu_count(),
-        "duckdb_memory_limit": settings.duckdb_memory_limit,
-        "duckdb_threads": settings.duckdb_threads,
-        "inputs": {k: {"path": str(p), "mb": size_mb[k]} for k, p in sources.items()},
-        "generation_seconds": gen_seconds,
-        "load_average": [load_before, os.getloadavg()[0]],
-        "cases": summary,
-        "ratios": {
-            mine: {
-                "baseline": base,
-                "time": summary[mine]["seconds"] / summary[base]["seconds"],
-                "cpu": summary[mine]["cpu_seconds"] / summary[base]["cpu_seconds"],
-                "peak_rss": summary[mine]["peak_rss_mb"] / summary[base]["peak_rss_mb"],
-            }
-            for mine, base in PAIRS.items()
-        },
-        "printed": lines,
+    ratios = {
+        mine: {
+            "baseline": base,
+            "time": summary[mine]["seconds"] / summary[base]["seconds"],
+            "cpu": summary[mine]["cpu_seconds"] / summary[base]["cpu_seconds"],
+            "peak_rss": summary[mine]["peak_rss_mb"] / summary[base]["peak_rss_mb"],
+        }
+        for mine, base in PAIRS.items()
     }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nresults: {out.relative_to(BENCH_DIR.parent)}")
-    return 0
+    run.table(
+        f"Ingest of {args.rows:,} event rows (median of {args.repeat}; load average {load_before:.1f})",
+        ["case", "seconds", "rows/s", "CPU s", "peak RSS MB", "cxlens / DuckDB time", "CPU ratio"],
+        [
+            [
+                s["label"],
+                s["seconds"],
+                s["rows_per_s"],
+                s["cpu_seconds"],
+                s["peak_rss_mb"],
+                ratios[case]["time"] if case in ratios else None,
+                ratios[case]["cpu"] if case in ratios else None,
+            ]
+            for case, s in summary.items()
+        ],
+    )
+    return run.finish(
+        {
+            "rows": args.rows,
+            "repeat": args.repeat,
+            "duckdb_memory_limit": settings.duckdb_memory_limit,
+            "duckdb_threads": settings.duckdb_threads,
+            "inputs": {k: {"path": str(p), "mb": size_mb[k]} for k, p in sources.items()},
+            "generation_seconds": gen_seconds,
+            "cases": summary,
+            "ratios": ratios,
+            "printed": lines,
+        }
+    )
 
 
 if __name__ == "__main__":
