@@ -367,6 +367,9 @@ def sankey_links(
     return df.reset_index(drop=True)
 
 
+TOTALS = ("distinct", "journeys", "truncated")
+
+
 def _int(value: object) -> int:
     """An engine scalar as int (a sum over no rows is null: 0)."""
     return 0 if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
@@ -441,13 +444,16 @@ def top_paths(
     wide = wide.mutate(cut=wide.steps > max_steps)
     keyed = wide.mutate(**{c: wide[c].fill_null("") for c in cols})
     counts = keyed.group_by([*cols, "cut"]).aggregate(n=keyed.count(), steps=keyed.steps.min())
-    stats = counts.aggregate(
-        distinct=counts.count(),
-        journeys=counts.n.sum(),
-        truncated=counts.n.sum(where=counts.cut),
-    ).to_pandas()
+    # The totals ride along as window aggregates: one pass over the paths, not one per figure.
+    everything = ibis.window()
+    counts = counts.mutate(
+        _cx_distinct=counts.count().over(everything),
+        _cx_journeys=counts.n.sum().over(everything),
+        _cx_truncated=counts.n.sum(where=counts.cut).over(everything),
+    )
     top = counts.order_by([ibis.desc("n"), *cols, "cut"]).limit(k).to_pandas()
-    total = _int(stats["journeys"].iloc[0])
+    stats = top.head(1) if len(top) else pd.DataFrame({f"_cx_{c}": [0] for c in TOTALS})
+    total = _int(stats["_cx_journeys"].iloc[0])
     rows = []
     for i, r in enumerate(top.itertuples(index=False), start=1):
         states = [getattr(r, c) for c in cols if getattr(r, c)]
@@ -460,7 +466,7 @@ def top_paths(
         max_steps=max_steps,
         paths=paths,
         total_journeys=total,
-        distinct_paths=int(stats["distinct"].iloc[0]),
-        truncated_journeys=_int(stats["truncated"].iloc[0]),
+        distinct_paths=_int(stats["_cx_distinct"].iloc[0]),
+        truncated_journeys=_int(stats["_cx_truncated"].iloc[0]),
         steps=cols,
     )
