@@ -69,16 +69,29 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process image in MB (``VmHWM``; ``ru_maxrss`` where absent)."""
+def _status_mb(field: str) -> float | None:
+    """A ``kB`` field of ``/proc/self/status`` in MB (None where there is no such file)."""
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process image in MB (``VmHWM``, reset by exec unlike
+    ``ru_maxrss``, which a child inherits from a large parent; ``ru_maxrss`` where absent)."""
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB (NaN where unknown)."""
+    now = _status_mb("VmRSS")
+    return now if now is not None else float("nan")
 
 
 def load_average() -> float:

@@ -32,7 +32,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -178,25 +177,6 @@ def ensure_inputs(rows: int, cache_dir: Path) -> tuple[Path, Path, float | None]
 
 
 # -- one measurement (runs in a child process) ---------------------------------------------------
-def _rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu_s() -> float:
-    """CPU seconds (user + system, all threads) this process has used so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _current_rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
-    except OSError:
-        return float("nan")
-
-
 def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
     import duckdb
 
@@ -205,13 +185,13 @@ def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
     from cxlens.storage.workspace import DB_FILE, Workspace, table_ddl
 
     settings = get_settings()
-    rss_start = _current_rss_mb()
+    rss_start = bc.rss_mb()
     marks: list[tuple[str, float, float]] = []
-    cpu_start = _cpu_s()
+    cpu_start = bc.cpu_seconds()
     started = time.perf_counter()
 
     def mark(what: str) -> None:
-        marks.append((what, time.perf_counter() - started, _rss_mb()))
+        marks.append((what, time.perf_counter() - started, bc.peak_rss_mb()))
 
     if case.startswith("cxlens"):
         ws = Workspace(store_dir)
@@ -237,7 +217,7 @@ def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
         mark("closing")
         con.close()
     seconds = time.perf_counter() - started
-    cpu_seconds = _cpu_s() - cpu_start
+    cpu_seconds = bc.cpu_seconds() - cpu_start
     mark("closed")
     # After the clock stops: what was stored, read back through each side's own front door.
     if case.startswith("cxlens"):
@@ -258,7 +238,7 @@ def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
         "content": content,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
-        "peak_rss_mb": _rss_mb(),
+        "peak_rss_mb": bc.peak_rss_mb(),
         "rss_at_start_mb": rss_start,
         "marks": [{"what": w, "at_s": round(t, 3), "peak_rss_mb": round(m, 1)} for w, t, m in marks],
         "store_mb": sum(p.stat().st_size for p in Path(store_dir).rglob("*") if p.is_file()) / (1 << 20),

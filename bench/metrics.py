@@ -70,28 +70,6 @@ ORDER BY period
 
 
 # -- memory --------------------------------------------------------------------------------------
-def _status_mb(field: str) -> float:
-    """A ``kB`` field of ``/proc/self/status`` (``VmHWM`` peak RSS, ``VmRSS`` current) in MB."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def _peak_mb() -> float:
-    """Peak resident set of this process image (reset by exec, unlike ``ru_maxrss``), in MB."""
-    return _status_mb("VmHWM")
-
-
-def _rss_mb() -> float:
-    """Current resident set of this process, in MB."""
-    return _status_mb("VmRSS")
-
-
 def _maxrss_mb(who: int = resource.RUSAGE_SELF) -> float:
     """``ru_maxrss`` (KiB on Linux) of this process or of its finished children, in MB."""
     return resource.getrusage(who).ru_maxrss / 1024
@@ -162,11 +140,11 @@ def build(data_dir: Path, customers: int, seed: int) -> dict[str, Any]:
                 "rows_loaded": sum(r.rows_loaded for r in results),
                 "seconds": seconds,
                 "file_seconds": [round(r.seconds, 3) for r in results],
-                "peak_rss_so_far_mb": _peak_mb(),
+                "peak_rss_so_far_mb": bc.peak_rss_mb(),
             }
             print(
                 f"  loaded {table}: {load[table]['rows_loaded']:,} new of {load[table]['rows_read']:,} rows "
-                f"from {len(results)} files in {seconds:.1f} s (peak RSS so far {_peak_mb():,.0f} MB)",
+                f"from {len(results)} files in {seconds:.1f} s (peak RSS so far {bc.peak_rss_mb():,.0f} MB)",
                 file=sys.stderr,
             )
         counts = ws.counts()
@@ -182,7 +160,7 @@ def build(data_dir: Path, customers: int, seed: int) -> dict[str, Any]:
         "load_s": time.perf_counter() - started_all,
         "load": load,
         "counts": counts,
-        "build_peak_rss_mb": _peak_mb(),
+        "build_peak_rss_mb": bc.peak_rss_mb(),
         "built_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
     (data_dir / MARKER).write_text(json.dumps(info, indent=2) + "\n")
@@ -300,15 +278,15 @@ def _stats(label: str, runs: list[float], ws: Any) -> dict[str, Any]:
         "runs_s": runs,
         "min_s": min(runs),
         "median_s": statistics.median(runs),
-        "peak_rss_so_far_mb": _peak_mb(),
-        "rss_after_mb": _rss_mb(),
+        "peak_rss_so_far_mb": bc.peak_rss_mb(),
+        "rss_after_mb": bc.rss_mb(),
         "duckdb_memory_after_mb": _duckdb_memory_mb(ws.con),
     }
 
 
 def query_process(data_dir: str, repeat: int) -> dict[str, Any]:
     """Open the store read-only, time each query ``repeat`` times, and report memory (fresh process)."""
-    rss_at_start = _rss_mb()
+    rss_at_start = bc.rss_mb()
     started = time.perf_counter()
     from cxlens.storage.workspace import Workspace
 
@@ -317,7 +295,7 @@ def query_process(data_dir: str, repeat: int) -> dict[str, Any]:
     ws = Workspace(data_dir, read_only=True)
     ws.table("feedback")  # opens the store and the Ibis backend
     open_s = time.perf_counter() - started
-    rss_after_open = _rss_mb()
+    rss_after_open = bc.rss_mb()
     report_path = Path(tempfile.mkdtemp(prefix="cxlens-bench-report-")) / "report.html"
     sections: list[dict[str, float]] = []
 
@@ -364,7 +342,7 @@ def query_process(data_dir: str, repeat: int) -> dict[str, Any]:
         "agreement": agreement,
         "report_mb": report_mb,
         "counts": counts,
-        "peak_rss_mb": _peak_mb(),
+        "peak_rss_mb": bc.peak_rss_mb(),
         "ru_maxrss_mb": _maxrss_mb(),
         "ru_maxrss_children_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
     }
