@@ -18,6 +18,7 @@ Standard library only: the Retentioneering peer runs in its own virtual environm
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import datetime as dt
 import importlib
@@ -27,7 +28,9 @@ import os
 import platform
 import resource
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -147,6 +150,17 @@ def apply_smoke(args: argparse.Namespace, **sizes: Any) -> None:
     if args.smoke:
         for name, value in sizes.items():
             setattr(args, name, value)
+
+
+def data_dir(args: argparse.Namespace, kept: Path) -> Path:
+    """Where a benchmark keeps the data it generates: ``kept`` (reused by the next run), or with
+    ``--smoke`` a fresh temporary directory removed at exit, so that a smoke run never reads data
+    an older version of cxlens wrote."""
+    if not getattr(args, "smoke", False):
+        return kept
+    fresh = Path(tempfile.mkdtemp(prefix=f"cxlens-smoke-{kept.name}-"))
+    atexit.register(shutil.rmtree, fresh, True)
+    return fresh
 
 
 # -- a run: checks, tables, results ---------------------------------------------------------------

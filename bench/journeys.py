@@ -407,6 +407,7 @@ def main() -> int:
 
     bc.apply_smoke(args, customers=3_000)
     run = bc.Run("journeys", args)
+    args.cache_dir = bc.data_dir(args, args.cache_dir)
     files = _demo(args.cache_dir, args.customers, args.seed)
     results: dict[str, dict[str, Any]] = {}
     for case in args.only or CASES:

@@ -462,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     data_dir: Path = (
-        args.data_dir or Path(tempfile.gettempdir()) / f"cxlens-bench-metrics-{args.customers}"
+        args.data_dir
+        or bc.data_dir(args, Path(tempfile.gettempdir()) / f"cxlens-bench-metrics-{args.customers}")
     ).resolve()
     print(f"data directory: {data_dir}", file=sys.stderr)
     build_info = ensure_demo(data_dir, args.customers, args.seed)

@@ -196,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = bc.Run("web", args, argv)
     from metrics import ensure_demo  # bench/metrics.py builds and caches the demo store
 
-    data_dir = args.data_dir or Path(tempfile.gettempdir()) / f"cxlens-bench-metrics-{args.customers}"
+    data_dir = args.data_dir or bc.data_dir(
+        args, Path(tempfile.gettempdir()) / f"cxlens-bench-metrics-{args.customers}"
+    )
     ensure_demo(data_dir, args.customers, args.seed)
     res = run(data_dir, args.filters, args.warm_pages)
     for line in report(res):
