@@ -11,31 +11,45 @@
 3. Model quality on the real Complete Journey grocery sample (when present) and the demo: CLV
    holdout accuracy, recommendations against popularity (precision@10, recall@10), churn AUC.
 
+Checks (the exit code is 1 if any fails): BG/NBD and Gamma-Gamma parameters within a relative
+1e-3 of lifetimes'; the same itemsets with the same counts as mlxtend and pyfim. Imports are timed
+apart, the same way for every library (``_common.timed_import``), after the shared numpy, pandas
+and scipy.
+
     python bench/customers.py                                  # 1,000,000 customers, 500,000 baskets
     python bench/customers.py --customers 100000 --baskets 100000   # quick check
+    python bench/customers.py --smoke                          # make bench-smoke
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as bc
 
-from cxlens.analyse.customers import baskets as bk
-from cxlens.analyse.customers import churn, clv, prepare, recommend, rfm
+IMPORTS = {
+    "shared (numpy, pandas, scipy)": bc.timed_import("numpy", "pandas", "scipy.sparse", "scipy.optimize"),
+    "cxlens": bc.timed_import("cxlens.analyse.customers.clv", "cxlens.analyse.customers.baskets"),
+}
+import numpy as np  # noqa: E402 - after the timed imports
+import pandas as pd  # noqa: E402
+
+from cxlens.analyse.customers import baskets as bk  # noqa: E402
+from cxlens.analyse.customers import churn, clv, prepare, recommend, rfm  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 REAL = Path("/work/shared/datasets/completejourney_8451/transactions_sample.csv.gz")
-RESULTS = Path(__file__).resolve().parent / "results"
 TRUE = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+#: Largest relative gap allowed between our fitted parameters and lifetimes' (same likelihood).
+PARAM_TOLERANCE = 1e-3
 
 
 def simulate(customers: int, weeks: float = 78.0, seed: int = 1) -> pd.DataFrame:
@@ -77,6 +91,7 @@ def bench_clv(customers: int) -> dict[str, Any]:
         gg = clv.GammaGammaModel().fit(s["frequency"], s["monetary_value"])
         t2 = time.perf_counter()
 
+        IMPORTS["lifetimes"] = bc.timed_import("lifetimes", "lifetimes.utils")
         from lifetimes import BetaGeoFitter, GammaGammaFitter
         from lifetimes.utils import summary_data_from_transaction_data
 
@@ -105,6 +120,8 @@ def bench_clv(customers: int) -> dict[str, Any]:
         "ratio_fit": (t5 - t4) / (t2 - t1),
         "cxlens_bgnbd": bg.params_,
         "lifetimes_bgnbd": lbg.params_.to_dict(),
+        "cxlens_gamma_gamma": gg.params_,
+        "lifetimes_gamma_gamma": lgg.params_.to_dict(),
         "true_bgnbd": TRUE,
         "bgnbd_max_rel_gap": gap,
         "gamma_gamma_max_rel_gap": gg_gap,
@@ -141,6 +158,7 @@ def bench_rules(n: int, min_support: float = 0.001) -> dict[str, Any]:
     m = bk.encode(pairs)
     ours = bk.frequent_itemsets(m, min_support)
     t1 = time.perf_counter()
+    IMPORTS["mlxtend"] = bc.timed_import("mlxtend.frequent_patterns")
     from mlxtend.frequent_patterns import fpgrowth
 
     t2 = time.perf_counter()
@@ -150,7 +168,9 @@ def bench_rules(n: int, min_support: float = 0.001) -> dict[str, Any]:
     t3 = time.perf_counter()
     ref = fpgrowth(onehot, min_support=min_support, use_colnames=True)
     t4 = time.perf_counter()
-    same = set(ours["itemsets"]) == set(ref["itemsets"])
+    counts = dict(zip(ours["itemsets"], ours["count"], strict=True))
+    n = m.n_baskets
+    mlxtend_counts = {s: round(v * n) for s, v in zip(ref["itemsets"], ref["support"], strict=True)}
     out: dict[str, Any] = {
         "baskets": m.n_baskets,
         "items": len(m.items),
@@ -160,12 +180,14 @@ def bench_rules(n: int, min_support: float = 0.001) -> dict[str, Any]:
         "mlxtend_fpgrowth_s": t4 - t3,
         "mlxtend_with_encoding_s": t4 - t2,
         "ratio_mlxtend": (t4 - t3) / (t1 - t0),
-        "same_itemsets_as_mlxtend": same,
+        "itemset_counts": counts,
+        "mlxtend_itemset_counts": mlxtend_counts,
     }
     try:
+        IMPORTS["pyfim"] = bc.timed_import("fim")
         import fim  # type: ignore[import-not-found]
     except ImportError:
-        out["pyfim"] = "not installed"
+        out["unavailable"] = "pyfim is not installed: pip install -e '.[bench]' (make bench-peers)"
         return out
     t5 = time.perf_counter()
     groups = pairs.groupby("basket_id")["item"].apply(list).tolist()
@@ -176,7 +198,7 @@ def bench_rules(n: int, min_support: float = 0.001) -> dict[str, Any]:
     out["pyfim_with_lists_s"] = t6 - t5
     out["ratio_vs_pyfim"] = (t1 - t0) / (t6 - t5b)
     out["pyfim_itemsets"] = len(fim_sets)
-    out["same_itemsets_as_pyfim"] = {frozenset(s) for s, _ in fim_sets} == set(ours["itemsets"])
+    out["pyfim_itemset_counts"] = {frozenset(s): int(c) for s, c in fim_sets}
     return out
 
 
@@ -205,47 +227,95 @@ def real_quality() -> dict[str, Any]:
     return out
 
 
-def main() -> None:
+def checks(run: bc.Run, c: dict[str, Any], r: dict[str, Any]) -> None:
+    """cxlens against lifetimes, mlxtend and pyfim: parameters, itemsets and their counts."""
+    for name, ours, peer in (
+        ("BG/NBD", c["cxlens_bgnbd"], c["lifetimes_bgnbd"]),
+        ("Gamma-Gamma", c["cxlens_gamma_gamma"], c["lifetimes_gamma_gamma"]),
+    ):
+        for k in ours:
+            run.close(f"{name} {k} = lifetimes'", ours[k], peer[k], rel=PARAM_TOLERANCE)
+    ours = r["itemset_counts"]
+    run.equal("itemsets = mlxtend fpgrowth's", set(ours), set(r["mlxtend_itemset_counts"]))
+    run.equal("itemset counts = mlxtend's", ours, r["mlxtend_itemset_counts"])
+    run.ran("pyfim", r)
+    if "pyfim_itemset_counts" in r:
+        run.equal("itemsets = pyfim fpgrowth's", set(ours), set(r["pyfim_itemset_counts"]))
+        run.equal("itemset counts = pyfim's", ours, r["pyfim_itemset_counts"])
+
+
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--baskets", type=int, default=500_000)
     ap.add_argument("--skip-real", action="store_true")
+    bc.add_arguments(ap)
     args = ap.parse_args()
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    bc.apply_smoke(args, customers=20_000, baskets=20_000, skip_real=True)
+    run = bc.Run("customers", args)
     result: dict[str, Any] = {}
     c = result["clv"] = bench_clv(args.customers)
-    print(
-        f"CLV end to end, {c['customers']:,} customers / {c['transactions']:,} transactions: cxlens "
-        f"{c['cxlens_total_s']:.2f}s (summary {c['cxlens_summary_s']:.2f}s + fit {c['cxlens_fit_s']:.2f}s), "
-        f"lifetimes {c['lifetimes_total_s']:.2f}s (summary {c['lifetimes_summary_s']:.2f}s + fit "
-        f"{c['lifetimes_fit_s']:.2f}s): lifetimes/cxlens = {c['ratio_total']:.1f}x end to end, "
-        f"{c['ratio_fit']:.1f}x fit; BG/NBD max relative parameter gap {c['bgnbd_max_rel_gap']:.1e}, "
-        f"Gamma-Gamma {c['gamma_gamma_max_rel_gap']:.1e}"
+    run.table(
+        f"CLV end to end: {c['customers']:,} customers, {c['transactions']:,} transactions "
+        f"(load average {run.load_before})",
+        ["side", "summary s", "fit s", "total s", "peer / cxlens"],
+        [
+            [
+                "cxlens (DuckDB summary, exact-gradient fit)",
+                c["cxlens_summary_s"],
+                c["cxlens_fit_s"],
+                c["cxlens_total_s"],
+                1.0,
+            ],
+            [
+                "lifetimes",
+                c["lifetimes_summary_s"],
+                c["lifetimes_fit_s"],
+                c["lifetimes_total_s"],
+                c["ratio_total"],
+            ],
+        ],
+        note=f"BG/NBD largest relative parameter gap {c['bgnbd_max_rel_gap']:.1e}, Gamma-Gamma "
+        f"{c['gamma_gamma_max_rel_gap']:.1e}; cxlens BG/NBD "
+        + ", ".join(f"{k} {v:.4f}" for k, v in c["cxlens_bgnbd"].items())
+        + " (simulated from "
+        + ", ".join(f"{k} {v}" for k, v in TRUE.items())
+        + ").",
     )
-    print("  BG/NBD cxlens", {k: round(v, 4) for k, v in c["cxlens_bgnbd"].items()}, "true", TRUE)
     r = result["rules"] = bench_rules(args.baskets)
-    print(
-        f"Itemsets, {r['baskets']:,} baskets x {r['items']:,} items at {r['min_support']:.1%}: "
-        f"{r['itemsets']:,} itemsets; cxlens {r['cxlens_s']:.2f}s, "
-        f"mlxtend fpgrowth {r['mlxtend_fpgrowth_s']:.2f}s "
-        f"(mlxtend/cxlens = {r['ratio_mlxtend']:.1f}x), same itemsets: {r['same_itemsets_as_mlxtend']}"
-    )
+    rows = [
+        ["cxlens frequent_itemsets (with encoding)", r["cxlens_s"], 1.0],
+        ["mlxtend fpgrowth (one-hot frame given)", r["mlxtend_fpgrowth_s"], r["ratio_mlxtend"]],
+    ]
     if "pyfim_s" in r:
-        print(
-            f"  pyfim fpgrowth {r['pyfim_s']:.2f}s "
-            f"({r['pyfim_with_lists_s']:.2f}s with building its basket lists; "
-            f"cxlens incl. encoding / pyfim mining = {r['ratio_vs_pyfim']:.1f}x), "
-            f"same itemsets: {r['same_itemsets_as_pyfim']}"
+        rows.append(["pyfim fpgrowth (basket lists given)", r["pyfim_s"], r["pyfim_s"] / r["cxlens_s"]])
+        rows.append(
+            [
+                "pyfim, building its basket lists too",
+                r["pyfim_with_lists_s"],
+                r["pyfim_with_lists_s"] / r["cxlens_s"],
+            ]
         )
-    else:
-        print("  pyfim: not installed")
+    run.table(
+        f"Frequent itemsets: {r['baskets']:,} baskets x {r['items']:,} items at {r['min_support']:.1%} "
+        f"support, {r['itemsets']:,} itemsets",
+        ["side", "seconds", "peer / cxlens"],
+        rows,
+    )
+    run.table(
+        "Imports (timed apart, not in the figures above)",
+        ["library", "seconds"],
+        [[k, v] for k, v in IMPORTS.items()],
+    )
+    checks(run, c, r)
     if not args.skip_real:
         q = result["real"] = real_quality()
         print("Real Complete Journey sample:", json.dumps(q, default=str, indent=1))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"customers-{stamp}.json").write_text(json.dumps(result, default=str, indent=1))
+    for key in ("itemset_counts", "mlxtend_itemset_counts", "pyfim_itemset_counts"):
+        r.pop(key, None)
+    result["imports_s"] = IMPORTS
+    return run.finish(result)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

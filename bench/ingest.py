@@ -17,8 +17,12 @@ is the cost of what cxlens adds: staging, validation, idempotency and the load l
 The input files omit ``touchpoint`` (cxlens derives it from ``event_type``; the baseline leaves it
 NULL). Timings cover opening the store, loading and closing it (the close checkpoints).
 
+Checks (exit code 1 if any fails): every case stores every row, and the cxlens stores hold the
+same rows as DuckDB's (count, distinct event ids and sum of values per channel and event type).
+
     python bench/ingest.py                     # 10,000,000 rows
     python bench/ingest.py --rows 1000000 --repeat 3 --keep-data
+    python bench/ingest.py --smoke             # 200,000 rows (make bench-smoke)
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -38,8 +41,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as bc
+
+#: What must be the same in every store: rows, distinct ids and value per channel and event type.
+CONTENT_SQL = (
+    "SELECT channel, event_type, count(*), count(DISTINCT event_id), coalesce(round(sum(value), 2), 0) "
+    "FROM events GROUP BY ALL ORDER BY ALL"
+)
 #: Bump when the generator changes, so cached inputs are regenerated.
 GENERATOR_VERSION = 1
 SEED = 20240601
@@ -168,25 +177,6 @@ def ensure_inputs(rows: int, cache_dir: Path) -> tuple[Path, Path, float | None]
 
 
 # -- one measurement (runs in a child process) ---------------------------------------------------
-def _rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu_s() -> float:
-    """CPU seconds (user + system, all threads) this process has used so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _current_rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
-    except OSError:
-        return float("nan")
-
-
 def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
     import duckdb
 
@@ -195,13 +185,13 @@ def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
     from cxlens.storage.workspace import DB_FILE, Workspace, table_ddl
 
     settings = get_settings()
-    rss_start = _current_rss_mb()
+    rss_start = bc.rss_mb()
     marks: list[tuple[str, float, float]] = []
-    cpu_start = _cpu_s()
+    cpu_start = bc.cpu_seconds()
     started = time.perf_counter()
 
     def mark(what: str) -> None:
-        marks.append((what, time.perf_counter() - started, _rss_mb()))
+        marks.append((what, time.perf_counter() - started, bc.peak_rss_mb()))
 
     if case.startswith("cxlens"):
         ws = Workspace(store_dir)
@@ -227,14 +217,28 @@ def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
         mark("closing")
         con.close()
     seconds = time.perf_counter() - started
-    cpu_seconds = _cpu_s() - cpu_start
+    cpu_seconds = bc.cpu_seconds() - cpu_start
     mark("closed")
+    # After the clock stops: what was stored, read back through each side's own front door.
+    if case.startswith("cxlens"):
+        with Workspace(store_dir, read_only=True) as check:
+            ev = check.table("events")
+            by = ev.group_by(["channel", "event_type"]).aggregate(
+                n=ev.count(), ids=ev.event_id.nunique(), value=ev.value.sum().round(2).fill_null(0)
+            )
+            content = [
+                list(r) for r in by.order_by(["channel", "event_type"]).to_pandas().itertuples(index=False)
+            ]
+    else:
+        with duckdb.connect(str(Path(store_dir) / DB_FILE), read_only=True) as con:
+            content = [list(r) for r in con.execute(CONTENT_SQL).fetchall()]
     return {
         "case": case,
         "rows": loaded,
+        "content": content,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
-        "peak_rss_mb": _rss_mb(),
+        "peak_rss_mb": bc.peak_rss_mb(),
         "rss_at_start_mb": rss_start,
         "marks": [{"what": w, "at_s": round(t, 3), "peak_rss_mb": round(m, 1)} for w, t, m in marks],
         "store_mb": sum(p.stat().st_size for p in Path(store_dir).rglob("*") if p.is_file()) / (1 << 20),
@@ -337,13 +341,16 @@ def main(argv: list[str] | None = None) -> int:
         help="where inputs and the temporary stores go (default: %(default)s)",
     )
     parser.add_argument("--child", nargs=3, metavar=("CASE", "SOURCE", "STORE"), help=argparse.SUPPRESS)
+    bc.add_arguments(parser)
     args = parser.parse_args(argv)
 
     if args.child:
         print(json.dumps(_child(*args.child)))
         return 0
+    bc.apply_smoke(args, rows=200_000, repeat=1)
     if args.rows < 1 or args.repeat < 1:
         parser.error("--rows and --repeat must be positive")
+    run = bc.Run("ingest", args, argv)
 
     import duckdb
     import pyarrow as pa
@@ -367,9 +374,14 @@ def main(argv: list[str] | None = None) -> int:
             csv_path.unlink(missing_ok=True)
             pq_path.unlink(missing_ok=True)
 
-    bad = [r for r in runs if r["rows"] != args.rows]
-    if bad:
-        raise SystemExit(f"row count mismatch: {[(r['case'], r['rows']) for r in bad]} != {args.rows}")
+    for r in runs:
+        run.equal(f"{CASES[r['case']]} stored every row", r["rows"], args.rows)
+    for mine, base in PAIRS.items():
+        ours = [r for r in runs if r["case"] == mine]
+        theirs = [r for r in runs if r["case"] == base]
+        run.equal(f"{CASES[mine]} stored what DuckDB stored", ours[0]["content"], theirs[0]["content"])
+    for r in runs:
+        r.pop("content")
     summary = summarise(runs)
     gen = "cached" if gen_seconds is None else f"generated in {gen_seconds:.1f} s"
     header = [
@@ -383,38 +395,44 @@ def main(argv: list[str] | None = None) -> int:
     ]
     lines = print_report(summary, header)
 
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = RESULTS_DIR / f"ingest-{stamp}.json"
-    payload = {
-        "benchmark": "ingest",
-        "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "rows": args.rows,
-        "repeat": args.repeat,
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "pyarrow": pa.__version__,
-        "cpus": os.cpu_count(),
-        "duckdb_memory_limit": settings.duckdb_memory_limit,
-        "duckdb_threads": settings.duckdb_threads,
-        "inputs": {k: {"path": str(p), "mb": size_mb[k]} for k, p in sources.items()},
-        "generation_seconds": gen_seconds,
-        "load_average": [load_before, os.getloadavg()[0]],
-        "cases": summary,
-        "ratios": {
-            mine: {
-                "baseline": base,
-                "time": summary[mine]["seconds"] / summary[base]["seconds"],
-                "cpu": summary[mine]["cpu_seconds"] / summary[base]["cpu_seconds"],
-                "peak_rss": summary[mine]["peak_rss_mb"] / summary[base]["peak_rss_mb"],
-            }
-            for mine, base in PAIRS.items()
-        },
-        "printed": lines,
+    ratios = {
+        mine: {
+            "baseline": base,
+            "time": summary[mine]["seconds"] / summary[base]["seconds"],
+            "cpu": summary[mine]["cpu_seconds"] / summary[base]["cpu_seconds"],
+            "peak_rss": summary[mine]["peak_rss_mb"] / summary[base]["peak_rss_mb"],
+        }
+        for mine, base in PAIRS.items()
     }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nresults: {out.relative_to(BENCH_DIR.parent)}")
-    return 0
+    run.table(
+        f"Ingest of {args.rows:,} event rows (median of {args.repeat}; load average {load_before:.1f})",
+        ["case", "seconds", "rows/s", "CPU s", "peak RSS MB", "cxlens / DuckDB time", "CPU ratio"],
+        [
+            [
+                s["label"],
+                s["seconds"],
+                s["rows_per_s"],
+                s["cpu_seconds"],
+                s["peak_rss_mb"],
+                ratios[case]["time"] if case in ratios else None,
+                ratios[case]["cpu"] if case in ratios else None,
+            ]
+            for case, s in summary.items()
+        ],
+    )
+    return run.finish(
+        {
+            "rows": args.rows,
+            "repeat": args.repeat,
+            "duckdb_memory_limit": settings.duckdb_memory_limit,
+            "duckdb_threads": settings.duckdb_threads,
+            "inputs": {k: {"path": str(p), "mb": size_mb[k]} for k, p in sources.items()},
+            "generation_seconds": gen_seconds,
+            "cases": summary,
+            "ratios": ratios,
+            "printed": lines,
+        }
+    )
 
 
 if __name__ == "__main__":

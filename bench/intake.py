@@ -18,6 +18,10 @@ limiter add. Results go to ``bench/results/intake-<timestamp>.json``.
 
     python bench/intake.py                       # 5,000 responses, 32 clients
     python bench/intake.py --responses 20000 --concurrency 64 --ops-url postgresql+psycopg://...
+    python bench/intake.py --smoke               # 300 responses, 2,000 events, 8 clients
+
+Checks (exit code 1 if any fails): no request failed, and nothing acknowledged was lost on the way
+to the operational store or the analytics store.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import platform
 import signal
@@ -39,6 +42,8 @@ from typing import Any
 
 import httpx2
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as bc
 from cxlens.collect.responses import Collector, Context
 from cxlens.collect.sources import create_source
 from cxlens.collect.surveys import template
@@ -46,7 +51,6 @@ from cxlens.journey.map import load_journey_map
 from cxlens.ops import InboxEvent, OpsStore, Response
 from cxlens.storage.workspace import Workspace
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SERVER = """
 import sys, uvicorn
 from cxlens.web.app import create_app
@@ -144,7 +148,7 @@ def wait_http(base: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("server did not start")
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -152,7 +156,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--ops-url", default=None, help="operational store URL (default: SQLite)")
+    bc.add_arguments(parser)
     args = parser.parse_args()
+    bc.apply_smoke(args, responses=300, events=2000, concurrency=8)
+    bench = bc.Run("intake", args)
 
     data_dir = Path(tempfile.mkdtemp(prefix="cxlens-intake-"))
     ops = OpsStore(args.ops_url, data_dir=data_dir)
@@ -247,10 +254,23 @@ def main() -> None:
         f"{in_events:,} in the events table; lost: {accepted - int(in_events)}"
     )
     print(f"export to the analytics store finished {export_lag:.2f} s after the last request")
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    (RESULTS_DIR / f"intake-{stamp}.json").write_text(json.dumps(result, indent=2))
+    bench.table(
+        f"Intake over HTTP on loopback ({args.concurrency} clients, ops store {result['ops_store']}; "
+        f"load average {bench.load_before})",
+        ["path", "per second", "lost"],
+        [
+            ["survey responses, HTTP", rate, ok - int(in_feedback)],
+            ["survey responses, direct (peer, no HTTP)", peer_rate, None],
+            ["events in batches of 100, HTTP", accepted / ev_seconds, accepted - int(in_events)],
+        ],
+    )
+    bench.equal("responses: none failed", failed, 0)
+    bench.equal("responses acknowledged = responses in the operational store", in_ops, ok)
+    bench.equal("responses acknowledged = responses in the feedback table", int(in_feedback), ok)
+    bench.equal("events sent = events accepted", accepted, args.events)
+    bench.equal("events accepted = events in the events table", int(in_events), accepted)
+    return bench.finish(result)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -47,8 +47,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as bc
+
 #: Written into the data directory once the demo is fully loaded; its presence means "reuse".
 MARKER = "bench-metrics-demo.json"
 REPORT_METRICS: list[Literal["nps", "csat", "ces"]] = ["nps", "csat", "ces"]
@@ -69,28 +70,6 @@ ORDER BY period
 
 
 # -- memory --------------------------------------------------------------------------------------
-def _status_mb(field: str) -> float:
-    """A ``kB`` field of ``/proc/self/status`` (``VmHWM`` peak RSS, ``VmRSS`` current) in MB."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def _peak_mb() -> float:
-    """Peak resident set of this process image (reset by exec, unlike ``ru_maxrss``), in MB."""
-    return _status_mb("VmHWM")
-
-
-def _rss_mb() -> float:
-    """Current resident set of this process, in MB."""
-    return _status_mb("VmRSS")
-
-
 def _maxrss_mb(who: int = resource.RUSAGE_SELF) -> float:
     """``ru_maxrss`` (KiB on Linux) of this process or of its finished children, in MB."""
     return resource.getrusage(who).ru_maxrss / 1024
@@ -161,11 +140,11 @@ def build(data_dir: Path, customers: int, seed: int) -> dict[str, Any]:
                 "rows_loaded": sum(r.rows_loaded for r in results),
                 "seconds": seconds,
                 "file_seconds": [round(r.seconds, 3) for r in results],
-                "peak_rss_so_far_mb": _peak_mb(),
+                "peak_rss_so_far_mb": bc.peak_rss_mb(),
             }
             print(
                 f"  loaded {table}: {load[table]['rows_loaded']:,} new of {load[table]['rows_read']:,} rows "
-                f"from {len(results)} files in {seconds:.1f} s (peak RSS so far {_peak_mb():,.0f} MB)",
+                f"from {len(results)} files in {seconds:.1f} s (peak RSS so far {bc.peak_rss_mb():,.0f} MB)",
                 file=sys.stderr,
             )
         counts = ws.counts()
@@ -181,7 +160,7 @@ def build(data_dir: Path, customers: int, seed: int) -> dict[str, Any]:
         "load_s": time.perf_counter() - started_all,
         "load": load,
         "counts": counts,
-        "build_peak_rss_mb": _peak_mb(),
+        "build_peak_rss_mb": bc.peak_rss_mb(),
         "built_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
     (data_dir / MARKER).write_text(json.dumps(info, indent=2) + "\n")
@@ -270,6 +249,14 @@ def _peer_queries(ws: Any) -> dict[str, tuple[str, Any]]:
     }
 
 
+def m_trend_by_month(ws: Any) -> list[list[Any]]:
+    """cxlens's monthly NPS trend as [month, n, NPS] rows."""
+    from cxlens.analyse import metrics as m
+
+    t = m.trend(ws, ["nps"], "month")
+    return [[str(p)[:7], int(n), float(v)] for p, n, v in zip(t["period"], t["n"], t["value"], strict=True)]
+
+
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = fn()
@@ -291,15 +278,15 @@ def _stats(label: str, runs: list[float], ws: Any) -> dict[str, Any]:
         "runs_s": runs,
         "min_s": min(runs),
         "median_s": statistics.median(runs),
-        "peak_rss_so_far_mb": _peak_mb(),
-        "rss_after_mb": _rss_mb(),
+        "peak_rss_so_far_mb": bc.peak_rss_mb(),
+        "rss_after_mb": bc.rss_mb(),
         "duckdb_memory_after_mb": _duckdb_memory_mb(ws.con),
     }
 
 
 def query_process(data_dir: str, repeat: int) -> dict[str, Any]:
     """Open the store read-only, time each query ``repeat`` times, and report memory (fresh process)."""
-    rss_at_start = _rss_mb()
+    rss_at_start = bc.rss_mb()
     started = time.perf_counter()
     from cxlens.storage.workspace import Workspace
 
@@ -308,7 +295,7 @@ def query_process(data_dir: str, repeat: int) -> dict[str, Any]:
     ws = Workspace(data_dir, read_only=True)
     ws.table("feedback")  # opens the store and the Ibis backend
     open_s = time.perf_counter() - started
-    rss_after_open = _rss_mb()
+    rss_after_open = bc.rss_mb()
     report_path = Path(tempfile.mkdtemp(prefix="cxlens-bench-report-")) / "report.html"
     sections: list[dict[str, float]] = []
 
@@ -330,16 +317,15 @@ def query_process(data_dir: str, repeat: int) -> dict[str, Any]:
             runs[name].append(seconds)
     for name, (label, _fn) in peers.items():
         results[name] = _stats(label, runs[name], ws)
-    head, hand = last["peer_cxlens"], last["peer_handwritten"].iloc[-1]
-    results["peer_cxlens"]["latest_month"] = {
-        "period": str(head["period"].iloc[0]),
-        "n": int(head["n"].iloc[0]),
-        "nps": float(head["value"].iloc[0]),
-    }
-    results["peer_handwritten"]["latest_month"] = {
-        "period": str(hand["period"]),
-        "n": int(hand["n"]),
-        "nps": float(hand["nps"]),
+    # Every month, not just the latest: n and NPS of cxlens's trend against the hand-written query.
+    months = m_trend_by_month(ws)
+    hand_all = last["peer_handwritten"]
+    agreement = {
+        "cxlens": months,
+        "handwritten": [
+            [str(p)[:7], int(n), float(v)]
+            for p, n, v in zip(hand_all["period"], hand_all["n"], hand_all["nps"], strict=True)
+        ],
     }
 
     report_mb = report_path.stat().st_size / (1 << 20)
@@ -353,9 +339,10 @@ def query_process(data_dir: str, repeat: int) -> dict[str, Any]:
         "rss_at_start_mb": rss_at_start,
         "rss_after_open_mb": rss_after_open,
         "queries": results,
+        "agreement": agreement,
         "report_mb": report_mb,
         "counts": counts,
-        "peak_rss_mb": _peak_mb(),
+        "peak_rss_mb": bc.peak_rss_mb(),
         "ru_maxrss_mb": _maxrss_mb(),
         "ru_maxrss_children_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
     }
@@ -423,12 +410,6 @@ def report_lines(build: dict[str, Any], res: dict[str, Any], header: list[str]) 
         f"{mine['min_s'] / hand['min_s']:.2f}x min; "
         f"cxlens SQL alone/handwritten {sql['median_s'] / hand['median_s']:.2f}x median"
     )
-    a, b = mine["latest_month"], hand["latest_month"]
-    same = a["n"] == b["n"] and abs(a["nps"] - b["nps"]) < 1e-9 and a["period"][:7] == b["period"][:7]
-    lines.append(
-        f"  check, latest month {a['period'][:7]}: cxlens n={a['n']:,} NPS={a['nps']:.2f}; "
-        f"hand-written n={b['n']:,} NPS={b['nps']:.2f} -> {'agree' if same else 'DIFFER'}"
-    )
     lines.append("")
     lines.append(
         f"peak RSS of the query process {res['peak_rss_mb']:,.0f} MB (VmHWM; RSS before imports "
@@ -458,7 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--build", nargs=3, metavar=("DIR", "CUSTOMERS", "SEED"), help=argparse.SUPPRESS)
     parser.add_argument("--query", nargs=2, metavar=("DIR", "REPEAT"), help=argparse.SUPPRESS)
+    bc.add_arguments(parser)
     args = parser.parse_args(argv)
+    bc.apply_smoke(args, customers=2_000, repeat=1)
 
     if args.build:
         print(json.dumps(build(Path(args.build[0]), int(args.build[1]), int(args.build[2]))))
@@ -471,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_limit:
         os.environ["CXLENS_DUCKDB_MEMORY_LIMIT"] = args.memory_limit  # children inherit it
 
+    run = bc.Run("metrics", args, argv)
     import duckdb
     import ibis
 
@@ -478,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     data_dir: Path = (
-        args.data_dir or Path(tempfile.gettempdir()) / f"cxlens-bench-metrics-{args.customers}"
+        args.data_dir
+        or bc.data_dir(args, Path(tempfile.gettempdir()) / f"cxlens-bench-metrics-{args.customers}")
     ).resolve()
     print(f"data directory: {data_dir}", file=sys.stderr)
     build_info = ensure_demo(data_dir, args.customers, args.seed)
@@ -497,37 +482,58 @@ def main(argv: list[str] | None = None) -> int:
     for line in lines:
         print(line)
 
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"metrics-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     queries = res["queries"]
-    payload = {
-        "benchmark": "metrics",
-        "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "customers": args.customers,
-        "seed": args.seed,
-        "repeat": args.repeat,
-        "data_dir": str(data_dir),
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "ibis": ibis.__version__,
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "duckdb_memory_limit": settings.duckdb_memory_limit,
-        "duckdb_threads": settings.duckdb_threads,
-        "build": build_info,
-        "query_process": res,
-        "ru_maxrss_children_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
-        "ratios": {
-            "headline_nps_month_cxlens_over_handwritten_median": queries["peer_cxlens"]["median_s"]
-            / queries["peer_handwritten"]["median_s"],
-            "headline_nps_month_cxlens_sql_over_handwritten_median": queries["peer_cxlens_sql"]["median_s"]
-            / queries["peer_handwritten"]["median_s"],
-        },
-        "printed": lines,
+    run.table(
+        f"Report queries, {args.customers:,} demo customers, {res['counts'].get('feedback', 0):,} feedback "
+        f"rows (median of {args.repeat}; load average {run.load_before})",
+        ["query", "median s", "min s", "peak RSS MB"],
+        [[q["label"], q["median_s"], q["min_s"], q["peak_rss_so_far_mb"]] for q in queries.values()],
+    )
+    mine, sql, hand = (queries[k] for k in PEERS)
+    ratios = {
+        "headline_nps_month_cxlens_over_handwritten_median": mine["median_s"] / hand["median_s"],
+        "headline_nps_month_cxlens_sql_over_handwritten_median": sql["median_s"] / hand["median_s"],
     }
-    out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    print(f"\nresults: {out.relative_to(BENCH_DIR.parent)}")
-    return 0
+    run.table(
+        "Headline NPS by month against hand-written SQL (same connection, interleaved)",
+        ["side", "median s", "cxlens / hand-written"],
+        [
+            [mine["label"], mine["median_s"], ratios["headline_nps_month_cxlens_over_handwritten_median"]],
+            [sql["label"], sql["median_s"], ratios["headline_nps_month_cxlens_sql_over_handwritten_median"]],
+            [hand["label"], hand["median_s"], 1.0],
+        ],
+    )
+    agreement = res["agreement"]
+    ours = {m: (n, v) for m, n, v in agreement["cxlens"]}
+    theirs = {m: (n, v) for m, n, v in agreement["handwritten"]}
+    run.equal("months = hand-written SQL's", sorted(ours), sorted(theirs))
+    run.equal(
+        "responses per month = hand-written SQL's",
+        {k: v[0] for k, v in ours.items()},
+        {k: v[0] for k, v in theirs.items()},
+    )
+    gaps = {k: abs(ours[k][1] - theirs[k][1]) for k in ours.keys() & theirs.keys()}
+    worst = max(gaps, key=gaps.__getitem__) if gaps else None
+    run.check(
+        "NPS per month = hand-written SQL's (within 1e-9 points)",
+        bool(gaps) and max(gaps.values()) <= 1e-9,
+        f"largest gap {gaps[worst]:.1e} in {worst}" if worst else "no months",
+    )
+    return run.finish(
+        {
+            "customers": args.customers,
+            "seed": args.seed,
+            "repeat": args.repeat,
+            "data_dir": str(data_dir),
+            "duckdb_memory_limit": settings.duckdb_memory_limit,
+            "duckdb_threads": settings.duckdb_threads,
+            "build": build_info,
+            "query_process": res,
+            "ru_maxrss_children_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
+            "ratios": ratios,
+            "printed": lines,
+        }
+    )
 
 
 if __name__ == "__main__":

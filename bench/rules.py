@@ -10,30 +10,44 @@ items = product categories, minimum support 8% (9,714 rules). Timed in one run, 
    ``cxlens customers rules --json`` does now) against Rich's ``print_json`` (what it did before),
    both into a null device.
 
+Checks (exit code 1 if any fails): the same rules as mlxtend with the same support, confidence
+and lift, and the JSON written holds every rule.
+
     python bench/rules.py
+    python bench/rules.py --smoke        # support 0.15 (make bench-smoke)
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
+import sys
 import time
 import warnings
 from contextlib import redirect_stdout
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as bc
 
-from cxlens.analyse.customers import baskets as bk
-from cxlens.analyse.customers import prepare
-from cxlens.cli.common import write_json
+IMPORTS = {
+    "shared (numpy, pandas, scipy)": bc.timed_import("numpy", "pandas", "scipy.sparse"),
+    "cxlens": bc.timed_import("cxlens.analyse.customers.baskets", "cxlens.analyse.customers.prepare"),
+    "mlxtend": bc.timed_import("mlxtend.frequent_patterns"),
+    "rich": bc.timed_import("rich.console"),
+}
+import numpy as np  # noqa: E402 - after the timed imports
+import pandas as pd  # noqa: E402
+
+from cxlens.analyse.customers import baskets as bk  # noqa: E402
+from cxlens.analyse.customers import prepare  # noqa: E402
+from cxlens.cli.common import write_json  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 DATA = Path("/work/shared/datasets/completejourney_8451")
 MIN_SUPPORT = 0.08
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _rule_keys(frame: pd.DataFrame) -> set[tuple[frozenset[str], frozenset[str]]]:
@@ -43,11 +57,27 @@ def _rule_keys(frame: pd.DataFrame) -> set[tuple[frozenset[str], frozenset[str]]
     }
 
 
-def main() -> None:
+def _metrics(frame: pd.DataFrame) -> dict[tuple[frozenset[str], frozenset[str]], tuple[float, ...]]:
+    """Support, confidence and lift of each rule, rounded to 9 digits."""
+    keys = [
+        (frozenset(map(str, a)), frozenset(map(str, c)))
+        for a, c in zip(frame["antecedents"], frame["consequents"], strict=True)
+    ]
+    values = frame[["support", "confidence", "lift"]].to_numpy(float).round(9)
+    return {k: tuple(v) for k, v in zip(keys, values, strict=True)}
+
+
+def main() -> int:
     from mlxtend.frequent_patterns import association_rules, fpgrowth
     from rich.console import Console
 
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--min-support", type=float, default=MIN_SUPPORT)
+    bc.add_arguments(ap)
+    args = ap.parse_args()
+    bc.apply_smoke(args, min_support=0.15)
+    run = bc.Run("rules", args)
+    min_support = args.min_support
     t0 = time.perf_counter()
     cols = prepare.Columns(customer=None, date=None, basket="household_id", item="product_category")
     lines = prepare.read_transactions(
@@ -61,50 +91,60 @@ def main() -> None:
     pairs = pairs.filter(pairs.item.notnull()).distinct().to_pandas()
     t1 = time.perf_counter()
     m = bk.encode(pairs)
-    ours = bk.association_rules(bk.frequent_itemsets(m, MIN_SUPPORT), "confidence", 0.0)
+    ours = bk.association_rules(bk.frequent_itemsets(m, min_support), "confidence", 0.0)
     t2 = time.perf_counter()
     onehot = pd.DataFrame(m.matrix.toarray().astype(bool), columns=m.items)
     t3 = time.perf_counter()
-    ref_sets = fpgrowth(onehot, min_support=MIN_SUPPORT, use_colnames=True)
+    ref_sets = fpgrowth(onehot, min_support=min_support, use_colnames=True)
     ref = association_rules(ref_sets, metric="confidence", min_threshold=0.0)
     t4 = time.perf_counter()
     ours["antecedents"] = ours["antecedents"].map(lambda s: sorted(map(str, s)))
     ours["consequents"] = ours["consequents"].map(lambda s: sorted(map(str, s)))
     records = ours.replace([np.inf], None)
+    same_metrics = _metrics(ours) == _metrics(ref)
     with open(os.devnull, "w") as null, redirect_stdout(null):
         t5 = time.perf_counter()
         write_json(records)
         t6 = time.perf_counter()
+    written = io.StringIO()
+    with redirect_stdout(written):
+        write_json(records)
     rich = Console(file=io.StringIO(), width=120)
     t7 = time.perf_counter()
     rich.print_json(records.to_json(orient="records"))
     t8 = time.perf_counter()
     same = _rule_keys(ours) == _rule_keys(ref)
-    print(
-        f"{m.n_baskets:,} household baskets x {len(m.items):,} categories at support {MIN_SUPPORT:g}: "
-        f"{len(ours):,} rules (mlxtend {len(ref):,}, same rules: {same})"
+    run.table(
+        f"Association rules: {m.n_baskets:,} household baskets x {len(m.items):,} categories at support "
+        f"{min_support:g}, {len(ours):,} rules (load average {run.load_before})",
+        ["step", "seconds", "vs cxlens"],
+        [
+            ["read + join + pairs (Ibis on DuckDB)", t1 - t0, None],
+            ["cxlens mining + rules", t2 - t1, 1.0],
+            ["mlxtend fpgrowth + association_rules", t4 - t3, (t4 - t3) / (t2 - t1)],
+            ["JSON straight to stdout (cxlens now)", t6 - t5, None],
+            ["Rich print_json (cxlens before)", t8 - t7, (t8 - t7) / (t6 - t5)],
+        ],
+        note="The last column of the Rich row is Rich / stdout. Imports are timed apart.",
     )
-    print(f"  read + join + pairs       {t1 - t0:6.2f} s")
-    print(f"  cxlens mining + rules     {t2 - t1:6.2f} s")
-    print(f"  mlxtend fpgrowth + rules  {t4 - t3:6.2f} s  (mlxtend/cxlens = {(t4 - t3) / (t2 - t1):.1f}x)")
-    print(f"  JSON to stdout            {t6 - t5:6.2f} s")
-    print(f"  Rich print_json (before)  {t8 - t7:6.2f} s  (Rich/stdout = {(t8 - t7) / (t6 - t5):.0f}x)")
+    run.equal("rules = mlxtend's", same, True)
+    run.check("support, confidence and lift = mlxtend's (9 digits)", same_metrics)
+    run.equal("rules in the JSON written", len(json.loads(written.getvalue())), len(ours))
     result = {
         "baskets": m.n_baskets,
         "items": len(m.items),
-        "min_support": MIN_SUPPORT,
+        "min_support": min_support,
         "rules": len(ours),
-        "same_rules_as_mlxtend": same,
+        "mlxtend_rules": len(ref),
         "read_join_s": t1 - t0,
         "cxlens_mining_s": t2 - t1,
         "mlxtend_mining_s": t4 - t3,
         "json_stdout_s": t6 - t5,
         "rich_print_json_s": t8 - t7,
-        "load_average": os.getloadavg()[0],
+        "imports_s": IMPORTS,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "rules.json").write_text(json.dumps(result, indent=2))
+    return run.finish(result)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

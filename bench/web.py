@@ -23,12 +23,14 @@ web stack's overhead) and first/uncached. Results also go to ``bench/results/web
 
     python bench/web.py --customers 1000000     # the issue's size (reuses bench/metrics.py's store)
     python bench/web.py --customers 50000       # quick check
+    python bench/web.py --smoke                 # 2,000 customers, 6 combinations (make bench-smoke)
+
+Check (exit code 1 if it fails): every answer over HTTP equals the direct call's.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
@@ -39,8 +41,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH_DIR / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as bc
+
 ENDPOINTS = ("headline", "trend", "stores", "filters")
 CASES = ("first", "uncached", "repeat", "direct")
 
@@ -86,10 +89,17 @@ def run(data_dir: Path, n_filters: int, warm_pages: bool = False) -> dict[str, A
     combos = combos[:n_filters]
     times: dict[str, dict[str, list[float]]] = {e: {c: [] for c in CASES} for e in ENDPOINTS}
 
+    #: (endpoint, combination) -> the answer over HTTP (uncached) and from the direct call.
+    answers: dict[str, dict[tuple[str, int], str]] = {"http": {}, "direct": {}}
+
     def request(client: Any, endpoint: str, role: str, params: dict[str, str]) -> float:
         def call() -> None:
             reply = client.get(f"/api/v1/{endpoint}", headers={"X-API-Key": keys[role]}, params=params)
             assert reply.status_code == 200, reply.text[:300]
+            body = reply.json()
+            answers["http"][endpoint, combos.index((role, params))] = _canonical(
+                body["rows"] if endpoint != "filters" else body
+            )
 
         return _timed(call)
 
@@ -116,11 +126,27 @@ def run(data_dir: Path, n_filters: int, warm_pages: bool = False) -> dict[str, A
             }
             for endpoint, fn in calls.items():
                 figures.CACHE.clear()
-                times[endpoint]["direct"].append(_timed(fn))
+                got: list[Any] = []
+                times[endpoint]["direct"].append(_timed(lambda fn=fn, got=got: got.append(fn())))
+                value = got[0] if endpoint == "filters" else figures.records(got[0])
+                answers["direct"][endpoint, combos.index((role, params))] = _canonical(value)
     counts = ws.counts()
     ops.close()
     ws.close()
-    return {"counts": counts, "requests_per_case": len(combos), "warm_up_s": warm_up_s, "ms": times}
+    same = sum(answers["http"][k] == v for k, v in answers["direct"].items())
+    return {
+        "counts": counts,
+        "requests_per_case": len(combos),
+        "warm_up_s": warm_up_s,
+        "ms": times,
+        "answers_compared": len(answers["direct"]),
+        "answers_identical": same,
+    }
+
+
+def _canonical(value: Any) -> str:
+    """JSON text of an answer, keys sorted, so the HTTP and direct answers compare exactly."""
+    return json.dumps(json.loads(json.dumps(value, default=str)), sort_keys=True)
 
 
 def report(res: dict[str, Any]) -> list[str]:
@@ -164,19 +190,35 @@ def main(argv: list[str] | None = None) -> int:
         help="Also warm the journey/VoC/customer figures in the background while measuring "
         "(the server default; off by default here to measure the dashboards' steady state).",
     )
+    bc.add_arguments(parser)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(BENCH_DIR))
+    bc.apply_smoke(args, customers=2_000, filters=6)
+    bench = bc.Run("web", args, argv)
     from metrics import ensure_demo  # bench/metrics.py builds and caches the demo store
 
-    data_dir = args.data_dir or Path(tempfile.gettempdir()) / f"cxlens-bench-metrics-{args.customers}"
+    data_dir = args.data_dir or bc.data_dir(
+        args, Path(tempfile.gettempdir()) / f"cxlens-bench-metrics-{args.customers}"
+    )
     ensure_demo(data_dir, args.customers, args.seed)
     res = run(data_dir, args.filters, args.warm_pages)
     for line in report(res):
         print(line)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    (RESULTS_DIR / f"web-{stamp}.json").write_text(json.dumps(res, indent=2) + "\n")
-    return 0
+    rows = []
+    for endpoint, cases in res["ms"].items():
+        rows.append([endpoint, *(_p(cases[c], 0.95) for c in ("first", "uncached", "repeat", "direct"))])
+    bench.table(
+        f"Dashboard API p95 latency (ms), {args.customers:,} demo customers, {res['requests_per_case']} "
+        f"filter combinations (load average {bench.load_before})",
+        ["endpoint", "first", "uncached", "repeat", "direct (peer, no HTTP)"],
+        rows,
+        note=f"Start-up with the cache warm-up: {res['warm_up_s']:.1f} s. Target: p95 < 250 ms.",
+    )
+    bench.equal(
+        "every HTTP answer = the direct figure call's",
+        res["answers_identical"],
+        res["answers_compared"],
+    )
+    return bench.finish(res)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -503,10 +502,8 @@ def test_every_aspect_has_sentences_in_every_language() -> None:
 
 
 @pytest.mark.slow
-def test_default_size_is_fast(tmp_path: Path) -> None:
-    began = time.perf_counter()
+def test_default_size_has_the_documented_volume(tmp_path: Path) -> None:
+    # How fast it generates is for a benchmark, not a test: no wall-clock assertion on a shared machine.
     files = generate(tmp_path / "demo")
-    elapsed = time.perf_counter() - began
-    assert elapsed < 30
     events = sum(pq.read_metadata(p).num_rows for p in files["events"])
     assert 30 * 50_000 <= events <= 50 * 50_000

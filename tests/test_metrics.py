@@ -78,6 +78,7 @@ def make_feedback() -> pd.DataFrame:
             "nps": _nullable(rng.integers(0, 11, size), rng.random(size) < 0.1),
             "csat": _nullable(rng.integers(1, 6, size), rng.random(size) < 0.2),
             "ces": _nullable(rng.integers(1, 8, size), rng.random(size) < 0.3),
+            "rating": _nullable(rng.integers(1, 6, size), rng.random(size) < 0.5),
             "text": "ok",
         }
     )
@@ -98,6 +99,7 @@ def make_feedback() -> pd.DataFrame:
             "nps": pd.Series([10, 9, 10, 10, 9, 0, 0, 0, 10, None], dtype="Int64"),
             "csat": pd.Series([5, 4, 5, 5, 5, 1, 1, 1, 1, None], dtype="Int64"),
             "ces": pd.Series([1, 1, 1, 1, 1, 7, 7, 7, 7, None], dtype="Int64"),
+            "rating": pd.Series([5, 5, 5, 5, 5, 1, 1, 1, 5, None], dtype="Int64"),
             "text": ["great"] * 9 + ["only words, no score"],
         }
     )
@@ -127,7 +129,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory, feedback: pd.DataFrame) -> Iter
 
 # -- the reference: plain pandas over the raw rows ------------------------------------------------
 
-SCORE = {"nps": "nps", "csat": "csat", "csat_mean": "csat", "ces": "ces"}
+SCORE = {"nps": "nps", "csat": "csat", "csat_mean": "csat", "ces": "ces", "rating": "rating"}
 
 
 def enrich(fb: pd.DataFrame) -> pd.DataFrame:
@@ -193,7 +195,7 @@ def check_against(result: pd.DataFrame, expected: pd.DataFrame, by: list[str]) -
 # -- values and intervals ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("metric", ["nps", "csat", "csat_mean", "ces"])
+@pytest.mark.parametrize("metric", ["nps", "csat", "csat_mean", "ces", "rating"])
 def test_overall_metric_matches_pandas(ws: Workspace, feedback: pd.DataFrame, metric: str) -> None:
     result = metric_table(ws, metric)
     assert list(result.columns) == ["metric", "n", "value", "ci_low", "ci_high", "small_n"]
@@ -201,7 +203,7 @@ def test_overall_metric_matches_pandas(ws: Workspace, feedback: pd.DataFrame, me
     check_against(result, reference(feedback, metric, []), [])
 
 
-@pytest.mark.parametrize("metric", ["nps", "csat", "ces"])
+@pytest.mark.parametrize("metric", ["nps", "csat", "ces", "rating"])
 def test_metric_by_store_matches_pandas_with_edge_cases(
     ws: Workspace, feedback: pd.DataFrame, metric: str
 ) -> None:
@@ -209,8 +211,8 @@ def test_metric_by_store_matches_pandas_with_edge_cases(
     check_against(result, reference(feedback, metric, ["store_id"]), ["store_id"])
     by_store = result.set_index("store_id", drop=False)
     # S4 answered only at the top of every scale, S5 once at the bottom.
-    top = {"nps": 100.0, "csat": 100.0, "ces": 1.0}[metric]
-    bottom = {"nps": -100.0, "csat": 0.0, "ces": 7.0}[metric]
+    top = {"nps": 100.0, "csat": 100.0, "ces": 1.0, "rating": 5.0}[metric]
+    bottom = {"nps": -100.0, "csat": 0.0, "ces": 7.0, "rating": 1.0}[metric]
     assert by_store.loc["S4", "value"] == top
     assert by_store.loc["S5", "value"] == bottom
     assert by_store.loc["S5", "n"] == 1
@@ -611,6 +613,7 @@ def spark_ws(spark_session: Any, ws: Workspace) -> Workspace:
         ("csat", ["stage"], None),
         ("csat", [], "month"),
         (["nps", "csat_mean", "ces"], ["region", "loyalty_tier"], "week"),
+        ("rating", ["store_id"], "month"),
     ],
 )
 def test_metric_table_engines_agree(spark_ws: Workspace, metric: Any, by: list[str], grain: Any) -> None:

@@ -47,13 +47,13 @@ def client(workspace: Workspace, tmp_path: Path) -> Iterator[TestClient]:
     ops.close()
 
 
-def wait_exported(ops: OpsStore, n: int, seconds: float = 10) -> float:
-    """Seconds until ``n`` responses are in the analytics store (fails after ``seconds``)."""
+def wait_exported(ops: OpsStore, n: int, seconds: float = 60) -> None:
+    """Wait until ``n`` responses are in the analytics store; ``seconds`` only bounds a hung exporter
+    (how fast it is belongs to bench/intake.py, not to a test on a shared machine)."""
     start = time.monotonic()
     while ops.count(Response, Response.exported_at.is_not(None)) < n:
-        assert time.monotonic() - start < seconds, "responses did not reach the feedback table in time"
+        assert time.monotonic() - start < seconds, "responses never reached the feedback table"
         time.sleep(0.05)
-    return time.monotonic() - start
 
 
 def answer_post_purchase(c: TestClient, score: int, lang: str, text: str, query: str = "") -> str:
@@ -130,8 +130,7 @@ def test_responses_reach_the_feedback_table_and_the_nps_metric(workspace: Worksp
         for i, score in enumerate(scores):
             lang = ["en", "zh", "ja", "ko", "ru"][i]
             answer_post_purchase(c, score, lang, f"answer {i}", "?store=S7&tp=checkout&ch=store")
-        took = wait_exported(ops, len(scores))
-    assert took < 10
+        wait_exported(ops, len(scores))
     fb = workspace.con.execute(
         "SELECT nps, language, store_id, touchpoint, channel, survey_id, source, text "
         "FROM feedback ORDER BY text"

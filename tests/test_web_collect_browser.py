@@ -102,7 +102,7 @@ def test_answered_in_two_languages_and_from_a_qr_code(
 
     start = time.monotonic()
     while ops_store.count(Response, Response.exported_at.is_not(None)) < 3:
-        assert time.monotonic() - start < 5, "responses did not reach the feedback table within 5 s"
+        assert time.monotonic() - start < 60, "responses never reached the feedback table"
         time.sleep(0.05)
     server.__exit__()
     nps = metrics.metric_table(workspace, "nps", by="language")

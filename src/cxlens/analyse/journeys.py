@@ -134,6 +134,19 @@ def stitching_summary(tables: Tables) -> pd.DataFrame:
 # -- journeys ----------------------------------------------------------------------------------
 
 
+def _starts_journey(ev: ir.Table, w: ibis.Window, rules: JourneyRules) -> ir.BooleanValue:
+    """True for an event that starts a journey under ``rules`` (``w``: the actor's events in order)."""
+    gap = int(rules.inactivity_gap.total_seconds())
+    prev_t = ev.occurred_at.lag().over(w)
+    new = prev_t.isnull() | (ev.occurred_at > prev_t + ibis.interval(seconds=gap))
+    if rules.start_event_types:
+        new = new | ev.event_type.isin(list(rules.start_event_types))
+    if rules.split_after_purchase:
+        bought = ev.event_type.isin(list(rules.purchase_event_types))
+        new = new | bought.lag().over(w).fill_null(False)
+    return new
+
+
 def journey_events(
     tables: Tables,
     rules: JourneyRules = DEFAULT_RULES,
@@ -146,16 +159,8 @@ def journey_events(
     ``journey_id`` (``actor_id#journey_no``) and ``event_no`` (1-based within the journey)."""
     jm = journey_map_of(tables, journey_map)
     ev = stitched_events(tables, start=start, end=end)
-    order = [ev.occurred_at, ev.event_id]
-    w = ibis.window(group_by=ev.actor_id, order_by=order)
-    gap = int(rules.inactivity_gap.total_seconds())
-    prev_t = ev.occurred_at.lag().over(w)
-    new = prev_t.isnull() | (ev.occurred_at > prev_t + ibis.interval(seconds=gap))
-    if rules.start_event_types:
-        new = new | ev.event_type.isin(list(rules.start_event_types))
-    if rules.split_after_purchase:
-        bought = ev.event_type.isin(list(rules.purchase_event_types))
-        new = new | bought.lag().over(w).fill_null(False)
+    w = ibis.window(group_by=ev.actor_id, order_by=[ev.occurred_at, ev.event_id])
+    new = _starts_journey(ev, w, rules)
     ev = ev.mutate(stage=stage_expr(ev.touchpoint, jm), _cx_new=new.cast("int64"))
     cw = ibis.cumulative_window(group_by=ev.actor_id, order_by=[ev.occurred_at, ev.event_id])
     ev = ev.mutate(journey_no=ev._cx_new.sum().over(cw)).drop("_cx_new")
@@ -213,16 +218,37 @@ def journey_states(
 ) -> ir.Table:
     """The path of each journey as rows ``journey_id``, ``step`` (1-based), ``state``,
     ``next_state`` (null after the last step) and ``occurred_at``; with ``collapse_repeats``
-    consecutive events in the same state count as one step."""
-    ev = journey_events(tables, rules, journey_map=journey_map, start=start, end=end)
-    ev = ev.select("journey_id", "event_id", "occurred_at", state=ev[_level(level)])
-    w = ibis.window(group_by=ev.journey_id, order_by=[ev.occurred_at, ev.event_id])
+    consecutive events in the same state count as one step.
+
+    The journeys are those of :func:`journey_events`, computed leaner: only the columns the paths
+    need, the journey cut and the repeat collapse in one pass over each actor's events (a repeat
+    never starts a journey, so the actor's previous event is the journey's), and the steps
+    numbered within (actor, journey number) before the ``journey_id`` text is built.
+    """
+    jm = journey_map_of(tables, journey_map)
+    ev = stitched_events(tables, start=start, end=end)
+    state = stage_expr(ev.touchpoint, jm) if _level(level) == "stage" else ev[level]
+    ev = ev.select("actor_id", "event_id", "occurred_at", "event_type", state=state)
+    w = ibis.window(group_by=ev.actor_id, order_by=[ev.occurred_at, ev.event_id])
+    new = _starts_journey(ev, w, rules)
+    keep: ir.BooleanValue = ibis.literal(True)
     if collapse_repeats:
-        ev = ev.mutate(_cx_prev=ev.state.lag().over(w))
-        ev = ev.filter(ev._cx_prev.isnull() | (ev._cx_prev != ev.state)).drop("_cx_prev")
-        w = ibis.window(group_by=ev.journey_id, order_by=[ev.occurred_at, ev.event_id])
-    ev = ev.mutate(step=ibis.row_number().over(w) + 1, next_state=ev.state.lead().over(w))
-    return ev.select("journey_id", "step", "state", "next_state", "occurred_at")
+        prev = ev.state.lag().over(w)
+        keep = new | prev.isnull() | (prev != ev.state)
+    ev = ev.mutate(_cx_new=new.cast("int64"), _cx_keep=keep)
+    ev = ev.filter(ev._cx_keep)
+    cw = ibis.cumulative_window(group_by=ev.actor_id, order_by=[ev.occurred_at, ev.event_id])
+    ev = ev.mutate(journey_no=ev._cx_new.sum().over(cw))
+    wj = ibis.window(group_by=[ev.actor_id, ev.journey_no], order_by=[ev.occurred_at, ev.event_id])
+    ev = ev.mutate(step=ibis.row_number().over(wj) + 1, next_state=ev.state.lead().over(wj))
+    journey_id = ev.actor_id.concat("#", ev.journey_no.cast("string"))
+    return ev.select(
+        journey_id=journey_id,
+        step=ev.step,
+        state=ev.state,
+        next_state=ev.next_state,
+        occurred_at=ev.occurred_at,
+    )
 
 
 def _states(
@@ -341,6 +367,9 @@ def sankey_links(
     return df.reset_index(drop=True)
 
 
+TOTALS = ("distinct", "journeys", "truncated")
+
+
 def _int(value: object) -> int:
     """An engine scalar as int (a sum over no rows is null: 0)."""
     return 0 if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
@@ -404,6 +433,9 @@ def top_paths(
         raise ValueError("k and max_steps must be at least 1")
     jm = journey_map_of(tables, journey_map)
     st = _states(tables, level, rules, jm, states, options)
+    # Steps past max_steps + 1 change nothing: the path is cut either way (``steps`` is only shown
+    # for paths that are not cut).
+    st = st.filter(st.step <= max_steps + 1)
     cols = [f"s{i}" for i in range(1, max_steps + 1)]
     wide = st.group_by("journey_id").aggregate(
         steps=st.step.max(),
@@ -412,13 +444,16 @@ def top_paths(
     wide = wide.mutate(cut=wide.steps > max_steps)
     keyed = wide.mutate(**{c: wide[c].fill_null("") for c in cols})
     counts = keyed.group_by([*cols, "cut"]).aggregate(n=keyed.count(), steps=keyed.steps.min())
-    stats = counts.aggregate(
-        distinct=counts.count(),
-        journeys=counts.n.sum(),
-        truncated=counts.n.sum(where=counts.cut),
-    ).to_pandas()
+    # The totals ride along as window aggregates: one pass over the paths, not one per figure.
+    everything = ibis.window()
+    counts = counts.mutate(
+        _cx_distinct=counts.count().over(everything),
+        _cx_journeys=counts.n.sum().over(everything),
+        _cx_truncated=counts.n.sum(where=counts.cut).over(everything),
+    )
     top = counts.order_by([ibis.desc("n"), *cols, "cut"]).limit(k).to_pandas()
-    total = _int(stats["journeys"].iloc[0])
+    stats = top.head(1) if len(top) else pd.DataFrame({f"_cx_{c}": [0] for c in TOTALS})
+    total = _int(stats["_cx_journeys"].iloc[0])
     rows = []
     for i, r in enumerate(top.itertuples(index=False), start=1):
         states = [getattr(r, c) for c in cols if getattr(r, c)]
@@ -431,7 +466,7 @@ def top_paths(
         max_steps=max_steps,
         paths=paths,
         total_journeys=total,
-        distinct_paths=int(stats["distinct"].iloc[0]),
-        truncated_journeys=_int(stats["truncated"].iloc[0]),
+        distinct_paths=_int(stats["_cx_distinct"].iloc[0]),
+        truncated_journeys=_int(stats["_cx_truncated"].iloc[0]),
         steps=cols,
     )

@@ -67,14 +67,25 @@ def journey_show(
     out.print("channels: " + ", ".join(f"{c.id} ({c.kind})" for c in jm.channels))
 
 
+PATH_VIEWS = ("top", "transitions", "matrix", "steps", "sankey")
+
+
+@contextmanager
+def _workspace(engine: str | None) -> Iterator[tuple[Workspace, Callable[[str], Any], dict[str, Any]]]:
+    """The workspace, its tables on the chosen engine and the journey map; bad arguments become
+    exit code 2."""
+    with open_workspace() as ws:
+        try:
+            yield ws, (lambda name: ws.table(name, engine)), {"journey_map": ws.journey_map}
+        except (ValueError, KeyError) as exc:
+            raise fail(str(exc).strip("'\""), code=2) from None
+
+
 @contextmanager
 def _analysis(engine: str | None) -> Iterator[tuple[Callable[[str], Any], dict[str, Any]]]:
     """Tables on the chosen engine and the journey map; bad arguments become exit code 2."""
-    with open_workspace() as ws:
-        try:
-            yield (lambda name: ws.table(name, engine)), {"journey_map": ws.journey_map}
-        except (ValueError, KeyError) as exc:
-            raise fail(str(exc).strip("'\""), code=2) from None
+    with _workspace(engine) as (_, tables, opts):
+        yield tables, opts
 
 
 def _rules(gap_days: float, split: bool, start_events: list[str]) -> Any:
@@ -107,12 +118,27 @@ def journey_paths(
     start_event: StartOpt = [],  # noqa: B006 - Typer reads list defaults
     engine: EngineOpt = None,
     output: FormatOpt = "table",
+    cache: Annotated[
+        bool, typer.Option("--cache/--no-cache", help="Reuse the journeys split for this data version.")
+    ] = True,
 ) -> None:
-    """Journey paths: top paths, transitions, transition or step matrix, Sankey links."""
+    """Journey paths: top paths, transitions, transition or step matrix, Sankey links.
+
+    The journeys are split once per data version and kept under the data directory
+    (``cache/journeys``), so the next view on the same data starts from them; ``--no-cache``
+    recomputes them from the events.
+    """
+    from cxlens.analyse import journey_cache
     from cxlens.analyse import journeys as jr
 
     rules = _rules(gap_days, split_after_purchase, start_event)
-    with _analysis(engine) as (tables, opts):
+    if view not in PATH_VIEWS:
+        raise fail(f"unknown view {view!r}; choose {', '.join(PATH_VIEWS)}", code=2)
+    with _workspace(engine) as (ws, tables, opts):
+        if cache:
+            if level not in jr.LEVELS:
+                raise ValueError(f"unknown level {level!r}; choose from {', '.join(jr.LEVELS)}")
+            opts["states"] = journey_cache.cached_states(ws, level, rules, engine=engine, **opts)  # type: ignore[arg-type]
         if view == "top":
             result = jr.top_paths(tables, level, rules, k=top, max_steps=max_steps, **opts)  # type: ignore[arg-type]
             print_frame(result.paths, output, f"Top {level} paths")
@@ -125,11 +151,9 @@ def journey_paths(
         elif view == "steps":
             df = jr.step_matrix(tables, level, rules, max_steps=max_steps, **opts)  # type: ignore[arg-type]
             print_frame(df, output, f"Step matrix ({df.attrs['journeys']:,} journeys)")
-        elif view == "sankey":
+        else:
             df = jr.sankey_links(tables, level, rules, max_steps=max_steps, **opts)  # type: ignore[arg-type]
             print_frame(df, output, f"Sankey links between {level}s")
-        else:
-            raise ValueError(f"unknown view {view!r}; choose top, transitions, matrix, steps or sankey")
 
 
 @journey_app.command("funnel")

@@ -369,7 +369,7 @@ def build_report(
         ("breakdowns", lambda: breakdowns(tables, shown, **opts)),
         ("stores", lambda: stores(tables, shown, **opts)),
         ("movers", lambda: movers(tables, grain, shown, **opts)),
-        ("journeys", lambda: journey_section(tables, ws.journey_map)),
+        ("journeys", lambda: journey_section(tables, ws.journey_map, workspace=ws, engine=engine)),
         ("text", lambda: voice_of_customer(ws, engine, grain)),
         ("customers", lambda: customers(tables)),
         ("drivers", lambda: drivers(ws, engine)),

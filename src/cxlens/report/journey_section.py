@@ -4,6 +4,7 @@ top paths and moments of truth. Every chart is drawn from the frame a journey an
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
 from typing import Any
 
 import pandas as pd
@@ -13,9 +14,11 @@ from cxlens.analyse import journey_experience as jx
 from cxlens.analyse import journey_funnels as jf
 from cxlens.analyse import journey_patterns as jp
 from cxlens.analyse import journeys as jr
+from cxlens.analyse.journey_cache import cached_states
 from cxlens.journey.map import JourneyMap
 from cxlens.report.charts import BLUE, GREY, LAYOUT, interval_band
 from cxlens.report.render import Section, TableBlock
+from cxlens.storage.workspace import Workspace
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -98,8 +101,18 @@ def emotion_figure(curve: pd.DataFrame, title: str = "Emotion curve") -> go.Figu
     return fig
 
 
-def journey_section(tables: jr.Tables, journey_map: JourneyMap | None = None) -> Section:
-    """The journey section of the report (empty with a note when there are no events)."""
+def journey_section(
+    tables: jr.Tables,
+    journey_map: JourneyMap | None = None,
+    *,
+    workspace: Workspace | None = None,
+    engine: str | None = None,
+) -> Section:
+    """The journey section of the report (empty with a note when there are no events).
+
+    Given the ``workspace``, the stage paths come from its journey cache (split once per data
+    version, reused by the next report on the same data); otherwise they are computed here.
+    """
     jm = jr.journey_map_of(tables, journey_map)
     section = Section(
         "journeys",
@@ -107,7 +120,11 @@ def journey_section(tables: jr.Tables, journey_map: JourneyMap | None = None) ->
         intro="Omnichannel journeys stitched across web, app, store and call centre (7-day inactivity "
         "gap), with the experience signal along the way.",
     )
-    with jr.journey_states(tables, "stage", journey_map=jm).cache() as states:
+    with ExitStack() as stack:
+        if workspace is not None:
+            states = cached_states(workspace, "stage", journey_map=jm, engine=engine)
+        else:
+            states = stack.enter_context(jr.journey_states(tables, "stage", journey_map=jm).cache())
         top = jr.top_paths(tables, "stage", k=10, journey_map=jm, states=states)
         if top.total_journeys == 0:
             section.notes.append(
