@@ -15,6 +15,7 @@ Example::
     compare_periods(ws, ["nps", "csat"], grain="quarter", by=["store_id"])
 """
 
+from cxlens.analyse.common import TableGetter, Tables
 from cxlens.analyse.metrics.compare import compare_segments
 from cxlens.analyse.metrics.definitions import (
     ALL_BRANDS,
@@ -60,6 +61,8 @@ __all__ = [
     "MetricName",
     "Ranking",
     "Score",
+    "TableGetter",
+    "Tables",
     "available_metrics",
     "best_worst",
     "biggest_movers",
