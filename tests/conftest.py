@@ -80,6 +80,43 @@ def ops(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         store.close()
 
 
+# -- independent references for the statistics -----------------------------------------------------
+
+
+def score_interval_reference(
+    k_a: int, n_a: int, k_b: int, n_b: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Mee's score interval for a difference of shares, by brute force with scipy: the restricted
+    maximum-likelihood shares by numerical optimisation and the ends by root finding. Independent of
+    the closed-form cubic in cxlens.analyse.stats (shares strictly inside 0-1 only)."""
+    import numpy as np
+    from scipy import optimize
+    from scipy import stats as sps
+
+    pa, pb = k_a / n_a, k_b / n_b
+    z = sps.norm.ppf(0.5 + confidence / 2)
+
+    def stat(delta: float) -> float:
+        def nll(share_b: float) -> float:
+            share_a = share_b + delta
+            return -(
+                k_a * np.log(share_a)
+                + (n_a - k_a) * np.log1p(-share_a)
+                + k_b * np.log(share_b)
+                + (n_b - k_b) * np.log1p(-share_b)
+            )
+
+        lo, hi = max(0.0, -delta) + 1e-12, min(1.0, 1.0 - delta) - 1e-12
+        sb = optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-13}).x
+        sa = sb + delta
+        return float((pa - pb - delta) / np.sqrt(sa * (1 - sa) / n_a + sb * (1 - sb) / n_b))
+
+    d = pa - pb
+    low = optimize.brentq(lambda x: stat(x) - z, -1 + 1e-9, d, xtol=1e-12)
+    high = optimize.brentq(lambda x: stat(x) + z, d, 1 - 1e-9, xtol=1e-12)
+    return low, high
+
+
 # -- local delivery endpoints: an SMTP server and a webhook receiver --------------------------
 
 

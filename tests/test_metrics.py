@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from conftest import score_interval_reference
 from cxlens.analyse.metrics import (
     ALL_BRANDS,
     REST,
@@ -414,7 +415,8 @@ def planted(month_shift: dict[str, float], seed: int = 1, size: int = 400) -> pd
 
 
 def ref_compare(a: pd.Series, b: pd.Series, metric: str) -> tuple[float, float, float, float]:
-    """diff, ci_low, ci_high, p of a - b from raw answers, independently of the module."""
+    """diff, ci_low, ci_high, p of a - b from raw answers, independently of the module: Welch's t
+    (scipy) for means and NPS scores, the pooled z-test and the brute-force score interval for shares."""
     a, b = a.dropna().astype(float), b.dropna().astype(float)
     if metric in ("csat_mean", "ces"):
         res = stats.ttest_ind(a, b, equal_var=False)
@@ -422,20 +424,15 @@ def ref_compare(a: pd.Series, b: pd.Series, metric: str) -> tuple[float, float, 
         return a.mean() - b.mean(), ci.low, ci.high, res.pvalue
     if metric == "nps":
         sa, sb = np.sign((a >= 9) * 1 - (a <= 6) * 1), np.sign((b >= 9) * 1 - (b <= 6) * 1)
-        d = 100 * (sa.mean() - sb.mean())
-        se = 100 * np.sqrt(sa.var(ddof=0) / len(a) + sb.var(ddof=0) / len(b))
-        se0 = 100 * np.sqrt(pd.concat([sa, sb]).var(ddof=0) * (1 / len(a) + 1 / len(b)))
-        return d, d - Z95 * se, d + Z95 * se, 2 * stats.norm.sf(abs(d) / se0)
+        res = stats.ttest_ind(sa, sb, equal_var=False)
+        ci = res.confidence_interval(0.95)
+        return 100 * (sa.mean() - sb.mean()), 100 * ci.low, 100 * ci.high, res.pvalue
     ka, kb = int((a >= 4).sum()), int((b >= 4).sum())
     pa, pb = ka / len(a), kb / len(b)
-    wa = stats.binomtest(ka, len(a)).proportion_ci(0.95, method="wilson")
-    wb = stats.binomtest(kb, len(b)).proportion_ci(0.95, method="wilson")
-    d = pa - pb
     pooled = (ka + kb) / (len(a) + len(b))
     se0 = np.sqrt(pooled * (1 - pooled) * (1 / len(a) + 1 / len(b)))
-    low = d - np.sqrt((pa - wa.low) ** 2 + (wb.high - pb) ** 2)
-    high = d + np.sqrt((wa.high - pa) ** 2 + (pb - wb.low) ** 2)
-    return 100 * d, 100 * low, 100 * high, 2 * stats.norm.sf(abs(d) / se0)
+    low, high = score_interval_reference(ka, len(a), kb, len(b))
+    return 100 * (pa - pb), 100 * low, 100 * high, 2 * stats.norm.sf(abs(pa - pb) / se0)
 
 
 @pytest.fixture(scope="module")

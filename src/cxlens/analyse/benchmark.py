@@ -4,8 +4,8 @@ Indicators are the star ``rating`` (feedback.rating, 1-5) and each text aspect f
 ``cxlens text analyse`` (feedback_aspects: sentiment label and score per mention). Feedback whose
 ``brand`` is empty is ours; any other brand is a competitor. Per indicator and brand, one Ibis
 aggregation (:func:`benchmark_expr`) counts mentions, positive mentions (rating 4-5) and the sum
-and sum of squares of the score; shares get Wilson intervals and differences to our brand Newcombe
-intervals with a pooled z-test, means t intervals and Welch tests (:mod:`cxlens.analyse.stats`).
+and sum of squares of the score; shares get Wilson intervals and differences to our brand the pooled
+z-test with its score interval, means t intervals and Welch tests (:mod:`cxlens.analyse.stats`).
 """
 
 from __future__ import annotations

@@ -44,9 +44,10 @@ def compare_periods(
     ``period`` is any time inside the period of interest; default: the latest period with data.
     Columns: ``period_a``, ``period_b``, the ``by`` columns, ``metric``, ``n_a``, ``value_a``,
     ``n_b``, ``value_b``, ``diff`` (a - b), ``diff_ci_low``, ``diff_ci_high``, ``p_value``
-    (two-sample z test for NPS and CSAT share, Welch t for means), ``significant``
-    (p < 1 - confidence) and ``small_n`` (either n < ``min_n``). Groups seen in only one of the two
-    periods are kept, with missing values.
+    (pooled z-test for the CSAT share, Welch's t for NPS and means; see :mod:`cxlens.analyse.stats`),
+    ``significant`` (p < 1 - confidence, which is exactly when the interval excludes 0) and
+    ``small_n`` (either n < ``min_n``). Groups seen in only one of the two periods are kept, with
+    missing values.
     """
     specs = _metrics(metric)
     grain_ = _grain(grain)
