@@ -7,6 +7,7 @@ mean rating of 3.5 and 80% negative delivery comments; Valora 3.9, 20% negative 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,60 @@ def test_store_scope_keeps_competitors(demo: Workspace) -> None:
     assert _row(df, "rating", "Brightway")["n"] == _row(full, "rating", "Brightway")["n"]
     assert OURS not in set(df.loc[df["indicator"] == "rating", "brand"])  # reviews name no store
     assert 0 < _row(df, "staff", OURS)["n"] < _row(full, "staff", OURS)["n"] / 20
+
+
+def test_one_store_against_competitors_is_never_better_or_worse(demo: Workspace) -> None:
+    """A store manager's own store (a handful of answers per aspect) against competitors
+    chain-wide: every competitor row is small-n and says so instead of "worse than us"."""
+    df = benchmark(text_getter(demo), stores=["S001"], start="2025-12-01")
+    comp = df[df["brand"] != OURS]
+    assert comp["small_n"].all()
+    assert (comp["verdict"] == "too few answers").all()
+    assert comp["significant"].any()  # a test alone would have said "better" or "worse"
+    assert df.loc[df["brand"] == OURS, "verdict"].isna().all()
+    full = benchmark(text_getter(demo))
+    sig = full[(full["brand"] != OURS) & ~full["small_n"]]
+    expected = np.where(
+        ~sig["significant"],
+        "no significant difference",
+        np.where(sig["diff_share"].where(sig["p_share"] < 0.05, sig["diff_mean"]) > 0, "better", "worse"),
+    )
+    mixed = sig["verdict"] == "mixed"
+    assert (sig.loc[~mixed, "verdict"].to_numpy() == expected[~mixed.to_numpy()]).all()
+    assert _row(full, "rating", "Brightway")["verdict"] == "worse"
+
+
+def test_a_competitor_with_identical_ratings_is_not_infinitely_significant(tmp_path: Path) -> None:
+    """Three 5-star reviews of a competitor have no spread: Welch treated their mean as exact
+    (p about 1e-24 against our ratings); the pooled-variance t gives an honest p and a verdict
+    that says there are too few answers."""
+    rng = np.random.default_rng(3)
+    ours = rng.integers(1, 6, 400)
+    rows = [
+        {"feedback_id": f"o{i}", "submitted_at": "2025-03-01", "source": "review", "rating": int(r)}
+        for i, r in enumerate(ours)
+    ]
+    rows += [
+        {
+            "feedback_id": f"z{i}",
+            "submitted_at": "2025-03-01",
+            "source": "review",
+            "rating": 5,
+            "brand": "Zed",
+        }
+        for i in range(3)
+    ]
+    ws = Workspace(tmp_path / "ws")
+    ws.ingest("feedback", pd.DataFrame(rows))
+    row = _row(benchmark(ws), "rating", "Zed")
+    theirs = np.full(3, 5.0)
+    with warnings.catch_warnings():  # scipy warns that the three 5s have no spread: the point here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = st.ttest_ind(theirs, ours.astype(float), equal_var=True)
+    assert row["p_mean"] == pytest.approx(ref.pvalue, rel=1e-9)
+    assert row["p_mean"] > 1e-3
+    assert row["verdict"] == "too few answers"
+    ws.close()
 
 
 def test_empty_store_gives_empty_frame(tmp_path: Path) -> None:

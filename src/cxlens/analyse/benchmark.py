@@ -47,7 +47,10 @@ COLUMNS = (
     "p_mean",
     "significant",
     "small_n",
+    "verdict",
 )
+#: ``verdict`` values: the competitor against us. Small-n rows are never better or worse.
+VERDICTS = ("better", "worse", "mixed", "no significant difference", "too few answers")
 
 
 def _has(get: object, name: str) -> bool:
@@ -137,7 +140,11 @@ def benchmark(
     Columns: see :data:`COLUMNS`. Shares are 0-1 (rating: share of 4-5 stars; aspect: share of
     positive mentions); means are on the indicator's scale (stars 1-5, aspect sentiment -1..1).
     ``diff_*`` = competitor - ours (NaN on our own rows); ``significant`` = either p-value below
-    1 - confidence; ``small_n`` = n < ``min_n`` on either side. Rows are ours first, then brands.
+    1 - confidence; ``small_n`` = n < ``min_n`` on either side; ``verdict`` (competitor against us,
+    None on our own rows): "too few answers" when small_n (a store manager's one store against
+    competitors chain-wide usually is), else "better"/"worse" when the significant differences
+    point one way, "mixed" when share and mean disagree, else "no significant difference".
+    Rows are ours first, then brands.
     """
     agg = benchmark_expr(tables, text=text, stores=stores, start=start, end=end).to_pandas()
     if agg.empty:
@@ -188,6 +195,7 @@ def benchmark(
     )
     n_ref = ref["n"].fillna(0).to_numpy()
     out["small_n"] = (out["n"] < min_n) | (~mine & (n_ref < min_n))
+    out["verdict"] = _verdicts(out, alpha, mine)
     out["_ours"] = ~mine
     out["_rating"] = out["kind"] != "rating"
     out = out.sort_values(["_rating", "indicator", "_ours", "brand"], kind="stable").drop(
@@ -196,6 +204,22 @@ def benchmark(
     out = out.reset_index(drop=True)
     out.attrs = {"confidence": confidence, "min_n": min_n, "ours": OURS}
     return out
+
+
+def _verdicts(out: pd.DataFrame, alpha: float, mine: np.ndarray) -> np.ndarray:
+    """The competitor against us per row (see :func:`benchmark`): signs of the significant tests."""
+    signs = []
+    for diff, p in (("diff_share", "p_share"), ("diff_mean", "p_mean")):
+        sig = np.nan_to_num(out[p].to_numpy(float), nan=1.0) < alpha
+        signs.append(np.where(sig, np.sign(out[diff].to_numpy(float)), 0.0))
+    up = (signs[0] > 0) | (signs[1] > 0)
+    down = (signs[0] < 0) | (signs[1] < 0)
+    verdict = np.select(
+        [mine, out["small_n"].to_numpy(bool), up & down, up, down],
+        [None, "too few answers", "mixed", "better", "worse"],
+        "no significant difference",
+    ).astype(object)
+    return np.where(mine, None, verdict)
 
 
 def benchmark_matrix(frame: pd.DataFrame, value: str = "diff_share") -> pd.DataFrame:

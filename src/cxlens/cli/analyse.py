@@ -91,7 +91,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 _DRIVER_COLUMNS = ["rank", "driver", "importance", "ci_low", "ci_high", "share", "direction", "performance",
                    "coverage", "quadrant", "revenue_at_risk"]  # fmt: skip
 _BENCHMARK_COLUMNS = ["indicator", "brand", "n", "share_positive", "diff_share", "p_share", "mean",
-                      "diff_mean", "p_mean", "significant"]  # fmt: skip
+                      "diff_mean", "p_mean", "verdict"]  # fmt: skip
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:

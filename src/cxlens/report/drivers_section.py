@@ -216,7 +216,7 @@ def drivers_section(
     section.tables.append(
         TableBlock(
             "Competitor benchmark (difference = competitor - ours; * p < 0.05)",
-            ["indicator", "brand", "n", "share positive", "difference", "mean", "difference (mean)"],
+            ["indicator", "brand", "n", "share positive", "difference", "mean", "difference (mean)", "vs us"],
             [
                 [
                     str(r["indicator"]),
@@ -226,6 +226,7 @@ def drivers_section(
                     f"{100 * r['diff_share']:+.1f}{'*' if r['p_share'] < 0.05 else ''}",
                     f"{r['mean']:.2f}",
                     f"{r['diff_mean']:+.2f}{'*' if r['p_mean'] < 0.05 else ''}",
+                    str(r["verdict"]),
                 ]
                 for r in comp.to_dict("records")
             ],
