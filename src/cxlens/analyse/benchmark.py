@@ -214,12 +214,13 @@ def _verdicts(out: pd.DataFrame, alpha: float, mine: np.ndarray) -> np.ndarray:
         signs.append(np.where(sig, np.sign(out[diff].to_numpy(float)), 0.0))
     up = (signs[0] > 0) | (signs[1] > 0)
     down = (signs[0] < 0) | (signs[1] < 0)
-    verdict = np.select(
-        [mine, out["small_n"].to_numpy(bool), up & down, up, down],
-        [None, "too few answers", "mixed", "better", "worse"],
-        "no significant difference",
-    ).astype(object)
-    return np.where(mine, None, verdict)
+    verdict = pd.Series("no significant difference", index=out.index, dtype=object)
+    verdict[up] = "better"
+    verdict[down] = "worse"
+    verdict[up & down] = "mixed"
+    verdict[out["small_n"].to_numpy(bool)] = "too few answers"
+    verdict[mine] = None
+    return verdict.to_numpy()
 
 
 def benchmark_matrix(frame: pd.DataFrame, value: str = "diff_share") -> pd.DataFrame:
