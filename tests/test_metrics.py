@@ -23,6 +23,7 @@ from cxlens.analyse.metrics import (
     headline,
     metric_expr,
     metric_table,
+    period_pair,
     period_start,
     trend,
 )
@@ -653,3 +654,93 @@ def test_latest_period_is_the_filtered_groups_own_when_it_has_no_recent_data(
         assert own.loc[0, "previous_n"] == (s2["submitted_at"].dt.month == 2).sum()
         recent = compare_periods(w, "nps", by="store_id")
         assert (recent["period_a"] == pd.Timestamp("2024-04-01")).all()
+
+
+# -- partial periods ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("as_of", "grain", "expected"),
+    [
+        # data to the 9th: the 1st-9th against the 1st-9th of the month before
+        ("2025-12-09 17:00", "month", ("2025-12-01", "2025-12-10", "2025-11-01", "2025-11-10", True)),
+        # to 30 March: all of February (it has fewer days), never into March
+        ("2025-03-30 08:00", "month", ("2025-03-01", "2025-03-31", "2025-02-01", "2025-03-01", True)),
+        # the last day of the month has data: the month is complete
+        ("2025-11-30 00:05", "month", ("2025-11-01", "2025-12-01", "2025-10-01", "2025-11-01", False)),
+        # Wednesday: Monday-Wednesday against Monday-Wednesday of the week before
+        ("2025-12-10 12:00", "week", ("2025-12-08", "2025-12-11", "2025-12-01", "2025-12-04", True)),
+        ("2025-05-20 12:00", "quarter", ("2025-04-01", "2025-05-21", "2025-01-01", "2025-02-20", True)),
+        ("2025-05-20 12:00", "day", ("2025-05-20", "2025-05-21", "2025-05-19", "2025-05-20", False)),
+    ],
+)
+def test_period_pair_compares_a_partial_period_with_the_same_days_before(
+    as_of: str, grain: Any, expected: tuple[str, str, str, str, bool]
+) -> None:
+    pair = period_pair(as_of, grain, as_of)
+    got = (pair.this, pair.this_end, pair.previous, pair.previous_end, pair.partial)
+    assert got == (*(pd.Timestamp(v) for v in expected[:4]), expected[4])
+    assert bool(pair.note) == pair.partial
+    whole = period_pair(as_of, grain, as_of, like_for_like=False)
+    assert whole.previous_end == whole.this  # the whole previous period, on request
+    assert period_pair(as_of, grain, None).partial is False
+
+
+def month_to_date_feedback() -> pd.DataFrame:
+    """November in full and December to the 9th; within each month, answers get better day by
+    day (an early-in-the-month dip), so a partial month looks worse than a whole one."""
+    rng = np.random.default_rng(5)
+    days = [*pd.date_range("2025-11-01", "2025-11-30"), *pd.date_range("2025-12-01", "2025-12-09")]
+    frames = []
+    for day in days:
+        size = 60
+        lift = (day.day - 1) / 10
+        frames.append(
+            pd.DataFrame(
+                {
+                    "feedback_id": [f"{day:%m%d}-{i}" for i in range(size)],
+                    "submitted_at": day + pd.to_timedelta(rng.integers(0, 86_399, size), unit="s"),
+                    "source": "survey",
+                    "store_id": [["S1", "S2"][i % 2] for i in range(size)],
+                    "nps": np.clip(np.round(rng.normal(5 + lift, 2.5, size)), 0, 10).astype(int),
+                    "csat": np.clip(np.round(rng.normal(2.6 + lift / 2, 1.0, size)), 1, 5).astype(int),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_partial_month_is_flagged_and_compared_like_for_like(tmp_path: Path) -> None:
+    data = month_to_date_feedback()
+    with Workspace(tmp_path / "ws") as w:
+        load(w, data)
+        head = headline(w, ["nps", "csat"]).set_index("metric")
+        assert head["partial"].all()
+        assert (head["period"] == pd.Timestamp("2025-12-01")).all()
+        assert (head["period_end"] == pd.Timestamp("2025-12-10")).all()
+        assert (head["previous_period_end"] == pd.Timestamp("2025-11-10")).all()
+        assert "2025-11-01 to 2025-11-09" in head.attrs["comparison"]
+        dec = data[data["submitted_at"] >= "2025-12-01"]
+        nov_same = data[(data["submitted_at"] >= "2025-11-01") & (data["submitted_at"] < "2025-11-10")]
+        for metric in ("nps", "csat"):
+            col = SCORE[metric]
+            expected = ref_compare(dec[col], nov_same[col], metric)
+            got = tuple(head.loc[metric, ["change", "change_ci_low", "change_ci_high", "p_value"]])
+            assert got == pytest.approx(expected, rel=1e-6, abs=1e-9)
+            assert head.loc[metric, "n"] == dec[col].notna().sum()
+            assert head.loc[metric, "previous_n"] == nov_same[col].notna().sum()
+        # month to date against the same days: no change; against the whole previous month the
+        # early-month dip would read as a drop
+        assert not head["significant"].any()
+        whole = headline(w, ["nps", "csat"], like_for_like=False).set_index("metric")
+        assert whole["partial"].all()
+        assert (whole["verdict"] == "worse").all()
+        by_store = compare_periods(w, ["nps", "csat"], "month", by="store_id")
+        assert by_store["partial"].all()
+        assert (by_store["period_b_end"] == pd.Timestamp("2025-11-10")).all()
+        s1 = by_store[(by_store["store_id"] == "S1") & (by_store["metric"] == "nps")].iloc[0]
+        nov_s1 = nov_same[nov_same["store_id"] == "S1"]["nps"]
+        assert s1["n_b"] == len(nov_s1)
+        complete = compare_periods(w, "nps", "month", period="2025-11-15")
+        assert not complete["partial"].any()
+        assert complete.loc[0, "period_a_end"] == pd.Timestamp("2025-12-01")

@@ -238,6 +238,23 @@ def test_headline_honours_the_start_filter(app_env: dict[str, Any]) -> None:
     assert f"n={len(late_june):,}" in page.text
 
 
+def test_an_end_date_inside_a_month_compares_the_same_days_before(app_env: dict[str, Any]) -> None:
+    """The overview up to 10 June: June 1-10 against May 1-10, flagged and explained on the page."""
+    key = {"X-API-Key": app_env["keys"]["analyst"]}
+    reply = app_env["client"].get("/api/v1/headline", params={"end": "2025-06-10"}, headers=key)
+    rows = {r["metric"]: r for r in reply.json()["rows"]}
+    june = FEEDBACK[(FEEDBACK["submitted_at"] >= "2025-06-01") & (FEEDBACK["submitted_at"] < "2025-06-11")]
+    may = FEEDBACK[(FEEDBACK["submitted_at"] >= "2025-05-01") & (FEEDBACK["submitted_at"] < "2025-05-11")]
+    assert rows["nps"]["partial"] is True
+    assert rows["nps"]["n"] == len(june)
+    assert rows["nps"]["previous_n"] == len(may)
+    assert rows["nps"]["change"] == pytest.approx(nps(june) - nps(may))
+    page = login(app_env["app"], "analyst").get("/app?end=2025-06-10")
+    assert "Month to date (to 2025-06-10)" in page.text
+    # these answers stop on the 28th of every month: June is partial too, and says so
+    assert "Month to date (to 2025-06-28)" in login(app_env["app"], "analyst").get("/app").text
+
+
 def test_cache_warmer_precomputes_the_common_figures(app_env: dict[str, Any]) -> None:
     ws, ops = app_env["ws"], app_env["ops"]
     figures.CACHE.clear()

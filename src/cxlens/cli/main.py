@@ -227,6 +227,8 @@ def print_headline(head: Any) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    if head.attrs.get("comparison"):
+        out.print(f"[dim]({head.attrs['comparison']})[/]", highlight=False)
 
 
 @app.command(rich_help_panel=ADMIN)

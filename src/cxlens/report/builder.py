@@ -89,6 +89,8 @@ def executive_summary(
     period = _period(head["period"].iloc[0], grain)
     previous = _period(head["previous_period"].iloc[0], grain)
     section.intro = f"Latest {grain}: {period}, compared with {previous}."
+    if head.attrs.get("comparison"):
+        section.intro += f" Note: {head.attrs['comparison']}."
     for row in _rows(head):
         tone = {"better": "good", "worse": "bad"}.get(str(row.verdict), "flat")
         change = ""
@@ -260,6 +262,9 @@ def movers(
         )
     for metric, dim in plan:
         moved = m.biggest_movers(tables, metric, dim, grain, k=8, **opts)
+        note = moved.attrs.get("comparison")
+        if note and f"Note: {note}." not in section.intro:
+            section.intro += f" Note: {note}."
         if moved.empty:
             levels = m.metric_table(tables, metric, [dim], None, **opts)[dim].notna().sum()
             what = "no significant change" if levels else f"the scored feedback names no {dim}"

@@ -210,14 +210,22 @@ def _headline(ws: Workspace, filters: Filters, opts: dict[str, Any]) -> pd.DataF
     if not metrics:
         return pd.DataFrame()
     tables: Any = _tables(ws)
-    if filters.start is not None:  # answers before ``start`` count in no month, the previous one included
-        first, every = pd.Timestamp(filters.start), tables
+    if filters.start is not None or opts["end"] is not None:
+        # answers outside the dates count in no month, the previous one included; an end inside a
+        # month makes it a partial month, compared with the same days of the month before
+        first, stop, every = filters.start, opts["end"], tables
 
-        def since_start(name: str) -> Any:
+        def in_range(name: str) -> Any:
             table = every(name)
-            return table.filter(table.submitted_at >= first) if name == "feedback" else table
+            if name != "feedback":
+                return table
+            if first is not None:
+                table = table.filter(table.submitted_at >= pd.Timestamp(first))
+            if stop is not None:
+                table = table.filter(table.submitted_at < pd.Timestamp(stop))
+            return table
 
-        tables = since_start
+        tables = in_range
     try:
         head = m.headline(
             tables,

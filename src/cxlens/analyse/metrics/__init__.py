@@ -35,7 +35,7 @@ from cxlens.analyse.metrics.definitions import (
     period_start,
 )
 from cxlens.analyse.metrics.engine import metric_expr
-from cxlens.analyse.metrics.periods import biggest_movers, compare_periods, headline
+from cxlens.analyse.metrics.periods import PeriodPair, biggest_movers, compare_periods, headline, period_pair
 from cxlens.analyse.metrics.tables import (
     Ranking,
     available_metrics,
@@ -59,6 +59,7 @@ __all__ = [
     "Grain",
     "Metric",
     "MetricName",
+    "PeriodPair",
     "Ranking",
     "Score",
     "TableGetter",
@@ -72,6 +73,7 @@ __all__ = [
     "headline",
     "metric_expr",
     "metric_table",
+    "period_pair",
     "period_start",
     "trend",
 ]

@@ -38,6 +38,7 @@ def metric_expr(
     filters: Mapping[str, Any] | None = None,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
+    windows: Sequence[tuple[TimeLike, TimeLike]] | None = None,
 ) -> ir.Table:
     """The Ibis aggregation behind every metric: per group (``period`` if a grain is given, then
     ``by``), ``<score>_n`` (non-null answers), ``<score>_sum``, ``<score>_sumsq`` and, for NPS and
@@ -45,13 +46,18 @@ def metric_expr(
 
     ``brand``: None (default) = our own brand only, ``"*"`` = all brands, else a brand or a list.
     ``filters``: dimension -> value, list of values (IN) or None (IS NULL). ``start`` is
-    inclusive and ``end`` exclusive, on ``submitted_at``.
+    inclusive and ``end`` exclusive, on ``submitted_at``. ``windows`` (instead of a grain): only
+    rows inside one of these (start inclusive, end exclusive) time ranges count, grouped by
+    ``period`` = the start of their range (like-for-like period comparisons in one scan).
     """
     specs = _metrics(metric)
     keys = _dimensions(_as_list(by))
     filters = dict(filters or {})
     _dimensions(list(filters))
     grain = _grain(grain)
+    if grain is not None and windows is not None:
+        raise ValueError("give a grain or windows, not both")
+    spans = [(timestamp(lo), timestamp(hi)) for lo, hi in windows or ()]
     get = getter(tables)
     scores = [SCORES[s] for s in dict.fromkeys(m.score for m in specs)]
 
@@ -68,6 +74,8 @@ def metric_expr(
         preds.append(fb.submitted_at >= timestamp(start))
     if end is not None:
         preds.append(fb.submitted_at < timestamp(end))
+    if spans:
+        preds.append(ibis.or_(*((fb.submitted_at >= lo) & (fb.submitted_at < hi) for lo, hi in spans)))
     late_filters: dict[str, Any] = {}
     for name, value in filters.items():
         dim = DIMENSIONS[name]
@@ -85,7 +93,7 @@ def metric_expr(
         fb_cols.add("customer_id")
     if any(d.source == "orders" for d in needed):
         fb_cols.add("order_id")
-    if grain is not None:
+    if grain is not None or spans:
         fb_cols.add("submitted_at")
     t = fb.filter(preds).select(*sorted(fb_cols))
 
@@ -98,6 +106,10 @@ def metric_expr(
         derived["stage"] = t.touchpoint.cases(*jm.stage_of.items())
     if grain is not None:
         derived["period"] = t.submitted_at.truncate(_TRUNC_UNIT[grain])
+    elif spans:
+        derived["period"] = ibis.cases(
+            *(((t.submitted_at >= lo) & (t.submitted_at < hi), ibis.literal(lo)) for lo, hi in spans)
+        )
     if derived:
         t = t.mutate(**derived)
     if late_filters:
@@ -113,7 +125,7 @@ def metric_expr(
             aggs[f"{s.column}_bottom"] = col.count(where=col.between(*s.bottom))
         aggs[f"{s.column}_sum"] = x.sum()
         aggs[f"{s.column}_sumsq"] = (x * x).sum()
-    group = (["period"] if grain is not None else []) + keys
+    group = (["period"] if grain is not None or spans else []) + keys
     if group:
         return t.group_by(group).aggregate(**aggs)
     return t.aggregate(**aggs)

@@ -1,14 +1,16 @@
-"""Comparisons over time: this period against the previous one, the headline, the biggest movers."""
+"""Comparisons over time: this period against the previous one (like for like when the latest
+period is partial), the headline, the biggest movers."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cxlens.analyse.common import Tables, TimeLike, getter
+from cxlens.analyse.common import Tables, TimeLike, getter, timestamp
 from cxlens.analyse.metrics.definitions import (
     _STEP,
     DEFAULT_CONFIDENCE,
@@ -26,6 +28,103 @@ from cxlens.analyse.metrics.estimates import _compare, _estimate, _jm_if_needed,
 from cxlens.journey.map import JourneyMap
 
 
+@dataclass(frozen=True)
+class PeriodPair:
+    """The period of interest and the previous one, as compared: ``[this, this_end)`` against
+    ``[previous, previous_end)`` (ends exclusive).
+
+    When the data end inside ``this`` period (``partial``), a like-for-like comparison takes the
+    period to date and the same stretch of the previous one: feedback up to the 9th of a month
+    against the 1st to the 9th of the month before. ``as_of`` is the day after the last feedback
+    (the data are taken to cover that last day).
+    """
+
+    grain: Grain
+    this: pd.Timestamp
+    this_end: pd.Timestamp
+    previous: pd.Timestamp
+    previous_end: pd.Timestamp
+    partial: bool
+    as_of: pd.Timestamp | None
+
+    @property
+    def windows(self) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+        """The two compared time ranges, this one first."""
+        return [(self.this, self.this_end), (self.previous, self.previous_end)]
+
+    @property
+    def note(self) -> str:
+        """A sentence for people: what is compared with what (empty for two whole periods)."""
+        if not self.partial:
+            return ""
+        last = (self.this_end - pd.Timedelta(days=1)).date()
+        prev_last = (self.previous_end - pd.Timedelta(days=1)).date()
+        if self.this_end <= self.this:
+            return f"no data yet in the {self.grain} starting {self.this.date()}"
+        return (
+            f"partial {self.grain}: {self.this.date()} to {last} compared with the same days of the "
+            f"previous {self.grain}, {self.previous.date()} to {prev_last}"
+        )
+
+
+def period_pair(
+    this: TimeLike, grain: Grain, as_of: TimeLike | None, *, like_for_like: bool = True
+) -> PeriodPair:
+    """The comparison of the ``grain`` period holding ``this`` with the one before, given that the
+    data end on the day of ``as_of`` (their last time stamp; None: unknown, taken as complete)."""
+    grain_ = _grain(grain)
+    if grain_ is None:
+        raise ValueError("a period comparison needs a grain: day, week, month or quarter")
+    start = period_start(this, grain_)
+    step = _STEP[grain_]
+    end, prev = start + step, start - step
+    covered = None if as_of is None else pd.Timestamp(timestamp(as_of)).normalize() + pd.Timedelta(days=1)
+    partial = covered is not None and covered < end
+    if not partial or covered is None:
+        return PeriodPair(grain_, start, end, prev, start, False, covered)
+    this_end = max(covered, start)
+    prev_end = min(prev + (this_end - start), start) if like_for_like else start
+    return PeriodPair(grain_, start, this_end, prev, prev_end, True, covered)
+
+
+def _data_end(tables: Tables) -> pd.Timestamp | None:
+    """The last feedback time stamp in the store (any brand): how far the data go."""
+    latest = getter(tables)("feedback").submitted_at.max().execute()
+    return None if latest is None or pd.isna(latest) else pd.Timestamp(latest)
+
+
+def _two_periods(
+    tables: Tables,
+    grain: Grain,
+    period: TimeLike | None,
+    moments: Callable[..., pd.DataFrame],
+    like_for_like: bool,
+) -> tuple[pd.DataFrame, PeriodPair]:
+    """Moments of the two compared windows (``period`` column = window start) and the pair.
+
+    Without ``period`` the latest period with data is wanted. Reading only the two windows of
+    the store's latest period finds it whenever the filtered feedback has data there (the usual
+    case, and 2-3x faster than the whole history); otherwise the whole history is grouped by
+    ``grain`` to find the filtered data's own latest period. When nothing matches, the pair's
+    periods are NaT and the moments are empty ("no data" downstream).
+    """
+    end = _data_end(tables)
+    if period is not None:
+        pair = period_pair(period, grain, end, like_for_like=like_for_like)
+        return moments(windows=pair.windows), pair
+    if end is not None:
+        pair = period_pair(end, grain, end, like_for_like=like_for_like)
+        mom = moments(windows=pair.windows)
+        if (mom["period"] == pair.this).any():
+            return mom, pair
+    history = moments(grain=grain)
+    if history.empty:
+        nat = pd.Timestamp("NaT")
+        return history, PeriodPair(grain, nat, nat, nat, nat, False, None)
+    pair = period_pair(history["period"].max(), grain, end, like_for_like=like_for_like)
+    return moments(windows=pair.windows), pair
+
+
 def compare_periods(
     tables: Tables,
     metric: MetricName | Sequence[MetricName] = "nps",
@@ -33,6 +132,7 @@ def compare_periods(
     by: str | Sequence[str] = (),
     *,
     period: TimeLike | None = None,
+    like_for_like: bool = True,
     journey_map: JourneyMap | None = None,
     brand: str | Sequence[str] | None = None,
     filters: Mapping[str, Any] | None = None,
@@ -42,12 +142,15 @@ def compare_periods(
     """This period (``a``) against the previous one (``b``) for each metric and ``by`` group.
 
     ``period`` is any time inside the period of interest; default: the latest period with data.
-    Columns: ``period_a``, ``period_b``, the ``by`` columns, ``metric``, ``n_a``, ``value_a``,
-    ``n_b``, ``value_b``, ``diff`` (a - b), ``diff_ci_low``, ``diff_ci_high``, ``p_value``
-    (pooled z-test for the CSAT share, Welch's t for NPS and means; see :mod:`cxlens.analyse.stats`),
-    ``significant`` (p < 1 - confidence, which is exactly when the interval excludes 0) and
-    ``small_n`` (either n < ``min_n``). Groups seen in only one of the two periods are kept, with
-    missing values.
+    When the data end inside that period it is ``partial``, and (``like_for_like``, the default)
+    compared with the same days of the previous period (:class:`PeriodPair`).
+    Columns: ``period_a``, ``period_b`` (period starts), the ``by`` columns, ``metric``, ``n_a``,
+    ``value_a``, ``n_b``, ``value_b``, ``diff`` (a - b), ``diff_ci_low``, ``diff_ci_high``,
+    ``p_value`` (pooled z-test for the CSAT share, Welch's t for NPS and means; see
+    :mod:`cxlens.analyse.stats`), ``significant`` (p < 1 - confidence, which is exactly when the
+    interval excludes 0), ``small_n`` (either n < ``min_n``), ``partial``, and ``period_a_end`` and
+    ``period_b_end`` (exclusive ends of what was compared). Groups seen in only one of the two
+    periods are kept, with missing values. ``df.attrs["comparison"]`` holds the note.
     """
     specs = _metrics(metric)
     grain_ = _grain(grain)
@@ -55,63 +158,25 @@ def compare_periods(
         raise ValueError("compare_periods needs a grain: day, week, month or quarter")
     dims = _dimensions(_as_list(by))
 
-    def moments(start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
+    def moments(**window: Any) -> pd.DataFrame:
         expr = metric_expr(
-            tables,
-            metric,
-            dims,
-            grain_,
-            journey_map=journey_map,
-            brand=brand,
-            filters=filters,
-            start=start,
-            end=end,
+            tables, metric, dims, journey_map=journey_map, brand=brand, filters=filters, **window
         )
         return _moments(expr.to_pandas(), specs, ["period", *dims])
 
-    mom, this = _two_periods(tables, grain_, period, moments)
-    prev = this - _STEP[grain_]
-    a = mom[mom["period"] == this].drop(columns="period")
-    b = mom[mom["period"] == prev].drop(columns="period")
+    mom, pair = _two_periods(tables, grain_, period, moments, like_for_like)
+    a = mom[mom["period"] == pair.this].drop(columns="period")
+    b = mom[mom["period"] == pair.previous].drop(columns="period")
     out = _compare(a, b, [*dims, "metric"], confidence, min_n)
-    out.insert(0, "period_b", prev)
-    out.insert(0, "period_a", this)
+    out.insert(0, "period_b", pair.previous)
+    out.insert(0, "period_a", pair.this)
     out = _order(out, dims, specs, _jm_if_needed(tables, journey_map, dims))
-    return _with_meta(out, specs, confidence, min_n)
-
-
-def _latest(mom: pd.DataFrame) -> pd.Timestamp:
-    """The latest period with data (NaT when no feedback with a score matches)."""
-    if mom.empty:
-        return pd.Timestamp("NaT")
-    return pd.Timestamp(mom["period"].max())
-
-
-def _two_periods(
-    tables: Tables,
-    grain: Grain,
-    period: TimeLike | None,
-    moments: Callable[[pd.Timestamp | None, pd.Timestamp | None], pd.DataFrame],
-) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """Moments of the period of interest and the one before, and that period's start.
-
-    Without ``period`` the latest period with data is wanted. Scanning only the store's last two
-    periods finds it whenever the filtered feedback has data in the store's latest period (the
-    usual case, and 2-3x faster than the whole history); otherwise the whole history is read.
-    When nothing matches, the period is NaT and the moments are empty ("no data" downstream).
-    """
-    step = _STEP[grain]
-    if period is not None:
-        this = period_start(period, grain)
-        return moments(this - step, this + step), this
-    latest = getter(tables)("feedback").submitted_at.max().execute()
-    if latest is not None and not pd.isna(latest):
-        this = period_start(latest, grain)
-        mom = moments(this - step, this + step)
-        if (mom["period"] == this).any():
-            return mom, this
-    mom = moments(None, None)
-    return mom, _latest(mom)
+    out["partial"] = pair.partial
+    out["period_a_end"] = pair.this_end
+    out["period_b_end"] = pair.previous_end
+    out = _with_meta(out, specs, confidence, min_n)
+    out.attrs["comparison"] = pair.note
+    return out
 
 
 def headline(
@@ -120,6 +185,7 @@ def headline(
     grain: Grain = "month",
     *,
     period: TimeLike | None = None,
+    like_for_like: bool = True,
     journey_map: JourneyMap | None = None,
     brand: str | Sequence[str] | None = None,
     filters: Mapping[str, Any] | None = None,
@@ -131,29 +197,24 @@ def headline(
     One row per metric: ``metric``, ``label``, ``unit``, ``higher_is_better``, ``period``, ``n``,
     ``value``, ``ci_low``, ``ci_high``, ``small_n``, ``previous_period``, ``previous_n``,
     ``previous_value``, ``change``, ``change_ci_low``, ``change_ci_high``, ``p_value``,
-    ``significant``, ``verdict`` ("better", "worse", "no significant change" or "no data").
+    ``significant``, ``verdict`` ("better", "worse", "no significant change" or "no data"),
+    ``partial``, ``period_end`` and ``previous_period_end`` (exclusive ends of what was compared:
+    a partial period to date against the same days before; see :func:`compare_periods`).
+    ``df.attrs["comparison"]`` holds a sentence saying so.
     """
     specs = _metrics(list(metrics))
     grain_ = _grain(grain)
     if grain_ is None:
         raise ValueError("headline needs a grain: day, week, month or quarter")
 
-    def moments(start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
+    def moments(**window: Any) -> pd.DataFrame:
         expr = metric_expr(
-            tables,
-            list(metrics),
-            (),
-            grain_,
-            journey_map=journey_map,
-            brand=brand,
-            filters=filters,
-            start=start,
-            end=end,
+            tables, list(metrics), (), journey_map=journey_map, brand=brand, filters=filters, **window
         )
         return _moments(expr.to_pandas(), specs, ["period"])
 
-    mom, this = _two_periods(tables, grain_, period, moments)
-    prev = this - _STEP[grain_]
+    mom, pair = _two_periods(tables, grain_, period, moments, like_for_like)
+    this, prev = pair.this, pair.previous
     names = [m.name for m in specs]
     cur = _estimate(mom[mom["period"] == this], confidence, min_n).set_index("metric").reindex(names)
     cmp = _compare(
@@ -194,9 +255,14 @@ def headline(
             "p_value": cmp["p_value"].to_numpy(float),
             "significant": significant,
             "verdict": verdict,
+            "partial": pair.partial,
+            "period_end": pair.this_end,
+            "previous_period_end": pair.previous_end,
         }
     )
-    return _with_meta(out, specs, confidence, min_n)
+    out = _with_meta(out, specs, confidence, min_n)
+    out.attrs["comparison"] = pair.note
+    return out
 
 
 def biggest_movers(

@@ -94,6 +94,9 @@ def overview(request: Request, state: State, who: PageUser, filters: FiltersDep)
     ctx.update(headline=figures.records(head), charts=charts, has_scores=bool(shown))
     ctx["period"] = pd.Timestamp(head["period"].iloc[0]).strftime("%Y-%m") if not head.empty else None
     ctx["missing"] = [m.METRICS[x].label for x in figures.OVERVIEW_METRICS if x not in shown]
+    partial = not head.empty and bool(head["partial"].iloc[0])
+    last = pd.Timestamp(head["period_end"].iloc[0]) - pd.Timedelta(days=1) if partial else None
+    ctx["partial_to"] = last.strftime("%Y-%m-%d") if last is not None else None
     return state.templates.TemplateResponse(request, "app_overview.html.j2", ctx)
 
 
