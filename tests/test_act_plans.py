@@ -28,13 +28,15 @@ def demo_ws(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> 
     return ws
 
 
-def _training(ops: OpsStore, stores: list[str], name: str = "Staff training") -> object:
+def _training(
+    ops: OpsStore, stores: list[str], name: str = "Staff training", metric: str = "csat_mean"
+) -> object:
     return pl.create_plan(
         ops,
         name,
         stores=stores,
         start=PLANTED.training_date,
-        metric="csat",
+        metric=metric,
         touchpoint=PLANTED.training_touchpoint,
         driver="staff",
         owner="ops-lead",
@@ -130,5 +132,10 @@ def test_cli_measures_a_plan(demo_ws: Workspace) -> None:
     effect = json.loads(reply.output)
     assert effect["ci_low"] > 0
     assert effect["significant"]
+    # the default metric is CSAT, the % of 4-5 answers: the effect is in percentage points
+    assert effect["metric"] == "csat"
+    assert effect["unit"].startswith("percentage points")
+    assert effect["estimate"] > 10
     table = runner.invoke(app, [*data, "measure", "1"])
     assert "an effect (the interval excludes 0)" in table.output
+    assert "percentage points" in table.output

@@ -29,21 +29,33 @@ def demo_ws(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> 
     return ws
 
 
-def _pandas_did(ws: Workspace, treated: list[str], start: str, touchpoint: str) -> float:
+def _pandas_did(
+    ws: Workspace, treated: list[str], start: str, touchpoint: str, metric: str = "csat_mean"
+) -> float:
+    """The difference in differences of a metric from raw answers, in the metric's own units."""
+    column = {"csat_mean": "csat", "csat": "csat", "nps": "nps"}[metric]
     fb = ws.con.execute(
-        "SELECT store_id, submitted_at, csat FROM feedback "
-        "WHERE csat IS NOT NULL AND brand IS NULL AND touchpoint = ? AND store_id IS NOT NULL",
+        f"SELECT store_id, submitted_at, {column} AS x FROM feedback "
+        f"WHERE {column} IS NOT NULL AND brand IS NULL AND touchpoint = ? AND store_id IS NOT NULL",
         [touchpoint],
     ).df()
     fb["treated"] = fb["store_id"].isin(treated)
     fb["after"] = fb["submitted_at"] >= pd.Timestamp(start)
-    m = fb.groupby(["treated", "after"])["csat"].mean()
+
+    def value(x: pd.Series) -> float:
+        if metric == "csat":  # % of 4-5 answers
+            return float(100 * (x >= 4).mean())
+        if metric == "nps":  # % promoters - % detractors
+            return float(100 * ((x >= 9).mean() - (x <= 6).mean()))
+        return float(x.mean())
+
+    m = fb.groupby(["treated", "after"])["x"].apply(value)
     return float((m[True, True] - m[True, False]) - (m[False, True] - m[False, False]))
 
 
 @pytest.mark.slow
 def test_planted_training_is_recovered(demo_ws: Workspace) -> None:
-    e = did_effect(demo_ws, **TRAINING, metric="csat")  # type: ignore[arg-type]
+    e = did_effect(demo_ws, **TRAINING, metric="csat_mean")  # type: ignore[arg-type]
     assert e.ci_low > 0, e
     assert e.ci_low < PLANTED.training_csat_effect < e.ci_high
     assert abs(e.estimate - PLANTED.training_csat_effect) < 0.25
@@ -51,6 +63,7 @@ def test_planted_training_is_recovered(demo_ws: Workspace) -> None:
     assert e.significant
     expected = _pandas_did(demo_ws, list(PLANTED.training_stores), "2025-07-01", "store_visit")
     assert e.estimate == pytest.approx(expected, rel=1e-9)
+    assert e.unit == "points on the 1-5 scale"
     assert set(e.control_stores).isdisjoint(PLANTED.training_stores)
     assert e.n_treated_before > 100
     assert e.n_control_after > 1000
@@ -58,6 +71,21 @@ def test_planted_training_is_recovered(demo_ws: Workspace) -> None:
     d = e.as_dict()
     assert d["start"] == "2025-07-01"
     assert d["treated_stores"] == list(PLANTED.training_stores)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric", ["csat", "nps"])
+def test_effects_are_in_the_metrics_own_units(demo_ws: Workspace, metric: str) -> None:
+    """CSAT is the % of 4-5 answers (README "Metrics"), so its effect is in percentage points, not
+    on the 1-5 mean; NPS in NPS points, not on the 0-10 answer."""
+    e = did_effect(demo_ws, **TRAINING, metric=metric)  # type: ignore[arg-type]
+    expected = _pandas_did(demo_ws, list(PLANTED.training_stores), "2025-07-01", "store_visit", metric)
+    assert e.estimate == pytest.approx(expected, rel=1e-9)
+    assert e.estimate > 10  # the planted +0.8 on the mean is tens of points here
+    assert e.unit == {"csat": "percentage points (satisfied answers, 4-5)", "nps": "NPS points"}[metric]
+    series = did_series(demo_ws, **TRAINING, metric=metric)  # type: ignore[arg-type]
+    assert series["mean"].between(-100, 100).all()
+    assert series.attrs["unit"] == e.unit
 
 
 @pytest.mark.slow
@@ -92,7 +120,7 @@ def test_other_touchpoints_do_not_move(demo_ws: Workspace) -> None:
 
 @pytest.mark.slow
 def test_interval_is_the_standard_error_of_four_means(demo_ws: Workspace) -> None:
-    e = did_effect(demo_ws, **TRAINING, confidence=0.9)  # type: ignore[arg-type]
+    e = did_effect(demo_ws, **TRAINING, metric="csat_mean", confidence=0.9)  # type: ignore[arg-type]
     fb = demo_ws.con.execute(
         "SELECT store_id, submitted_at, csat FROM feedback WHERE touchpoint = 'store_visit' "
         "AND csat IS NOT NULL AND brand IS NULL AND store_id IS NOT NULL"
@@ -106,7 +134,7 @@ def test_interval_is_the_standard_error_of_four_means(demo_ws: Workspace) -> Non
 
 @pytest.mark.slow
 def test_series_shows_the_step(demo_ws: Workspace) -> None:
-    s = did_series(demo_ws, **TRAINING)  # type: ignore[arg-type]
+    s = did_series(demo_ws, **TRAINING, metric="csat_mean")  # type: ignore[arg-type]
     assert list(s.columns) == ["group", "period", "mean", "n", "ci_low", "ci_high", "after"]
     assert set(s["group"]) == {"treated", "control"}
     assert len(s) == 24

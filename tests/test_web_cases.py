@@ -278,7 +278,7 @@ def test_csv_export_is_formula_safe(env: dict[str, Any]) -> None:
 
 def _pandas_did(store: str, start: str) -> float:
     fb = FEEDBACK.assign(treated=FEEDBACK["store_id"] == store, after=FEEDBACK["submitted_at"] >= start)
-    m = fb.groupby(["treated", "after"])["csat"].mean()
+    m = fb.assign(satisfied=100.0 * (fb["csat"] >= 4)).groupby(["treated", "after"])["satisfied"].mean()
     return float((m[True, True] - m[True, False]) - (m[False, True] - m[False, False]))
 
 

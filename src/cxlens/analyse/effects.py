@@ -1,9 +1,12 @@
-"""Did an action plan work? Difference-in-differences of a feedback score, treated vs control stores.
+"""Did an action plan work? Difference-in-differences of a CX metric, treated vs control stores.
 
-The estimate is (treated after - treated before) - (control after - control before) of the mean
-answer on the score's own scale (``csat`` 1-5, ``nps`` 0-10, ``ces`` 1-7, ``rating`` 1-5).
-Counts, sums and sums of squares per (group, period) are one Ibis aggregation in the engine
-(:func:`did_expr`); the estimate and its interval are computed on those four rows in pandas.
+The estimate is (treated after - treated before) - (control after - control before) of the metric,
+in the metric's own units, as :mod:`cxlens.analyse.metrics` defines it: ``nps`` in NPS points
+(each answer +100 promoter, 0 passive, -100 detractor), ``csat`` in percentage points of satisfied
+(4-5) answers, ``csat_mean`` on the 1-5 scale, ``ces`` on 1-7 (lower is better), ``rating`` in
+stars. Every metric is a mean of one value per answer, so counts, sums and sums of squares of that
+value per (group, period) are one Ibis aggregation in the engine (:func:`did_expr`); the estimate
+and its interval are computed on those four rows in pandas.
 
 Interval: the standard error of a difference of four independent means,
 ``sqrt(sum(var_g / n_g))``, with a normal critical value. We use it rather than a store-clustered
@@ -30,14 +33,19 @@ import pandas as pd
 
 from cxlens.analyse import stats
 from cxlens.analyse.common import Tables, TimeLike, getter, timestamp
-from cxlens.analyse.metrics import period_start
+from cxlens.analyse.metrics import METRICS, SCORES, period_start
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-#: Feedback score columns an effect can be measured on, with their answer scale.
-EFFECT_METRICS: dict[str, tuple[int, int]] = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7), "rating": (1, 5)}
-_ALIASES = {"csat_mean": "csat"}
+#: Metrics an effect can be measured on, and the unit of their effects.
+EFFECT_UNITS: dict[str, str] = {
+    "nps": "NPS points",
+    "csat": "percentage points (satisfied answers, 4-5)",
+    "csat_mean": "points on the 1-5 scale",
+    "ces": "points on the 1-7 scale (lower is better)",
+    "rating": "stars (1-5)",
+}
 _GROUPS = ("treated", "control")
 
 
@@ -46,6 +54,7 @@ class Effect:
     """A difference-in-differences estimate with its interval, the four group means and their n."""
 
     metric: str
+    unit: str
     touchpoint: str | None
     start: date
     estimate: float
@@ -80,10 +89,23 @@ class Effect:
 
 
 def _metric(metric: str) -> str:
-    name = _ALIASES.get(metric, metric)
-    if name not in EFFECT_METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(EFFECT_METRICS)}")
-    return name
+    if metric not in EFFECT_UNITS:
+        raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(EFFECT_UNITS)}")
+    return metric
+
+
+def answer_value(score: ir.NumericValue, metric: str) -> ir.FloatingValue:
+    """The metric's value of one answer, whose mean over answers is the metric (see module notes)."""
+    spec = METRICS[metric]
+    scale = SCORES[spec.score]
+    if spec.kind == "mean":
+        return score.cast("float64")
+    if scale.top is None or scale.bottom is None:
+        raise ValueError(f"{metric} needs a score with top and bottom boxes")
+    top = ibis.ifelse(score.between(*scale.top), 100.0, 0.0)
+    if spec.kind == "share":
+        return top
+    return top - ibis.ifelse(score.between(*scale.bottom), 100.0, 0.0)
 
 
 def _as_date(value: date | str | pd.Timestamp) -> date:
@@ -129,7 +151,8 @@ def _base(
 ) -> ir.Table:
     """Own-brand feedback with an answer, in the chosen stores and window, tagged treated/control."""
     fb = getter(tables)("feedback")
-    preds = [fb[metric].notnull(), fb.brand.isnull(), fb.store_id.isin([*treated, *control])]
+    column = METRICS[metric].score
+    preds = [fb[column].notnull(), fb.brand.isnull(), fb.store_id.isin([*treated, *control])]
     if touchpoint is not None:
         preds.append(fb.touchpoint == touchpoint)
     if before is not None:
@@ -138,7 +161,7 @@ def _base(
         preds.append(fb.submitted_at < timestamp(end))
     t = fb.filter(preds)
     group = ibis.ifelse(t.store_id.isin(treated), "treated", "control")
-    return t.mutate(group=group, x=t[metric].cast("float64"))
+    return t.mutate(group=group, x=answer_value(t[column], metric))
 
 
 def did_expr(
@@ -226,6 +249,7 @@ def did_effect(
     p = float(stats.p_normal(est, se))
     return Effect(
         metric=name,
+        unit=EFFECT_UNITS[name],
         touchpoint=touchpoint,
         start=start_,
         estimate=est,
@@ -286,8 +310,9 @@ def did_series(
     """Mean ``metric`` per period for treated and control stores, for a before/after chart.
 
     Columns: ``group`` (treated/control), ``period``, ``mean``, ``n``, ``ci_low``, ``ci_high``
-    (t interval), ``after`` (period starts on or after ``start``'s period).
-    ``df.attrs`` holds ``start``, ``metric`` and ``touchpoint``.
+    (t interval), ``after`` (period starts on or after ``start``'s period). ``mean`` is the
+    metric's value in its own units (``df.attrs["unit"]``: CSAT in % satisfied, NPS in points).
+    ``df.attrs`` holds ``start``, ``metric``, ``unit`` and ``touchpoint``.
     """
     agg = did_series_expr(
         tables,
@@ -316,5 +341,7 @@ def did_series(
     )
     out["after"] = out["period"] >= period_start(_as_date(start), grain)  # type: ignore[arg-type]
     out = out.sort_values(["group", "period"], ascending=[False, True], kind="stable").reset_index(drop=True)
-    out.attrs = {"start": _as_date(start).isoformat(), "metric": _metric(metric), "touchpoint": touchpoint}
+    name = _metric(metric)
+    out.attrs = {"start": _as_date(start).isoformat(), "metric": name, "unit": EFFECT_UNITS[name]}
+    out.attrs["touchpoint"] = touchpoint
     return out

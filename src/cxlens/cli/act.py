@@ -391,7 +391,9 @@ def plans_measure(
         "control_after",
     ]
     print_frame(
-        pd.DataFrame([{k: data[k] for k in cols}]), output, f"Plan {plan_id}: {plan.name} ({plan.metric})"
+        pd.DataFrame([{k: data[k] for k in cols}]),
+        output,
+        f"Plan {plan_id}: {plan.name} ({plan.metric}, in {effect.unit})",
     )
     if output == "table":
         verdict = (

@@ -208,7 +208,10 @@ def analyse_benchmark(
 def analyse_effect(
     stores: Annotated[str, typer.Option(help="Treated stores, comma-separated, e.g. S005,S013.")],
     start: Annotated[str, typer.Option(help="Start of the action plan, e.g. 2025-07-01.")],
-    metric: Annotated[str, typer.Option(help="csat, nps, ces or rating (mean answer).")] = "csat",
+    metric: Annotated[
+        str,
+        typer.Option(help="csat (% satisfied), csat_mean (1-5), nps, ces or rating; in the metric's units."),
+    ] = "csat",
     touchpoint: Annotated[str | None, typer.Option(help="Only feedback at this touchpoint.")] = None,
     control: Annotated[
         str | None, typer.Option(help="Control stores, comma-separated (default: every other store).")
@@ -247,7 +250,7 @@ def analyse_effect(
         )  # fmt: skip
         verdict = "significant" if effect.significant else "not significant"
         title = (
-            f"{effect.metric} effect from {effect.start}: {effect.estimate:+.3f} "
+            f"{effect.metric} effect from {effect.start} ({effect.unit}): {effect.estimate:+.3f} "
             f"[{effect.ci_low:+.3f}, {effect.ci_high:+.3f}] ({effect.confidence:.0%}), "
             f"p = {effect.p_value:.3g}, {verdict}"
         )
