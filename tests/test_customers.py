@@ -342,11 +342,33 @@ def test_customer_preparation_parity(demo_ws: Workspace) -> None:
     assert_engines_agree(demo_ws, lambda t: profile.profile(t), sort_by=["customer_id"])
 
 
+def _stitched(ws: Workspace, table: str = "orders") -> pd.DataFrame:
+    """Rows with guest rows given the customer their anonymous id is linked to (pandas)."""
+    o = ws.table(table).to_pandas()
+    links = ws.table("identities").to_pandas().groupby("anonymous_id")["customer_id"].min()
+    return o.assign(customer_id=o["customer_id"].fillna(o["anonymous_id"].map(links)))
+
+
+def test_rfm_counts_guest_orders_linked_to_a_customer(demo_ws: Workspace) -> None:
+    """RFM reads orders stitched as journeys do: a customer's guest orders (anonymous id linked in
+    identities) count, and customers who only bought as guests are there too."""
+    o = _stitched(demo_ws)
+    o = o[o["customer_id"].notna() & (o["status"] != "cancelled")]
+    expected = o.groupby("customer_id").agg(frequency=("order_id", "size"), monetary=("total_amount", "sum"))
+    scores = rfm.rfm_scores(prepare.baskets_from_tables(demo_ws), "2025-12-31").to_pandas()
+    got = scores.set_index("customer_id")[["frequency", "monetary"]].sort_index()
+    pd.testing.assert_frame_equal(got, expected.sort_index(), check_dtype=False, check_names=False)
+    raw = demo_ws.table("orders").to_pandas()
+    own = set(raw.loc[raw["customer_id"].notna(), "customer_id"])
+    assert (~got.index.isin(own)).sum() > 0  # customers seen only through linked guest orders
+
+
 def test_demo_churn_model_is_calibrated_and_names_late_deliveries(demo_ws: Workspace) -> None:
     train = churn.churn_features(demo_ws, "2025-06-30", 92).to_pandas()
     test = churn.churn_features(demo_ws, "2025-09-30", 92).to_pandas()
-    # the label against an independent pandas computation from the orders table
-    o = demo_ws.table("orders").to_pandas()
+    # the label against an independent pandas computation from the orders table, guest orders
+    # going to the customer their anonymous id is linked to (the smallest, as journeys do)
+    o = _stitched(demo_ws)
     o = o[o["customer_id"].notna() & (o["status"] != "cancelled")]
     day = o["ordered_at"].dt.date
     bought = set(o.loc[(day > date(2025, 9, 30)) & (day <= date(2025, 12, 31)), "customer_id"])
@@ -412,12 +434,12 @@ def test_profile_matches_pandas(demo_ws: Workspace) -> None:
     prof = profile.profile(demo_ws).to_pandas().set_index("customer_id")
     assert len(prof) == 1500
     assert "email" not in prof.columns
-    o = demo_ws.table("orders").to_pandas()
+    o = _stitched(demo_ws)  # guest orders linked to the customer count
     o = o[o["customer_id"].notna() & (o["status"] != "cancelled")]
     g = o.groupby("customer_id")
     np.testing.assert_allclose(prof.loc[g.size().index, "spend"], g["total_amount"].sum(), rtol=1e-9)
     assert (prof.loc[g.size().index, "orders"] == g.size()).all()
-    f = demo_ws.table("feedback").to_pandas()
+    f = _stitched(demo_ws, "feedback")
     f = f[f["customer_id"].notna() & f["brand"].isna() & f["nps"].notna()].sort_values("submitted_at")
     last = f.groupby("customer_id")["nps"].last()
     assert (prof.loc[last.index, "latest_nps"] == last).mean() > 0.99

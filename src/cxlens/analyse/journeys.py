@@ -91,6 +91,17 @@ def stitch(table: ir.Table, tables: Tables) -> ir.Table:
     return joined.mutate(actor_id=actor, stitched=stitched).drop("linked_customer_id")
 
 
+def customer_rows(table: ir.Table, tables: Tables) -> ir.Table:
+    """The rows of ``table`` (orders, feedback, events) that belong to a known customer, with
+    ``customer_id`` set to that customer: their own ``customer_id``, else the customer their
+    ``anonymous_id`` is linked to in ``identities`` (the stitching of :func:`stitch`). Customer
+    analytics read orders, feedback and events through this, so a guest order linked to a customer
+    counts in their RFM, value and churn features as it does in their journeys."""
+    s = stitch(table, tables)
+    s = s.filter(s.customer_id.notnull() | s.stitched)
+    return s.mutate(customer_id=s.actor_id).drop("actor_id", "stitched")
+
+
 def stitched_events(
     tables: Tables, *, start: TimeLike | None = None, end: TimeLike | None = None
 ) -> ir.Table:

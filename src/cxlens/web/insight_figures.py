@@ -461,8 +461,7 @@ def visible_customers(ws: Workspace, scope: Scope) -> set[str] | None:
 
 
 def _visible(ws: Workspace, scope: Scope) -> set[str] | None:
-    o = ws.table("orders")
-    o = o.filter(o.customer_id.notnull())
+    o = prepare.customer_orders(ws)  # guest orders linked to a customer count, as in their RFM
     parts: list[ir.Table] = []
     if scope.stores is not None or scope.channel or scope.start or scope.end:
         orders = o

@@ -20,8 +20,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from cxlens.analyse.customers.prepare import Tables, baskets_from_tables, getter
+from cxlens.analyse.customers.prepare import Tables, baskets_from_tables, customer_orders, getter
 from cxlens.analyse.customers.rfm import DateLike, as_date
+from cxlens.analyse.journeys import customer_rows
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -67,11 +68,12 @@ def behaviour_features(baskets: ir.Table, cutoff: DateLike, horizon_days: int) -
 
 def experience_features(tables: Tables, cutoff: DateLike) -> ir.Table:
     """Per customer, experience up to ``cutoff``: late deliveries, returns, online share, support
-    contacts, NPS and CSAT answers (means, lowest, detractor count)."""
+    contacts, NPS and CSAT answers (means, lowest, detractor count); guest orders, answers and
+    contacts linked to the customer in ``identities`` count (:func:`customer_rows`)."""
     t = getter(tables)
     cut = ibis.literal(as_date(cutoff))
-    o = t("orders")
-    o = o.filter(o.customer_id.notnull() & (o.ordered_at.date() <= cut))
+    o = customer_orders(tables)
+    o = o.filter(o.ordered_at.date() <= cut)
     late = (o.delivered_at > o.promised_delivery_at) & (o.delivered_at.date() <= cut)
     orders = o.group_by(ID).aggregate(
         late_deliveries=late.fill_null(False).cast("int64").sum().cast("float64"),
@@ -79,8 +81,8 @@ def experience_features(tables: Tables, cutoff: DateLike) -> ir.Table:
         returns=(o.status == "returned").fill_null(False).cast("int64").sum().cast("float64"),
         online_share=o.channel.isin(["web", "app"]).cast("float64").mean(),
     )
-    fb = t("feedback")
-    fb = fb.filter(fb.customer_id.notnull() & (fb.submitted_at.date() <= cut) & fb.brand.isnull())
+    fb = customer_rows(t("feedback"), tables)
+    fb = fb.filter((fb.submitted_at.date() <= cut) & fb.brand.isnull())
     feedback = fb.group_by(ID).aggregate(
         nps_mean=fb.nps.mean(),
         nps_min=fb.nps.min().cast("float64"),
@@ -89,8 +91,8 @@ def experience_features(tables: Tables, cutoff: DateLike) -> ir.Table:
         feedback_count=fb.count().cast("float64"),
     )
     ev = t("events")
-    ev = ev.filter(
-        ev.customer_id.notnull() & (ev.occurred_at.date() <= cut) & (ev.touchpoint == "support_contact")
+    ev = customer_rows(
+        ev.filter((ev.occurred_at.date() <= cut) & (ev.touchpoint == "support_contact")), tables
     )
     contacts = ev.group_by(ID).aggregate(support_contacts=ev.count().cast("float64"))
     j = orders.left_join(feedback, orders[ID] == feedback[ID]).left_join(contacts, orders[ID] == contacts[ID])

@@ -2,8 +2,9 @@
 
 Two sources give the same shape, so every customer analytic runs on either:
 
-* the data model (:func:`lines_from_tables`): ``orders`` (not cancelled, with a ``customer_id``)
-  joined to ``order_items`` and ``products``;
+* the data model (:func:`lines_from_tables`): ``orders`` (not cancelled, of a known customer:
+  their own ``customer_id`` or an anonymous id linked to them in ``identities``, as journeys
+  stitch them) joined to ``order_items`` and ``products``;
 * a transactions file the user brings (:func:`read_transactions`): CSV, TSV, whitespace-separated
   text or Parquet, gzipped or not, with the columns named by :class:`Columns`.
 
@@ -30,13 +31,19 @@ LINE_COLUMNS = ("customer_id", "basket_id", "ordered_at", "value", "item_id", "c
 BASKET_COLUMNS = ("customer_id", "basket_id", "ordered_at", "value", "store_id")
 
 
+def customer_orders(tables: Tables) -> ir.Table:
+    """Orders of known customers, guest orders linked to one in ``identities`` included (the
+    journeys' stitching, :func:`cxlens.analyse.journeys.customer_rows`); cancelled ones too."""
+    from cxlens.analyse.journeys import customer_rows
+
+    return customer_rows(getter(tables)("orders"), tables)
+
+
 def lines_from_tables(tables: Tables) -> ir.Table:
-    """Order lines of known customers (cancelled orders excluded) in the standard columns."""
+    """Order lines of known customers (stitched, cancelled orders excluded) in the standard columns."""
     t = getter(tables)
-    orders = t("orders")
-    orders = orders.filter(
-        orders.customer_id.notnull() & (orders.status.isnull() | (orders.status != "cancelled"))
-    )
+    orders = customer_orders(tables)
+    orders = orders.filter(orders.status.isnull() | (orders.status != "cancelled"))
     items = t("order_items")
     products = t("products")
     value = items.quantity.cast("float64") * items.unit_price - items.discount.fill_null(0.0)
@@ -55,11 +62,10 @@ def lines_from_tables(tables: Tables) -> ir.Table:
 
 
 def baskets_from_tables(tables: Tables) -> ir.Table:
-    """One row per order of a known customer (cancelled orders excluded), valued at the amount paid."""
-    orders = getter(tables)("orders")
-    orders = orders.filter(
-        orders.customer_id.notnull() & (orders.status.isnull() | (orders.status != "cancelled"))
-    )
+    """One row per order of a known customer (stitched: guest orders linked to them count; cancelled
+    orders excluded), valued at the amount paid."""
+    orders = customer_orders(tables)
+    orders = orders.filter(orders.status.isnull() | (orders.status != "cancelled"))
     return orders.select(
         customer_id=orders.customer_id,
         basket_id=orders.order_id,

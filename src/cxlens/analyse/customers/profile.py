@@ -1,5 +1,6 @@
 """The customer 360 view: identity and segment attributes, purchase behaviour, channels used,
-linked identities, feedback history and the latest NPS, in one row per customer.
+linked identities, feedback history and the latest NPS, in one row per customer (guest orders and
+answers linked to the customer in ``identities`` included, as journeys stitch them).
 
 Built as one Ibis expression over the data model, so it runs on DuckDB or Spark. Open cases join
 in when the data model has a cases table (not yet); RFM segments and churn risk are added by the
@@ -13,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from cxlens.analyse.customers.prepare import Tables, getter
+from cxlens.analyse.customers.prepare import Tables, customer_orders, getter
+from cxlens.analyse.journeys import customer_rows
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -27,8 +29,8 @@ def profile(tables: Tables, customer_ids: Sequence[str] | None = None) -> ir.Tab
     c = t("customers")
     if customer_ids is not None:
         c = c.filter(c.customer_id.isin(list(customer_ids)))
-    o = t("orders")
-    o = o.filter(o.customer_id.notnull() & (o.status.isnull() | (o.status != "cancelled")))
+    o = customer_orders(tables)
+    o = o.filter(o.status.isnull() | (o.status != "cancelled"))
     late = (o.delivered_at > o.promised_delivery_at).fill_null(False)
     orders = o.group_by(ID).aggregate(
         orders=o.count(),
@@ -43,8 +45,8 @@ def profile(tables: Tables, customer_ids: Sequence[str] | None = None) -> ir.Tab
     )
     ids = t("identities")
     idents = ids.group_by(ID).aggregate(linked_ids=ids.count(), id_types=ids.id_type.nunique())
-    fb = t("feedback")
-    fb = fb.filter(fb.customer_id.notnull() & fb.brand.isnull())
+    fb = customer_rows(t("feedback"), tables)
+    fb = fb.filter(fb.brand.isnull())
     feedback = fb.group_by(ID).aggregate(
         feedback_count=fb.count(),
         last_feedback_at=fb.submitted_at.max(),
