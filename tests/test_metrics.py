@@ -15,6 +15,7 @@ from conftest import score_interval_reference
 from cxlens.analyse.metrics import (
     ALL_BRANDS,
     REST,
+    UNKNOWN,
     best_worst,
     biggest_movers,
     breakdown,
@@ -505,21 +506,34 @@ def test_compare_segments_pair_rest_and_each_vs_rest(ws: Workspace, feedback: pd
     expected = ref_compare(data.loc[tier == "gold", "ces"], data.loc[tier == "none", "ces"], "ces")
     got = tuple(pair.loc[0, ["diff", "diff_ci_low", "diff_ci_high", "p_value"]])
     assert got == pytest.approx(expected)
+    # the rest is every other answer, those with no tier (no customer) included
     rest = compare_segments(ws, "nps", "loyalty_tier", "gold")
     assert rest.loc[0, "segment_b"] == REST
-    others = data.loc[tier.notna() & (tier != "gold"), "nps"]
+    others = data.loc[tier != "gold", "nps"]
     expected = ref_compare(data.loc[tier == "gold", "nps"], others, "nps")
     assert tuple(rest.loc[0, ["diff", "diff_ci_low", "diff_ci_high", "p_value"]]) == pytest.approx(expected)
     each = compare_segments(ws, "csat", "loyalty_tier", by="region")
-    assert set(each["segment_a"]) == {"gold", "none", "silver"}
-    row = each[(each["region"] == "north") & (each["segment_a"] == "silver")].iloc[0]
+    # answers with no customer are a segment of their own, last, not silently dropped
+    assert set(each["segment_a"]) == {"gold", "none", "silver", UNKNOWN}
+    for region, part in each.groupby("region", dropna=False):
+        assert part["segment_a"].iloc[-1] == UNKNOWN, region
     north = data[data["region"] == "north"]
     nt = north["loyalty_tier"]
-    expected = ref_compare(
-        north.loc[nt == "silver", "csat"], north.loc[nt.notna() & (nt != "silver"), "csat"], "csat"
+    for segment, mask in (("silver", nt == "silver"), (UNKNOWN, nt.isna())):
+        row = each[(each["region"] == "north") & (each["segment_a"] == segment)].iloc[0]
+        expected = ref_compare(north.loc[mask, "csat"], north.loc[~mask, "csat"], "csat")
+        assert tuple(row[["diff", "diff_ci_low", "diff_ci_high", "p_value"]]) == pytest.approx(expected)
+        assert row["n_a"] + row["n_b"] == north["csat"].notna().sum()
+    unknown = compare_segments(ws, "nps", "loyalty_tier", UNKNOWN, "gold")
+    expected = ref_compare(data.loc[tier.isna(), "nps"], data.loc[tier == "gold", "nps"], "nps")
+    assert tuple(unknown.loc[0, ["diff", "diff_ci_low", "diff_ci_high", "p_value"]]) == pytest.approx(
+        expected
     )
-    assert tuple(row[["diff", "diff_ci_low", "diff_ci_high", "p_value"]]) == pytest.approx(expected)
-    assert row["n_a"] + row["n_b"] == north.loc[nt.notna(), "csat"].notna().sum()
+    known = compare_segments(ws, "nps", "loyalty_tier", "gold", unknowns=False)
+    expected = ref_compare(
+        data.loc[tier == "gold", "nps"], data.loc[tier.notna() & (tier != "gold"), "nps"], "nps"
+    )
+    assert tuple(known.loc[0, ["diff", "diff_ci_low", "diff_ci_high", "p_value"]]) == pytest.approx(expected)
 
 
 # -- report helpers -------------------------------------------------------------------------------

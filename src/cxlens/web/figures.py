@@ -282,7 +282,7 @@ def _stores(ws: Workspace, opts: dict[str, Any], metric: m.MetricName) -> pd.Dat
     if _counts(ws).get("stores"):  # only stores the stores table knows: any string is not a store
         known = set(tables("stores").store_id.execute().dropna().astype(str))
         table = table[table["store_id"].astype(str).isin(known)].copy()
-    cmp = m.compare_segments(tables, metric, "store_id", journey_map=jm, **opts)
+    cmp = m.compare_segments(tables, metric, "store_id", journey_map=jm, unknowns=False, **opts)
     cmp = cmp.rename(columns={"segment_a": "store_id"})[["store_id", "p_value", "significant", "diff"]]
     table = table.merge(cmp, on="store_id", how="left")
     higher = (table["diff"] > 0) == spec.higher_is_better

@@ -13,6 +13,7 @@ from cxlens.analyse.metrics.definitions import (
     DEFAULT_MIN_N,
     REST,
     STAT_COLUMNS,
+    UNKNOWN,
     Grain,
     MetricName,
     _as_list,
@@ -41,12 +42,17 @@ def compare_segments(
     end: TimeLike | None = None,
     confidence: float = DEFAULT_CONFIDENCE,
     min_n: int = DEFAULT_MIN_N,
+    unknowns: bool = True,
 ) -> pd.DataFrame:
     """Segment ``a`` against segment ``b`` of ``dimension`` (within each period/``by`` group).
 
-    ``b=None`` compares ``a`` with all other (non-null) values together; ``a=None`` compares every
-    value with the rest. Columns: ``period`` (if ``grain``), the ``by`` columns, ``dimension``,
-    ``segment_a``, ``segment_b`` (a value or ``"(rest)"``), ``metric``, then as
+    ``b=None`` compares ``a`` with every other answer together; ``a=None`` compares every value
+    with the rest. Answers with no value (feedback with no customer has no loyalty tier; online
+    feedback has no store or region) are a segment of their own, ``"(unknown)"``, shown and
+    counted in the rest like any other, so nothing is dropped silently; ``unknowns=False`` leaves
+    them out altogether (e.g. to compare stores with the other stores only).
+    Columns: ``period`` (if ``grain``), the ``by`` columns, ``dimension``, ``segment_a``,
+    ``segment_b`` (a value, ``"(unknown)"`` or ``"(rest)"``), ``metric``, then as
     :func:`compare_periods` from ``n_a`` on.
     """
     specs = _metrics(metric)
@@ -67,18 +73,23 @@ def compare_segments(
         end=end,
     )
     mom = _moments(expr.to_pandas(), specs, [*keys, dim])
-    mom = mom[mom[dim].notna()]
+    if not unknowns:
+        mom = mom[mom[dim].notna()]
+
+    def pick(value: Any) -> pd.DataFrame:
+        return mom[mom[dim].isna()] if value == UNKNOWN else mom[mom[dim] == value]
+
     group = [*keys, "metric"]
     stat = list(STAT_COLUMNS)
     if a is not None and b is not None:
-        sa = mom[mom[dim] == a].drop(columns=dim)
-        sb = mom[mom[dim] == b].drop(columns=dim)
+        sa = pick(a).drop(columns=dim)
+        sb = pick(b).drop(columns=dim)
         out = _compare(sa, sb, group, confidence, min_n)
         out.insert(len(keys), "segment_b", b)
         out.insert(len(keys), "segment_a", a)
     else:
         totals = mom.groupby(group, dropna=False, sort=False)[stat].sum().reset_index()
-        seg = mom if a is None else mom[mom[dim] == a]
+        seg = mom if a is None else pick(a)
         rest = seg[[*group, dim]].merge(totals, on=group, how="left")
         rest[stat] = rest[stat].to_numpy() - seg[stat].to_numpy()
         seg = seg.rename(columns={dim: "segment_a"})
@@ -95,4 +106,6 @@ def compare_segments(
         out = _order(out, [*keys, dim], specs, jm).rename(columns={dim: "segment_a"})
     else:
         out = _order(out, order_keys, specs, jm)
+    # unknowns sort last (as NaN) and are then named
+    out["segment_a"] = out["segment_a"].where(out["segment_a"].notna(), UNKNOWN)
     return _with_meta(out, specs, confidence, min_n)

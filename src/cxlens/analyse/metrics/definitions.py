@@ -19,6 +19,8 @@ DEFAULT_MIN_N = 30
 DEFAULT_CONFIDENCE = 0.95
 #: Label of the comparison group "every other value" in :func:`compare_segments`.
 REST = "(rest)"
+#: Label of the segment of answers with no value of the compared dimension in :func:`compare_segments`.
+UNKNOWN = "(unknown)"
 
 STAT_COLUMNS = ("n", "top", "bottom", "sum", "sumsq")
 
