@@ -265,8 +265,55 @@ def test_clv_command_on_cdnow_file_matches_lifetimes(cli: CliRunner) -> None:
     assert data["customers"] == 23_570
     h = data["holdout"]
     assert h["actual_purchases"] == 19_684
-    assert h["mae"] < h["baseline_mae"]
+    # the baselines from lifetimes' own split, independently of cxlens (JSON keeps 6 decimals)
+    ref = _cdnow_split("1997-09-30")
+    actual, f, t, dur = (
+        ref[c].to_numpy() for c in ("frequency_holdout", "frequency_cal", "T_cal", "duration_holdout")
+    )
+    assert h["zero_mae"] == pytest.approx(np.abs(actual).mean(), rel=1e-5)
+    assert h["repeat_rate_mae"] == pytest.approx(np.abs(f / t * dur - actual).mean(), rel=1e-5)
+    assert h["carry_forward_mae"] == pytest.approx(
+        np.abs((f + 1) / np.maximum(t, 1) * dur - actual).mean(), rel=1e-5
+    )
+    # the old single baseline was worse than predicting no purchase at all; the model beats both
+    assert h["carry_forward_mae"] > 2 * h["zero_mae"]
+    assert h["best_baseline"] == "zero"
+    assert h["mae"] < h["best_baseline_mae"]
+    assert h["beats_baselines"] is True
     assert h["correlation"] > 0.5
+    table = cli.invoke(_app(), args[:-1])
+    assert "better than the best naive baseline (zero 0.84; repeat-rate" in table.output
+    assert "repeat_rate" in table.output
+
+
+def _cdnow_split(calibration_end: str) -> pd.DataFrame:
+    raw = pd.read_csv(CDNOW, sep=r"\s+", dtype={"customer_id": str, "date": str})
+    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
+    return lifetimes.utils.calibration_and_holdout_data(
+        raw, "customer_id", "date", calibration_period_end=calibration_end,
+        observation_period_end="1998-06-30", freq="D", freq_multiplier=7,
+    )  # fmt: skip
+
+
+def test_clv_is_not_claimed_better_than_predicting_zero_when_it_is_not() -> None:
+    """At a June calibration end most CDNOW customers never return, and predicting zero purchases
+    has the lower MAE: the score says so instead of comparing with a weaker baseline."""
+    lines = prepare.read_transactions(
+        CDNOW,
+        prepare.Columns(customer="customer_id", date="date", value="dollar_value", date_format="%Y%m%d"),
+    )
+    result = clv.fit_clv(prepare.baskets(lines), "1997-06-30", "1998-06-30", unit="weeks")
+    h = result.holdout
+    ref = _cdnow_split("1997-06-30")
+    assert h.zero_mae == pytest.approx(ref["frequency_holdout"].abs().mean(), rel=1e-9)
+    assert h.best_baseline[0] == "zero"
+    assert h.mae > h.zero_mae
+    assert not h.beats_baselines
+    assert "not better than the best naive baseline" in h.summary()
+    assert h.rmse < h.zero_rmse  # on squared error the model still wins
+    table = h.table()
+    assert table["predictor"].tolist() == ["model", "zero", "repeat_rate", "carry_forward"]
+    assert table.loc[0, "purchases_mae"] == pytest.approx(h.mae)
 
 
 def test_rules_command_reads_csv_tsv_gzip_and_parquet(cli: CliRunner, tmp_path: Path) -> None:
@@ -309,7 +356,7 @@ def demo_ws(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> 
 def test_demo_clv_beats_baseline_and_lines_sum_to_orders(demo_ws: Workspace) -> None:
     b = prepare.baskets_from_tables(demo_ws)
     result = clv.fit_clv(b, "2025-09-30", "2025-12-31")
-    assert result.holdout.mae < result.holdout.baseline_mae
+    assert result.holdout.mae < result.holdout.best_baseline[1]
     assert result.holdout.predicted_purchases == pytest.approx(result.holdout.actual_purchases, rel=0.25)
     lines = prepare.baskets(prepare.lines_from_tables(demo_ws)).to_pandas().set_index("basket_id")
     orders = b.to_pandas().set_index("basket_id")

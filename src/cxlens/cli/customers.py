@@ -169,9 +169,10 @@ def clv_command(
     out.print("Gamma-Gamma  " + "  ".join(f"{k}={v:.6g}" for k, v in data["gamma_gamma"].items()))
     h = data["holdout"]
     out.print(
-        f"holdout purchases: actual {h['actual_purchases']:,.0f}, predicted {h['predicted_purchases']:,.1f}; "
-        f"MAE {h['mae']:.3f} (baseline {h['baseline_mae']:.3f}), correlation {h['correlation']:.3f}"
+        f"holdout purchases: actual {h['actual_purchases']:,.0f}, predicted {h['predicted_purchases']:,.1f}"
     )
+    out.print(result.holdout.summary(), highlight=False, markup=False, soft_wrap=True)
+    print_frame(result.holdout.table(), "table", "holdout accuracy: the model beside naive baselines")
 
 
 def _write_values(values: Any, path: Path) -> None:

@@ -123,10 +123,20 @@ def customers_section(tables: prepare.Tables, *, horizon_days: int = 90, with_ch
         summary = rfm.summary(b, end).to_pandas()
         values = clv.predict_clv(result.bgnbd, result.gamma_gamma, summary, float(horizon_days))
         section.add_chart(clv_histogram(values["clv"]))
-        section.findings.append(
-            f"BG/NBD + Gamma-Gamma fitted to {cal_end}: holdout MAE {h.mae:.2f} purchases per customer "
-            f"(carry-forward baseline {h.baseline_mae:.2f}), correlation {h.correlation:.2f}."
-        )
+        section.findings.append(f"BG/NBD + Gamma-Gamma fitted to {cal_end}: {h.summary()}.")
+        table = h.table()
+        section.tables.append(
+            TableBlock(
+                f"Holdout accuracy, last {horizon_days} days: the model beside naive baselines",
+                ["predictor", "purchases MAE", "purchases RMSE", "spend MAE"],
+                [
+                    [str(r.predictor).replace("_", "-"), f"{r.purchases_mae:.3f}", f"{r.purchases_rmse:.3f}",
+                     f"{r.spend_mae:,.2f}" if r.spend_mae == r.spend_mae else "–"]
+                    for r in table.itertuples()
+                ],
+                numeric={1, 2, 3},
+            )
+        )  # fmt: skip
     # trained at the last order minus two horizons, tested one horizon later
     short = churn.short_history(b.ordered_at.min().to_pandas(), end, 2 * horizon_days + 30, horizon_days)
     if with_churn and short:

@@ -197,9 +197,20 @@ class GammaGammaModel:
         return np.asarray((p * (v + x * m)) / (p * x + q - 1), dtype=np.float64)
 
 
+#: The naive predictions every holdout score is shown beside (see :func:`baseline_predictions`).
+BASELINES = ("zero", "repeat_rate", "carry_forward")
+
+
 @dataclass(frozen=True)
 class HoldoutScore:
-    """Accuracy of predicted purchases and spend on the holdout period, beside a naive baseline."""
+    """Accuracy of predicted purchases and spend on the holdout period, beside naive baselines.
+
+    Baselines (:func:`baseline_predictions`): ``zero`` (nobody buys again), ``repeat_rate`` (each
+    customer's repeat purchases per unit of time so far, carried forward) and ``carry_forward``
+    (the same counting the first purchase, the old single baseline: it over-predicts new
+    customers). MAE favours predicting zero when most customers never return, so read it with
+    the RMSE and the correlation: :attr:`best_baseline` names the baseline with the lowest MAE.
+    """
 
     customers: int
     actual_purchases: float
@@ -207,15 +218,77 @@ class HoldoutScore:
     mae: float
     rmse: float
     correlation: float
-    baseline_mae: float
+    zero_mae: float
+    zero_rmse: float
+    repeat_rate_mae: float
+    repeat_rate_rmse: float
+    carry_forward_mae: float
+    carry_forward_rmse: float
     actual_spend: float
     predicted_spend: float
     spend_mae: float
     spend_correlation: float
+    spend_zero_mae: float
+    spend_repeat_rate_mae: float
 
-    def as_dict(self) -> dict[str, float]:
-        """Plain dictionary (for JSON)."""
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+    @property
+    def best_baseline(self) -> tuple[str, float]:
+        """The baseline with the lowest purchase MAE, and that MAE."""
+        return min(((b, float(getattr(self, f"{b}_mae"))) for b in BASELINES), key=lambda item: item[1])
+
+    @property
+    def beats_baselines(self) -> bool:
+        """True when the model's purchase MAE is below every baseline's."""
+        return self.mae < self.best_baseline[1]
+
+    def summary(self) -> str:
+        """One honest sentence: the model's MAE beside the best baseline's, and which is lower."""
+        name, mae = self.best_baseline
+        verdict = "better than" if self.beats_baselines else "not better than"
+        others = ", ".join(
+            f"{b.replace('_', '-')} {getattr(self, f'{b}_mae'):.2f}" for b in BASELINES if b != name
+        )
+        return (
+            f"holdout MAE {self.mae:.2f} purchases per customer, {verdict} the best naive baseline "
+            f"({name.replace('_', '-')} {mae:.2f}; {others}); RMSE {self.rmse:.2f} "
+            f"(predicting zero {self.zero_rmse:.2f}), correlation {self.correlation:.2f}"
+        )
+
+    def table(self) -> pd.DataFrame:
+        """One row per predictor (model, then the baselines): purchase MAE and RMSE, spend MAE."""
+        rows = [("model", self.mae, self.rmse, self.spend_mae)]
+        for b in BASELINES:
+            spend = getattr(self, f"spend_{b}_mae", float("nan"))
+            rows.append((b, getattr(self, f"{b}_mae"), getattr(self, f"{b}_rmse"), spend))
+        return pd.DataFrame(rows, columns=["predictor", "purchases_mae", "purchases_rmse", "spend_mae"])
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dictionary (for JSON), with the best baseline and whether the model beats it."""
+        out: dict[str, Any] = {
+            k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()
+        }
+        out["best_baseline"], out["best_baseline_mae"] = (
+            self.best_baseline[0],
+            round(self.best_baseline[1], 6),
+        )
+        out["beats_baselines"] = self.beats_baselines
+        return out
+
+
+def baseline_predictions(cal_hold: pd.DataFrame) -> dict[str, Array]:
+    """Naive holdout purchase predictions per customer from the calibration summary: ``zero``,
+    ``repeat_rate`` = frequency / T x holdout length (0 for a customer first seen at the
+    calibration end) and ``carry_forward`` = (frequency + 1) / max(T, 1) x holdout length."""
+    f = cal_hold["frequency_cal"].to_numpy(dtype=float)
+    t = cal_hold["T_cal"].to_numpy(dtype=float)
+    dur = cal_hold["duration_holdout"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        repeat = np.where(t > 0, f / np.where(t > 0, t, 1.0), 0.0)
+    return {
+        "zero": np.zeros(len(f)),
+        "repeat_rate": repeat * dur,
+        "carry_forward": (f + 1) / np.maximum(t, 1.0) * dur,
+    }
 
 
 def predict_clv(
@@ -239,34 +312,46 @@ def validate_holdout(
     gg: GammaGammaModel,
     cal_hold: pd.DataFrame,
 ) -> HoldoutScore:
-    """Compare predicted with actual holdout purchases and spend (from ``rfm.calibration_holdout``).
-
-    The baseline predicts each customer's calibration purchase rate carried forward.
-    """
+    """Compare predicted with actual holdout purchases and spend (from ``rfm.calibration_holdout``),
+    beside the naive baselines of :func:`baseline_predictions` (spend: their purchases times the
+    customer's calibration spend per purchase)."""
     f, r, t = cal_hold["frequency_cal"], cal_hold["recency_cal"], cal_hold["T_cal"]
     dur = cal_hold["duration_holdout"].to_numpy(dtype=float)
     actual = cal_hold["frequency_holdout"].to_numpy(dtype=float)
     pred = bgnbd.expected_purchases(dur, f, r, t)
-    rate = (f.to_numpy(dtype=float) + 1) / np.maximum(t.to_numpy(dtype=float), 1.0)
-    baseline = rate * dur
+    base = baseline_predictions(cal_hold)
     spend = actual * cal_hold["monetary_value_holdout"].to_numpy(dtype=float)
     pred_spend = pred * gg.expected_spend(f, cal_hold["monetary_value_cal"])
+    cal_spend = cal_hold["monetary_value_cal"].to_numpy(dtype=float)
 
     def corr(a: Array, b: Array) -> float:
         return float(np.corrcoef(a, b)[0, 1]) if len(a) > 1 and a.std() > 0 and b.std() > 0 else float("nan")
+
+    def mae(p: Array, a: Array = actual) -> float:
+        return float(np.abs(p - a).mean())
+
+    def rmse(p: Array) -> float:
+        return float(np.sqrt(((p - actual) ** 2).mean()))
 
     return HoldoutScore(
         customers=len(cal_hold),
         actual_purchases=float(actual.sum()),
         predicted_purchases=float(pred.sum()),
-        mae=float(np.abs(pred - actual).mean()),
-        rmse=float(np.sqrt(((pred - actual) ** 2).mean())),
+        mae=mae(pred),
+        rmse=rmse(pred),
         correlation=corr(pred, actual),
-        baseline_mae=float(np.abs(baseline - actual).mean()),
+        zero_mae=mae(base["zero"]),
+        zero_rmse=rmse(base["zero"]),
+        repeat_rate_mae=mae(base["repeat_rate"]),
+        repeat_rate_rmse=rmse(base["repeat_rate"]),
+        carry_forward_mae=mae(base["carry_forward"]),
+        carry_forward_rmse=rmse(base["carry_forward"]),
         actual_spend=float(spend.sum()),
         predicted_spend=float(pred_spend.sum()),
-        spend_mae=float(np.abs(pred_spend - spend).mean()),
+        spend_mae=mae(pred_spend, spend),
         spend_correlation=corr(pred_spend, spend),
+        spend_zero_mae=mae(np.zeros(len(spend)), spend),
+        spend_repeat_rate_mae=mae(base["repeat_rate"] * cal_spend, spend),
     )
 
 
