@@ -434,6 +434,36 @@ def test_demo_churn_model_is_calibrated_and_names_late_deliveries(demo_ws: Works
     assert named.mean() > 0.2
 
 
+def test_customers_worth_saving_are_ranked_by_value_at_risk(demo_ws: Workspace) -> None:
+    """Ranked by P(alive) x value if kept x churn risk, not by churn risk alone (which lists only
+    customers long gone): checked against pandas from the model outputs."""
+    b = prepare.baskets_from_tables(demo_ws)
+    fitted = clv.fit_clv(b, "2025-09-30", "2025-12-30")
+    value = clv.predict_clv(fitted.bgnbd, fitted.gamma_gamma, rfm.summary(b, "2025-12-30").to_pandas(), 90.0)
+    train = churn.churn_features(demo_ws, "2025-09-30", 90).to_pandas()
+    now = churn.churn_features(demo_ws, "2025-12-30", 90).to_pandas().drop(columns=churn.LABEL)
+    model = churn.ChurnModel(max_iter=60).fit(train)
+    risk = now.assign(churn_probability=model.predict_proba(now))
+    top = churn.rank_at_risk(risk, value, model, k=15)
+    assert list(top.columns) == list(churn.AT_RISK_COLUMNS)
+    expected = risk.merge(value, on="customer_id")
+    expected["saveable"] = (
+        expected["clv"] * expected["churn_probability"]
+    )  # = P(alive) x E[value | alive] x risk
+    expected = expected.sort_values(["saveable", "customer_id"], ascending=[False, True]).head(15)
+    assert top["customer_id"].tolist() == expected["customer_id"].tolist()
+    np.testing.assert_allclose(top["value_at_risk"], expected["saveable"], rtol=1e-9)
+    np.testing.assert_allclose(top["p_alive"] * top["value_if_retained"], expected["clv"], rtol=1e-9)
+    assert top["rank"].tolist() == list(range(1, 16))
+    assert top["reason_1"].notna().all()
+    # churn risk alone picks customers gone for months; the value ranking keeps recent ones too
+    riskiest = risk.sort_values("churn_probability", ascending=False).head(15)
+    assert top["recency_days"].min() < riskiest["recency_days"].min()
+    without_value = churn.rank_at_risk(risk, None, model, k=5)
+    assert without_value["value_at_risk"].isna().all()
+    assert without_value["churn_probability"].is_monotonic_decreasing
+
+
 def test_lift_table_by_hand() -> None:
     lift = churn.lift_table([1, 1, 0, 0, 1, 0, 0, 0, 0, 0], np.linspace(1, 0, 10), bins=5)
     assert lift["churners"].tolist() == [2, 0, 1, 0, 0]

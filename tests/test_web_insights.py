@@ -20,6 +20,7 @@ from conftest import DemoStore
 from cxlens.analyse import journey_experience as jx
 from cxlens.analyse import journey_funnels as jf
 from cxlens.analyse import journeys as jr
+from cxlens.analyse.customers import churn as churn_mod
 from cxlens.analyse.customers import prepare, rfm
 from cxlens.ops import OpsStore
 from cxlens.storage.workspace import Workspace
@@ -158,7 +159,7 @@ def test_pages_render_with_their_charts(env: dict[str, Any]) -> None:
         assert f'id="{chart}-data"' in html
     assert "champions" in html
     zh = env["admin"].get("/app/customers?lang=zh").text
-    assert "流失风险最高的客户" in zh
+    assert "值得挽留的客户" in zh
     assert "冠军客户" in zh
 
 
@@ -265,7 +266,11 @@ def test_customer_api_rows_equal_the_customer_analytics(env: dict[str, Any]) -> 
     assert churn["share"].sum() == pytest.approx(1.0)
     risk = _rows(env, "/api/v1/customers/at-risk")
     assert len(risk) == 20
-    assert risk["churn_probability"].is_monotonic_decreasing
+    assert risk["value_at_risk"].is_monotonic_decreasing
+    fitted = fx.customer_models(ws)
+    assert fitted.model is not None
+    lib = churn_mod.rank_at_risk(fitted.risk, fitted.value, fitted.model)  # type: ignore[arg-type]
+    assert risk["customer_id"].tolist() == lib["customer_id"].tolist()
     assert set(risk["reason_1"].dropna()) <= set(insights.REASONS)
     top = _rows(env, "/api/v1/customers/top-value")
     assert top["clv"].is_monotonic_decreasing
@@ -320,9 +325,14 @@ def test_store_manager_sees_only_their_stores_data(env: dict[str, Any]) -> None:
         assert len(found) == (6 if who == "admin" else 0)
         html = env[who].get("/app/voc?q=zebra").text
         assert (SECRET in html) == (who == "admin")
+    # the store's customers: orders there (guest orders count for the customer they are linked to)
+    # and answers about it
     customers = _sql(
         ws,
-        "SELECT customer_id FROM orders WHERE store_id = 'S001' AND customer_id IS NOT NULL "
+        "SELECT coalesce(o.customer_id, l.customer_id) AS customer_id FROM orders o LEFT JOIN "
+        "(SELECT anonymous_id, min(customer_id) AS customer_id FROM identities GROUP BY 1) l "
+        "ON o.anonymous_id = l.anonymous_id WHERE o.store_id = 'S001' "
+        "AND coalesce(o.customer_id, l.customer_id) IS NOT NULL "
         "AND (status IS NULL OR status <> 'cancelled') UNION "
         "SELECT customer_id FROM feedback WHERE store_id = 'S001' AND customer_id IS NOT NULL",
     )["customer_id"]

@@ -106,6 +106,7 @@ def customers_section(tables: prepare.Tables, *, horizon_days: int = 90, with_ch
     section.add_chart(retention_heatmap(cohorts.retention_table(counts, max_period=12)))
     cal_end = end - timedelta(days=horizon_days)
     result: Any = None
+    values: pd.DataFrame | None = None
     try:
         result = clv.fit_clv(b, cal_end, end)
     except (ValueError, RuntimeError) as exc:
@@ -157,4 +158,37 @@ def customers_section(tables: prepare.Tables, *, horizon_days: int = 90, with_ch
                 f"(recency alone {v.recency_auc:.2f}); the riskiest tenth churns "
                 f"{v.lift['lift'].iloc[0]:.1f}x as often as average (base rate {100 * v.base_rate:.0f}%)."
             )
+            # the validated model scores everyone as of the last day (its features, no label yet)
+            now = churn.churn_features(tables, end, horizon_days).to_pandas().drop(columns=churn.LABEL)
+            risk = now.assign(churn_probability=v.model.predict_proba(now))
+            section.tables.append(at_risk_table(churn.rank_at_risk(risk, values, v.model), horizon_days))
     return section
+
+
+def at_risk_table(top: pd.DataFrame, horizon_days: int) -> TableBlock:
+    """Customers still worth saving (:func:`cxlens.analyse.customers.churn.rank_at_risk`)."""
+    rows = []
+    for r in top.to_dict("records"):
+        why = ", ".join(
+            str(r[f"reason_{i}"]).replace("_", " ") for i in (1, 2, 3) if isinstance(r[f"reason_{i}"], str)
+        )
+        rows.append(
+            [
+                str(r["rank"]),
+                str(r["customer_id"]),
+                f"{r['value_at_risk']:,.0f}",
+                f"{100 * r['p_alive']:.0f}%",
+                f"{r['value_if_retained']:,.0f}",
+                f"{100 * r['churn_probability']:.0f}%",
+                f"{r['recency_days']:.0f}",
+                why,
+            ]
+        )
+    return TableBlock(
+        f"Customers worth saving: value at risk = P(still active) x value over {horizon_days} days "
+        "if kept x churn risk",
+        ["#", "customer", "value at risk", "P(active)", "value if kept", "churn risk", "days since last",
+         "why at risk"],
+        rows,
+        numeric={0, 2, 3, 4, 5, 6},
+    )  # fmt: skip

@@ -576,31 +576,22 @@ def churn_distribution(ws: Workspace, scope: Scope) -> pd.DataFrame:
     return CACHE.get(ws, ("churn-bins", scope), compute)
 
 
-AT_RISK_COLUMNS = [
-    *("rank", "customer_id", "segment", "churn_probability", "recency_days", "orders", "spend"),
-    *(f"reason_{i}{part}" for i in (1, 2, 3) for part in ("", "_effect")),
-]
+AT_RISK_COLUMNS = [*churn.AT_RISK_COLUMNS[:2], "segment", *churn.AT_RISK_COLUMNS[2:]]
 
 
 def at_risk(ws: Workspace, scope: Scope, k: int = 20) -> pd.DataFrame:
-    """The ``k`` customers most likely to churn (the bigger spender first among equal risks), with
-    the three features that raise their risk most (:meth:`ChurnModel.reasons`)."""
+    """The ``k`` customers with the most value that can still be saved (P(alive) x value if
+    retained x churn risk, :func:`cxlens.analyse.customers.churn.rank_at_risk`), with the three
+    features that raise their risk most and their RFM segment."""
 
     def compute() -> pd.DataFrame:
         models = customer_models(ws)
         risk = _in_scope(models.risk, visible_customers(ws, scope))
         if risk is None or risk.empty or models.model is None:
             return pd.DataFrame(columns=AT_RISK_COLUMNS)
-        top = risk.sort_values(
-            ["churn_probability", "spend", "customer_id"], ascending=[False, False, True]
-        ).head(k)
-        reasons = models.model.reasons(top.drop(columns="churn_probability")).drop(
-            columns="churn_probability"
-        )
-        top = top.merge(reasons, on="customer_id").merge(
-            models.scores[["customer_id", "segment"]], on="customer_id", how="left"
-        )
-        return top.assign(rank=np.arange(1, len(top) + 1))[AT_RISK_COLUMNS]
+        top = churn.rank_at_risk(risk, models.value, models.model, k)
+        top = top.merge(models.scores[["customer_id", "segment"]], on="customer_id", how="left")
+        return top[AT_RISK_COLUMNS]
 
     return CACHE.get(ws, ("at-risk", scope, k), compute)
 

@@ -277,3 +277,54 @@ def time_split_validation(
         lift=lift_table(y, p),
         test=test.assign(churn_probability=p),
     )
+
+
+#: Columns of :func:`rank_at_risk` (``reason_i``/``reason_i_effect``: :meth:`ChurnModel.reasons`).
+AT_RISK_COLUMNS = (
+    "rank",
+    "customer_id",
+    "value_at_risk",
+    "p_alive",
+    "value_if_retained",
+    "churn_probability",
+    "recency_days",
+    "orders",
+    "spend",
+    *(f"reason_{i}{part}" for i in (1, 2, 3) for part in ("", "_effect")),
+)
+
+
+def rank_at_risk(
+    risk: pd.DataFrame, value: pd.DataFrame | None, model: ChurnModel, k: int = 20
+) -> pd.DataFrame:
+    """Customers still worth saving, most value at risk first, with the reasons for their risk.
+
+    ``value_at_risk`` = P(alive) x value if retained x churn risk: ``p_alive`` and the value come
+    from the CLV models (:func:`cxlens.analyse.customers.clv.predict_clv`: value if retained =
+    expected spend over its horizon given the customer is still active, so P(alive) x it is the
+    predicted value), the churn risk from ``model`` (no purchase within its horizon). A customer
+    gone for a year has P(alive) near 0 and ranks low however sure the churn is; a loyal customer
+    the model expects to stay has little at risk; a valuable customer who is slipping ranks first.
+    ``risk``: churn features with ``churn_probability``; ``value``: ``customer_id``, ``p_alive``,
+    ``clv`` (None when the CLV models could not be fitted: ranked by churn risk, then spend, with
+    the value columns empty). Columns: :data:`AT_RISK_COLUMNS`.
+    """
+    if risk.empty:
+        return pd.DataFrame(columns=list(AT_RISK_COLUMNS))
+    frame = risk.copy()
+    if value is not None:
+        frame = frame.merge(value[[ID, "p_alive", "clv"]], on=ID, how="left")
+        p_alive = frame["p_alive"].fillna(0.0).to_numpy(float)
+        clv = frame["clv"].fillna(0.0).to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame["value_if_retained"] = np.where(p_alive > 0, clv / np.where(p_alive > 0, p_alive, 1), 0.0)
+        frame["p_alive"] = p_alive
+        frame["value_at_risk"] = p_alive * frame["value_if_retained"] * frame["churn_probability"]
+        order = ["value_at_risk", "churn_probability", ID]
+    else:
+        frame["p_alive"] = frame["value_if_retained"] = frame["value_at_risk"] = np.nan
+        order = ["churn_probability", "spend", ID]
+    top = frame.sort_values(order, ascending=[False, False, True], kind="stable").head(k)
+    reasons = model.reasons(top).drop(columns="churn_probability")
+    top = top.merge(reasons, on=ID, how="left").assign(rank=np.arange(1, len(top) + 1))
+    return top[list(AT_RISK_COLUMNS)].reset_index(drop=True)

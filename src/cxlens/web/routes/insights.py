@@ -399,7 +399,8 @@ def api_customer_churn(state: State, who: ApiUser, filters: FiltersDep, format: 
 def api_customer_at_risk(
     state: State, who: ApiUser, filters: FiltersDep, format: Format = "json"
 ) -> Response:
-    """The 20 customers most likely to churn, with the three features raising their risk most."""
+    """The 20 customers with the most value that can still be saved (P(alive) x value if kept x
+    churn risk), with the three features raising their risk most."""
     frame = fx.at_risk(state.workspace, fx.scope_of(state.workspace, filters, who))
     return figure_reply("customer-at-risk", frame, filters, who, format)
 
