@@ -16,6 +16,7 @@ import pytest
 
 from conftest import Inbox, free_port
 from cxlens.act import alerts as al
+from cxlens.act.cases import list_cases as case_list
 from cxlens.act.routing import Routing, load_routing
 from cxlens.ops import AuditEntry, OpsStore
 from cxlens.ops.act_models import Alert, Case
@@ -138,9 +139,23 @@ routes:
     assert routing.owner_for("S1", "North", "store_visit").owner == "alice"
     assert routing.owner_for("S3", "South", "store_visit").owner == "bob"
     assert routing.owner_for("S3", "South", "delivery").owner == "logistics"
-    assert routing.owner_for("S2", "North", "store_visit").owner == "cx-team"
+    # no route: the store's team, else the region's, else the touchpoint's, else the default
+    assert routing.owner_for("S2", "North", "store_visit").owner == "store:S2"
+    assert routing.owner_for(None, "North", "store_visit").owner == "region:North"
+    assert routing.owner_for(None, None, "web_visit").owner == "touchpoint:web_visit"
+    assert routing.owner_for(None, None, None).owner == "cx-team"
+    team = routing.contact("store:S2")
+    assert (team.owner, team.email, team.open_cases) == ("store:S2", None, None)
+    path.write_text("default: {owner: cx-team, open_cases: high}\nteams: []\n", encoding="utf-8")
+    one_team = load_routing(path)
+    assert one_team.owner_for("S2", "North", "store_visit").owner == "cx-team"
+    assert one_team.contact("cx-team").opens_case("urgent")
+    assert not one_team.contact("cx-team").opens_case("normal")
     path.write_text("routes: [{match: {city: Lisbon}, owner: x}]", encoding="utf-8")
     with pytest.raises(ValueError, match=r"routes\.0\.match"):
+        load_routing(path)
+    path.write_text("teams: [city]\ndefault: {owner: cx, open_cases: soon, digest: 1d}", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"default\.open_cases: .*priority[\s\S]*teams: "):
         load_routing(path)
 
 
@@ -185,13 +200,13 @@ def test_alert_reaches_webhook_and_smtp_with_routed_owner(
 
 def test_failed_delivery_is_kept_and_retried(ws: Workspace, ops: OpsStore, smtp: Inbox) -> None:
     dead = f"http://127.0.0.1:{free_port()}/nobody"
-    routing = Routing.model_validate({"default": {"owner": "cx", "webhook": dead}})
+    routing = Routing.model_validate({"default": {"owner": "cx", "webhook": dead}, "teams": []})
     rules = al.RuleSet((al.DetractorRule(id="detractor", kind="detractor"),))
     run = al.run_alerts(ops, ws, rules, routing, now=NOW, since=datetime(2026, 11, 1))
     assert run.failed == 2
     assert run.delivered == 0
     assert "webhook" in run.errors[0]
-    fixed = Routing.model_validate({"default": {"owner": "cx", "email": "cx@shop.test"}})
+    fixed = Routing.model_validate({"default": {"owner": "cx", "email": "cx@shop.test"}, "teams": []})
     retry = al.run_alerts(ops, ws, al.RuleSet(()), fixed, now=NOW)
     assert retry.delivered == 2
     assert len(smtp.messages) == 2
@@ -358,3 +373,102 @@ def test_act_cycle_alerts_then_escalates_on_a_later_sweep(ws: Workspace, ops: Op
     run, escalated = act_cycle(ops, ws, rules, routing, "http://cx.test", now=datetime(2026, 11, 21, 0, 0))
     assert run.fired == 0
     assert [(e.level, e.owner) for e in escalated] == [(1, "head"), (1, "head")]
+
+
+# -- first run, severity, team routing, automatic cases, digests, volume ------------------------------
+
+
+def test_first_run_reads_the_last_days_of_feedback_even_when_the_data_are_old(
+    ws: Workspace, ops: OpsStore
+) -> None:
+    """No cursor yet: the last ``first_run`` of feedback before the last answer, not the day before
+    now (which found nothing on data that end before today, such as the demo)."""
+    late = _fb([("g1", "2026-11-16 09:00", "S1", "store_visit", 1, "awful", "C9")])
+    ws.ingest("feedback", late)
+    far_later = NOW + timedelta(days=300)
+    run = al.run_alerts(ops, ws, FEEDBACK_RULES, now=far_later, send=False)
+    assert run.evaluated == len(FEEDBACK)  # 2026-11-19, within two days of the last answer
+    assert run.fired > 0
+    again = al.run_alerts(ops, ws, FEEDBACK_RULES, now=far_later, send=False)
+    assert again.fired == 0  # the cursor now holds
+
+
+def test_severity_routing_to_teams_and_automatic_cases(ws: Workspace, ops: OpsStore) -> None:
+    """Default rules: a 0-2 detractor and a refund request are high priority and open a case for
+    the store's team on their own (the default routing's ``open_cases: high``); a 3-4 detractor is
+    a normal alert without a case; nothing goes to one central team."""
+    run = al.run_alerts(ops, ws, now=NOW, since=datetime(2026, 11, 1), send=False)
+    alerts = {(a.rule_id, a.feedback_id): a for a in al.list_alerts(ops)}
+    f5 = alerts[("detractor", "f5")]  # NPS 2 at S3's delivery
+    assert (f5.priority, f5.owner, f5.detail["severity"]) == ("high", "store:S3", "severe")
+    f1 = alerts[("detractor", "f1")]  # NPS 3
+    assert (f1.priority, f1.owner, f1.case_id) == ("normal", "store:S1", None)
+    assert f5.case_id is not None
+    refunds = [a for (rule, _), a in alerts.items() if rule == "refund"]
+    assert len(refunds) == 5
+    assert all(a.case_id is not None and a.priority == "high" for a in refunds)
+    assert run.cases_opened == 6
+    cases = {c.case_id: c for c in case_list(ops)}
+    assert cases[f5.case_id].assignee == "store:S3"
+    assert {a.owner for a in alerts.values()} == {"store:S1", "store:S2", "store:S3"}
+    vol = run.volume()
+    assert vol["alerts"].sum() == run.fired
+    assert vol.set_index("owner").loc["store:S2", "cases"] == 3
+    quiet = Routing.model_validate({"default": {"owner": "cx", "open_cases": None}})
+    other = al.run_alerts(ops, ws, now=NOW, since=datetime(2026, 11, 1), routing=quiet, send=False)
+    assert other.cases_opened == 0  # everything was already recorded: dedup once, ever
+
+
+def test_a_severe_metric_drop_is_high_priority(workspace: Workspace, ops: OpsStore) -> None:
+    rng = np.random.default_rng(8)
+    workspace.ingest("stores", STORES)
+    workspace.ingest("feedback", _daily(rng, 28, {"S1": 0.8, "S2": 0.8, "S3": 0.8}, {"S1": 0.2, "S2": 0.62}))
+    rule = al.MetricDropRule(id="csat-drop", kind="metric_drop", metric="csat", min_drop=5, severe_drop=30)
+    al.run_alerts(ops, workspace, al.RuleSet((rule,)), now=NOW, send=False)
+    got = {a.store_id: a.priority for a in al.list_alerts(ops)}
+    assert got == {"S1": "high", "S2": "normal"}
+
+
+def test_concurrent_runs_record_each_alert_and_open_each_case_once(ws: Workspace, ops: OpsStore) -> None:
+    """The server's job and a CLI run at the same moment: one alert per subject, one case each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> al.AlertRun:
+        return al.run_alerts(ops, ws, now=NOW, since=datetime(2026, 11, 1), send=False)
+
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(one, range(4)))
+    alerts = al.list_alerts(ops)
+    assert sum(r.fired for r in runs) == len(alerts) == len({a.dedup_key for a in alerts})
+    cases = case_list(ops)
+    assert len(cases) == len({c.alert_id for c in cases}) == sum(a.case_id is not None for a in alerts)
+
+
+def test_digest_batches_normal_alerts_and_sends_high_ones_at_once(
+    ws: Workspace, ops: OpsStore, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = webhook
+    routing = Routing.model_validate(
+        {"default": {"owner": "cx", "webhook": url, "digest": "1d", "immediate": "high"}, "teams": []}
+    )
+    run = al.run_alerts(ops, ws, routing=routing, now=NOW, since=datetime(2026, 11, 1))
+    singles = [m for m in received if m["type"] == "alert"]
+    digests = [m for m in received if m["type"] == "alert.digest"]
+    assert {m["priority"] for m in singles} == {"high"}
+    assert len(singles) == 6  # the severe detractor and five refund requests
+    [digest] = digests
+    assert digest["count"] == 1  # the NPS-3 detractor
+    assert digest["alerts"][0]["title"].startswith("Detractor: NPS 3")
+    assert run.digests == 1
+    assert run.delivered == 7
+    late = _fb([("h1", "2026-11-20 09:00", "S2", "store_visit", 4, "meh", "C10")])
+    ws.ingest("feedback", late)
+    soon = al.run_alerts(ops, ws, routing=routing, now=NOW + timedelta(hours=2))
+    assert soon.fired == 1
+    assert soon.delivered == 0  # waits for the next digest
+    assert len(received) == 7
+    next_day = al.run_alerts(ops, ws, al.RuleSet(()), routing, now=NOW + timedelta(days=1, minutes=1))
+    assert next_day.digests == 1
+    assert received[-1]["type"] == "alert.digest"
+    assert received[-1]["count"] == 1
+    assert all(a.delivered_at is not None for a in al.list_alerts(ops))

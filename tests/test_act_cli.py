@@ -69,7 +69,7 @@ def test_alerts_run_and_list(data_dir: Path, tmp_path: Path) -> None:
     rows = json.loads(text)
     assert {(r["rule_id"], r["store_id"], r["owner"]) for r in rows} == {
         ("detractor", "S1", "alice"),
-        ("refund", "S2", "cx-team"),
+        ("refund", "S2", "store:S2"),  # no route: the store's team
     }
     code, text = act(data_dir, "cases", "list", "-o", "json")
     [case] = json.loads(text)
@@ -77,7 +77,7 @@ def test_alerts_run_and_list(data_dir: Path, tmp_path: Path) -> None:
     refund = next(r["alert_id"] for r in rows if r["rule_id"] == "refund")
     code, text = act(data_dir, "cases", "open", "--alert", str(refund))
     assert code == 0, text
-    assert "for cx-team" in text
+    assert "for store:S2" in text
     code, text = act(data_dir, "cases", "open")
     assert code == 1
     assert "give the case a title" in text
@@ -97,7 +97,7 @@ def test_case_commands_and_audit(data_dir: Path) -> None:
         data_dir, "cases", "open", "Broken door", "--store", "S2", "--priority", "urgent", "--as", "bob"
     )
     assert code == 0, text
-    assert "opened case 1 for cx-team" in text
+    assert "opened case 1 for store:S2" in text
     assert act(data_dir, "cases", "assign", "1", "carol", "--as", "bob")[0] == 0
     assert act(data_dir, "cases", "status", "1", "in_progress", "--as", "carol")[0] == 0
     assert act(data_dir, "cases", "note", "1", "Locksmith booked", "--as", "carol")[0] == 0
@@ -135,7 +135,7 @@ def test_case_commands_and_audit(data_dir: Path) -> None:
         ("carol", "note"),
     ]
     code, text = act(data_dir, "audit", "--type", "case")
-    assert "cx-team -> carol" in text
+    assert "store:S2 -> carol" in text
 
 
 def test_escalation_sweep(data_dir: Path, tmp_path: Path) -> None:

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from cxlens.storage.workspace import Workspace
 
 CURSOR = "alerts.feedback"
+#: Cursor-table name prefix of the time each owner's last digest was sent.
+DIGEST = "alerts.digest."
 REFUND_KEYWORDS = (
     "refund",
     "money back",
@@ -90,10 +92,18 @@ class _FeedbackRule(_Rule):
 
 
 class DetractorRule(_FeedbackRule):
-    """An NPS answer at or below ``threshold`` (a detractor: 0-6)."""
+    """An NPS answer at or below ``threshold`` (a detractor: 0-6); at or below ``severe`` the
+    alert's priority is raised to ``severe_priority`` (its severity)."""
 
     kind: Literal["detractor"]
     threshold: int = Field(default=6, ge=0, le=10)
+    severe: int | None = Field(default=None, ge=0, le=10)
+    severe_priority: str = "high"
+
+    @field_validator("severe_priority")
+    @classmethod
+    def _severe(cls, value: str) -> str:
+        return cls._priority(value)
 
 
 class KeywordRule(_FeedbackRule):
@@ -119,12 +129,21 @@ class _MetricRule(_Rule):
 
 
 class MetricDropRule(_MetricRule):
-    """The latest period worse than the previous one, significantly and by at least ``min_drop``."""
+    """The latest period worse than the previous one, significantly and by at least ``min_drop``
+    (a partial period is compared with the same days of the one before); a drop of ``severe_drop``
+    or more raises the alert's priority to ``severe_priority``."""
 
     kind: Literal["metric_drop"]
     grain: Literal["day", "week", "month", "quarter"] = "week"
     min_drop: float = Field(default=0.0, ge=0)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    severe_drop: float | None = Field(default=None, ge=0)
+    severe_priority: str = "high"
+
+    @field_validator("severe_priority")
+    @classmethod
+    def _severe(cls, value: str) -> str:
+        return cls._priority(value)
 
 
 class AnomalyRule(_MetricRule):
@@ -143,19 +162,29 @@ _RULE = TypeAdapter(Rule)
 
 @dataclass(frozen=True)
 class RuleSet:
-    """Validated rules and the default dedup window."""
+    """Validated rules, the default dedup window, the re-read overlap and how far back the first
+    run (no cursor yet) reads from the last feedback."""
 
     rules: tuple[Any, ...]
     dedup_window: timedelta = timedelta(days=7)
     overlap: timedelta = timedelta(days=1)
+    first_run: timedelta = timedelta(days=2)
 
 
+#: Tuned on the demo retailer (docs/act.md, "Volume"): every detractor is an alert, severe ones
+#: (0-2) and refund requests are high priority (a case of their own with the default routing);
+#: negative aspects only for what a store team can act on (staff, service, the store itself).
 DEFAULT_RULES = RuleSet(
     (
-        DetractorRule(id="detractor", kind="detractor", priority="high"),
+        DetractorRule(id="detractor", kind="detractor", priority="normal", threshold=4, severe=2),
         KeywordRule(id="refund", kind="keyword", priority="high"),
-        AspectRule(id="negative-aspect", kind="aspect"),
-        MetricDropRule(id="nps-drop", kind="metric_drop", metric="nps", min_drop=5),
+        AspectRule(
+            id="negative-aspect",
+            kind="aspect",
+            priority="low",
+            aspects=("staff", "customer_service", "store_environment"),
+        ),
+        MetricDropRule(id="nps-drop", kind="metric_drop", metric="nps", min_drop=5, severe_drop=15),
         # reviews come in slower than surveys: a month against the one before, by 0.2 stars or more
         MetricDropRule(id="rating-drop", kind="metric_drop", metric="rating", grain="month", min_drop=0.2),
     )
@@ -180,11 +209,12 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
     try:
         window = parse_duration(data.get("dedup_window", "7d"))
         overlap = parse_duration(data.get("overlap", "1d"))
+        first_run = parse_duration(data.get("first_run", "2d"))
     except ValueError as exc:
         lines.append(f"  {exc}")
     if lines:
         raise ValueError("\n".join([f"{path}: invalid alert rules:", *lines]))
-    return RuleSet(tuple(rules), window, overlap)
+    return RuleSet(tuple(rules), window, overlap, first_run)
 
 
 @dataclass
@@ -199,20 +229,53 @@ class Candidate:
     touchpoint: str | None = None
     feedback_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    #: The alert's priority: the rule's, raised for a severe case (see the rules' ``severe*``).
+    priority: str = field(default="", kw_only=True)
+
+    def __post_init__(self) -> None:
+        self.priority = self.priority or self.rule.priority
 
 
 @dataclass
 class AlertRun:
-    """What one evaluation did."""
+    """What one evaluation did; ``fired_alerts`` holds (owner, day, priority, case opened) per new
+    alert, the day being the feedback's or the metric period's, for :meth:`volume`."""
 
     evaluated: int = 0
     fired: int = 0
     deduplicated: int = 0
     delivered: int = 0
+    digests: int = 0
     failed: int = 0
     cases_opened: int = 0
     alert_ids: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    fired_alerts: list[tuple[str, str, str, bool]] = field(default_factory=list)
+
+    def volume_note(self) -> str:
+        """One line on the load per owner: owners, alerts per owner and day (median, busiest)."""
+        v = self.volume()
+        if v.empty:
+            return "no new alerts"
+        top = v.iloc[0]
+        return (
+            f"{v['owner'].nunique()} owners; alerts per owner per day: median {v['alerts'].median():.0f}, "
+            f"most {int(top['alerts'])} ({top['owner']} on {top['day']})"
+        )
+
+    def volume(self) -> pd.DataFrame:
+        """New alerts per owner and day: ``owner``, ``day``, ``alerts``, ``high`` (urgent or high
+        priority), ``cases`` (opened automatically), busiest first."""
+        cols = ["owner", "day", "alerts", "high", "cases"]
+        if not self.fired_alerts:
+            return pd.DataFrame(columns=cols)
+        frame = pd.DataFrame(self.fired_alerts, columns=["owner", "day", "priority", "case"])
+        frame["high"] = frame["priority"].isin(["urgent", "high"])
+        out = frame.groupby(["owner", "day"]).agg(
+            alerts=("priority", "size"), high=("high", "sum"), cases=("case", "sum")
+        )
+        out = out.reset_index().sort_values(["alerts", "owner", "day"], ascending=[False, True, True])
+        return out[cols].reset_index(drop=True)
 
 
 # -- feedback rules ---------------------------------------------------------------------------------
@@ -291,7 +354,10 @@ def feedback_candidates(rules: list[Any], frame: pd.DataFrame, aspects: pd.DataF
                 continue
             if isinstance(rule, DetractorRule):
                 if not pd.isna(row.nps) and int(row.nps) <= rule.threshold:
-                    out.append(_feedback_candidate(rule, row, f"Detractor: NPS {int(row.nps)}"))
+                    cand = _feedback_candidate(rule, row, f"Detractor: NPS {int(row.nps)}")
+                    if rule.severe is not None and int(row.nps) <= rule.severe:
+                        cand.priority, cand.detail["severity"] = rule.severe_priority, "severe"
+                    out.append(cand)
             elif isinstance(rule, KeywordRule):
                 text = " ".join(t for t in (_text(row.title), _text(row.text)) if t).casefold()
                 hits = [k for k in rule.keywords if k.casefold() in text] if text else []
@@ -366,9 +432,14 @@ def drop_candidates(ws: Workspace, rule: MetricDropRule, regions: dict[str, str 
             "n": int(r.n_a),
             "n_baseline": int(r.n_b),
         }
+        if bool(r.partial):
+            detail["compared"] = cmp.attrs.get("comparison", "")
+            detail["through"] = (pd.Timestamp(r.period_a_end) - pd.Timedelta(days=1)).date().isoformat()
         digits = 2 if m.METRICS[rule.metric].kind == "mean" else 1
         where = f"{rule.by}={group}" if _text(group) is not None else f"feedback with no {rule.by}"
         title = f"{label} dropped {abs(r.diff):.{digits}f} in {where} ({period})"
+        severe = rule.severe_drop if rule.severe_drop is not None else 2 * rule.min_drop
+        priority = rule.severe_priority if severe > 0 and abs(float(r.diff)) >= severe else rule.priority
         out.append(
             Candidate(
                 rule,
@@ -376,6 +447,7 @@ def drop_candidates(ws: Workspace, rule: MetricDropRule, regions: dict[str, str 
                 rule.title or title,
                 **_where(rule, group, regions),
                 detail=detail,
+                priority=priority,
             )
         )
     return out
@@ -426,8 +498,9 @@ def anomaly_candidates(ws: Workspace, rule: AnomalyRule, regions: dict[str, str 
             detail.update(median=round(float(np.median(base)), 3), z=round(z, 2), n=int(today["n"].iloc[0]))
             title = f"{label} anomaly in {rule.by}={group} on {day.date()} (z={z:.1f})"
             subject = f"{rule.metric}:{rule.by}={group}:{day.date()}"
+            where = _where(rule, group, regions)
             out.append(
-                Candidate(rule, subject, rule.title or title, **_where(rule, group, regions), detail=detail)
+                Candidate(rule, subject, rule.title or title, **where, detail=detail, priority=rule.priority)
             )
     return out
 
@@ -496,7 +569,7 @@ def _record(
                 region=cand.region,
                 touchpoint=cand.touchpoint,
                 owner=owner.owner,
-                priority=cand.rule.priority,
+                priority=cand.priority,
                 title=cand.title[:512],
                 detail=cand.detail,
                 dedup_key=key,
@@ -511,41 +584,111 @@ def _record(
     return alert
 
 
-def deliver(ops: OpsStore, routing: Routing, base_url: str, report: AlertRun) -> None:
-    """Notify owners of every undelivered alert (failures are kept and retried on the next run)."""
-    with ops.sessions() as s:
-        pending = list(s.scalars(select(Alert).where(Alert.delivered_at.is_(None))))
-    for alert in pending:
-        contact = routing.contact(alert.owner)
-        if not (contact.email or contact.webhook):
-            continue
-        link = f"{base_url.rstrip('/')}/app/cases" + (f"/{alert.case_id}" if alert.case_id else "")
-        payload = {
-            "type": "alert",
-            "alert_id": alert.alert_id,
-            "rule": alert.rule_id,
-            "kind": alert.kind,
-            "title": alert.title,
-            "priority": alert.priority,
-            "store_id": alert.store_id,
-            "region": alert.region,
-            "touchpoint": alert.touchpoint,
-            "owner": alert.owner,
-            "case_id": alert.case_id,
-            "detail": alert.detail,
-        }
-        errors = notify(contact, f"[cxlens] {alert.title}", link, payload)
-        with ops.session() as s:
+def _payload(alert: Alert) -> dict[str, Any]:
+    return {
+        "type": "alert",
+        "alert_id": alert.alert_id,
+        "rule": alert.rule_id,
+        "kind": alert.kind,
+        "title": alert.title,
+        "priority": alert.priority,
+        "store_id": alert.store_id,
+        "region": alert.region,
+        "touchpoint": alert.touchpoint,
+        "owner": alert.owner,
+        "case_id": alert.case_id,
+        "detail": alert.detail,
+    }
+
+
+def _mark(ops: OpsStore, alerts: list[Alert], errors: list[str], report: AlertRun, label: str) -> None:
+    """Record one delivery attempt on its alerts: delivered, or the error (retried next run)."""
+    with ops.session() as s:
+        for alert in alerts:
             row = s.get(Alert, alert.alert_id)
             if row is None:
                 continue
             if errors:
                 row.delivery_error = "; ".join(errors)[:2000]
-                report.failed += 1
-                report.errors += [f"alert {alert.alert_id}: {e}" for e in errors]
             else:
                 row.delivered_at, row.delivery_error = utcnow(), None
-                report.delivered += 1
+    if errors:
+        report.failed += len(alerts)
+        report.errors += [f"{label}: {e}" for e in errors]
+    else:
+        report.delivered += len(alerts)
+
+
+def _digest_due(ops: OpsStore, owner: str, every: timedelta, now: datetime) -> bool:
+    with ops.sessions() as s:
+        row = s.get(ActCursor, f"{DIGEST}{owner}"[:128])
+    return row is None or row.value is None or now - row.value >= every
+
+
+def _digest_sent(ops: OpsStore, owner: str, now: datetime) -> None:
+    name = f"{DIGEST}{owner}"[:128]
+    with ops.session() as s:
+        row = s.get(ActCursor, name)
+        if row is None:
+            s.add(ActCursor(name=name, value=now, updated_at=utcnow()))
+        else:
+            row.value, row.updated_at = now, utcnow()
+
+
+def deliver(
+    ops: OpsStore, routing: Routing, base_url: str, report: AlertRun, now: datetime | None = None
+) -> None:
+    """Notify owners of every undelivered alert (failures are kept and retried on the next run).
+
+    An owner with a ``digest`` period gets alerts below their ``immediate`` priority together, in
+    one message per period (the first as soon as there is one); the rest come one by one."""
+    now = now or utcnow()
+    with ops.sessions() as s:
+        pending = list(s.scalars(select(Alert).where(Alert.delivered_at.is_(None)).order_by(Alert.alert_id)))
+    batches: dict[str, list[Alert]] = {}
+    for alert in pending:
+        contact = routing.contact(alert.owner)
+        if not (contact.email or contact.webhook):
+            continue
+        if not contact.sends_at_once(alert.priority):
+            batches.setdefault(contact.owner, []).append(alert)
+            continue
+        link = f"{base_url.rstrip('/')}/app/cases" + (f"/{alert.case_id}" if alert.case_id else "")
+        errors = notify(contact, f"[cxlens] {alert.title}", link, _payload(alert))
+        _mark(ops, [alert], errors, report, f"alert {alert.alert_id}")
+    for owner, alerts in batches.items():
+        contact = routing.contact(owner)
+        if contact.digest is None or not _digest_due(ops, owner, contact.digest, now):
+            continue
+        link = f"{base_url.rstrip('/')}/app/cases"
+        payload = {
+            "type": "alert.digest",
+            "owner": owner,
+            "count": len(alerts),
+            "alerts": [
+                {k: v for k, v in _payload(a).items() if k not in ("type", "owner", "detail")} for a in alerts
+            ],
+        }
+        errors = notify(contact, f"[cxlens] {len(alerts)} alerts for {owner}", link, payload)
+        _mark(ops, alerts, errors, report, f"digest for {owner}")
+        if not errors:
+            _digest_sent(ops, owner, now)
+            report.digests += 1
+
+
+def _first_start(ws: Workspace, first_run: timedelta) -> datetime | None:
+    """Where a first run (no cursor) starts reading: ``first_run`` before the last feedback, so it
+    evaluates recent feedback even when the data end before today (a demo, a late load)."""
+    fb = ws.table("feedback", ENGINE)
+    latest = fb.filter(fb.brand.isnull()).submitted_at.max().to_pandas()
+    if latest is None or pd.isna(latest):
+        return None
+    return pd.Timestamp(latest).to_pydatetime() - first_run
+
+
+def _day(cand: Candidate) -> str:
+    value = cand.detail.get("submitted_at") or cand.detail.get("period") or cand.detail.get("day") or ""
+    return str(value)[:10]
 
 
 def run_alerts(
@@ -560,7 +703,8 @@ def run_alerts(
     send: bool = True,
 ) -> AlertRun:
     """Evaluate the rules on new feedback and on the metrics, record new alerts, open cases where
-    a rule asks for it, and deliver. ``since`` overrides the cursor (first run: the last day)."""
+    a rule or the owner's route asks for it, and deliver. ``since`` overrides the cursor; the first
+    run (no cursor) reads the ``first_run`` window before the last feedback."""
     rules = rules or DEFAULT_RULES
     routing = routing or Routing()
     now = now or utcnow()
@@ -569,9 +713,12 @@ def run_alerts(
     cands: list[Candidate] = []
     if feedback_rules:
         cursor = _cursor(ops)
-        start = (
-            since if since is not None else (cursor - rules.overlap if cursor else now - timedelta(days=1))
-        )
+        if since is not None:
+            start: datetime | None = since
+        elif cursor is not None:
+            start = cursor - rules.overlap
+        else:
+            start = _first_start(ws, rules.first_run)
         frame = new_feedback(ws, start)
         report.evaluated = len(frame)
         need_aspects = any(isinstance(r, AspectRule) for r in feedback_rules)
@@ -592,15 +739,18 @@ def run_alerts(
             continue
         report.fired += 1
         report.alert_ids.append(alert.alert_id)
-        if cand.rule.open_case:
+        contact = routing.contact(alert.owner)
+        opened = bool(cand.rule.open_case or contact.opens_case(alert.priority))
+        if opened:
             case_ops.open_from_alert(
                 ops, alert.alert_id, routing=routing, actor=f"rule:{cand.rule.id}", now=now
             )
             report.cases_opened += 1
+        report.fired_alerts.append((alert.owner or "", _day(cand), alert.priority, opened))
     if feedback_rules and report.evaluated:  # only once every alert of these rows is recorded
         _save_cursor(ops, pd.Timestamp(frame["submitted_at"].max()).to_pydatetime())
     if send:
-        deliver(ops, routing, base_url, report)
+        deliver(ops, routing, base_url, report, now)
     return report
 
 

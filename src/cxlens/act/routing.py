@@ -1,8 +1,15 @@
 """Who owns an alert or a case, how they are notified, and the SLAs: the routing YAML.
 
+Without a matching route, an alert goes to the team of its store, else of its region, else of its
+touchpoint (``teams``; owners named ``store:S001``, ``region:North``, ``touchpoint:delivery``),
+and only then to the default owner, so no single team gets the whole chain's alerts. A contact
+may open cases automatically for alerts at or above a priority (``open_cases``; default: high)
+and batch the others into a digest (``digest: 1d``; ``immediate``: what is still sent at once).
+
 Example::
 
-    default: {owner: cx-team, email: cx@example.com}
+    default: {owner: cx-team, email: cx@example.com, open_cases: high, digest: 1d}
+    teams: [store_id, region, touchpoint]   # the default; [] sends unmatched alerts to default
     escalation:                       # used when a route has no chain of its own
       - {owner: head-of-cx, email: head@example.com}
     sla_hours: {urgent: 4, high: 24, normal: 72, low: 168}
@@ -21,28 +28,43 @@ Example::
 from __future__ import annotations
 
 import smtplib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cxlens.collect.triggers import parse_duration
 from cxlens.ops import CollectSettings, get_collect_settings
 from cxlens.ops.act_models import PRIORITIES
 from cxlens.ops.delivery import post_json, send_email
 
 MATCH_KEYS = ("store_id", "region", "touchpoint")
 DEFAULT_SLA_HOURS = {"urgent": 4.0, "high": 24.0, "normal": 72.0, "low": 168.0}
+#: Team owner names per subject key: ``store:S001``, ``region:North``, ``touchpoint:delivery``.
+TEAM_PREFIX = {"store_id": "store", "region": "region", "touchpoint": "touchpoint"}
+
+
+def at_least(priority: str, threshold: str | None) -> bool:
+    """True when ``priority`` is ``threshold`` or more urgent (False for no threshold)."""
+    if threshold is None:
+        return False
+    return PRIORITIES.index(priority) <= PRIORITIES.index(threshold)
 
 
 class Contact(BaseModel):
-    """An owner (a username or team name) and where to notify them."""
+    """An owner (a username or team name), where to notify them, which alerts open a case on their
+    own (``open_cases``: that priority or above) and whether the others come as a digest."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     owner: str = Field(min_length=1, max_length=128)
     email: str | None = None
     webhook: str | None = None
+    open_cases: str | None = None
+    digest: timedelta | None = None
+    immediate: str = "high"
 
     @field_validator("webhook")
     @classmethod
@@ -50,6 +72,29 @@ class Contact(BaseModel):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("a webhook must be an http(s) URL")
         return value
+
+    @field_validator("open_cases", "immediate")
+    @classmethod
+    def _priority(cls, value: str | None) -> str | None:
+        if value is not None and value not in PRIORITIES:
+            raise ValueError(f"a priority is one of {', '.join(PRIORITIES)}")
+        return value
+
+    @field_validator("digest", mode="before")
+    @classmethod
+    def _digest(cls, value: Any) -> timedelta | None:
+        if value is None or isinstance(value, timedelta):
+            return value
+        window = parse_duration(value)
+        return window if window > timedelta(0) else None
+
+    def opens_case(self, priority: str) -> bool:
+        """True when an alert of ``priority`` routed here opens a case on its own."""
+        return at_least(priority, self.open_cases)
+
+    def sends_at_once(self, priority: str) -> bool:
+        """True when an alert of ``priority`` is sent at once rather than in the next digest."""
+        return self.digest is None or at_least(priority, self.immediate)
 
 
 class Route(Contact):
@@ -80,10 +125,19 @@ class Routing(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    default: Contact = Contact(owner="cx-team")
+    default: Contact = Contact(owner="cx-team", open_cases="high")
     routes: tuple[Route, ...] = ()
     escalation: tuple[Contact, ...] = ()
     sla_hours: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
+    teams: tuple[str, ...] = ("store_id", "region", "touchpoint")
+
+    @field_validator("teams")
+    @classmethod
+    def _teams(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(MATCH_KEYS))
+        if unknown:
+            raise ValueError(f"teams are among {', '.join(MATCH_KEYS)}; got {unknown}")
+        return value
 
     @field_validator("sla_hours")
     @classmethod
@@ -102,11 +156,23 @@ class Routing(BaseModel):
         subject = {"store_id": store_id, "region": region, "touchpoint": touchpoint}
         return next((r for r in self.routes if r.fits(subject)), None)
 
+    def _team(self, owner: str) -> Contact:
+        """A team's contact: the default's settings (cases, digest) under the team's name."""
+        return self.default.model_copy(update={"owner": owner, "email": None, "webhook": None})
+
     def owner_for(
         self, store_id: str | None = None, region: str | None = None, touchpoint: str | None = None
     ) -> Contact:
-        """The first matching route's contact, else the default."""
-        return self._route(store_id, region, touchpoint) or self.default
+        """The first matching route's contact, else the team of the store, region or touchpoint
+        (in the order of ``teams``), else the default."""
+        route = self._route(store_id, region, touchpoint)
+        if route is not None:
+            return route
+        subject = {"store_id": store_id, "region": region, "touchpoint": touchpoint}
+        for key in self.teams:
+            if subject[key]:
+                return self._team(f"{TEAM_PREFIX[key]}:{subject[key]}"[:128])
+        return self.default
 
     def escalation_for(
         self,
@@ -128,11 +194,11 @@ class Routing(BaseModel):
         everyone = [self.default, *self.escalation, *self.routes]
         everyone += [c for r in self.routes for c in r.escalation]
         found = next((c for c in everyone if c.owner == owner), None)
-        return (
-            Contact(owner=found.owner, email=found.email, webhook=found.webhook)
-            if found
-            else Contact(owner=owner or self.default.owner)
-        )
+        if found is not None:
+            return Contact.model_validate(found.model_dump(include=set(Contact.model_fields)))
+        if owner and owner.split(":", 1)[0] in TEAM_PREFIX.values():
+            return self._team(owner)
+        return Contact(owner=owner or self.default.owner)
 
 
 def load_routing(path: str | Path | None = None) -> Routing:

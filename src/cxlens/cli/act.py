@@ -118,6 +118,7 @@ def alerts_run(
         f"{run.cases_opened} cases opened, {run.delivered} delivered, {run.failed} failed",
         highlight=False,
     )
+    out.print(run.volume_note(), highlight=False, markup=False)
     for line in run.errors:
         out.print(f"  {line}", highlight=False, markup=False)
     if run.failed:

@@ -231,6 +231,27 @@ def print_headline(head: Any) -> None:
         out.print(f"[dim]({head.attrs['comparison']})[/]", highlight=False)
 
 
+def run_first_alerts(ws: Workspace) -> None:
+    """Run the default alert rules once (the last days of feedback), so cases are waiting in the
+    app; nothing is sent (the default routing has no addresses)."""
+    from cxlens.act.alerts import run_alerts
+    from cxlens.ops import OpsStore
+
+    started = time.perf_counter()
+    ops = OpsStore(data_dir=state.data_dir)
+    try:
+        result = run_alerts(ops, ws, send=False)
+    finally:
+        ops.close()
+    out.print(
+        f"alerts: {result.fired} new from {result.evaluated:,} recent answers, {result.cases_opened} cases "
+        f"opened ({result.volume_note()}; {time.perf_counter() - started:.1f} s)",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 @app.command(rich_help_panel=ADMIN)
 def run(
     customers: Annotated[int, typer.Option(min=100, help="Demo size in customers.")] = 50_000,
@@ -248,6 +269,7 @@ def run(
         if shown:
             print_headline(m.headline(ws, shown, "month", journey_map=ws.journey_map))
         target = write_report(ws, None, "month", None, False)
+        run_first_alerts(ws)
     out.print(f"\n[bold]report:[/] {target}  ({time.perf_counter() - started:.0f} s in all)")
     out.print("open it in a browser; it works offline.")
     out.print(
