@@ -545,9 +545,17 @@ def test_report_section_renders(demo_ws: Workspace) -> None:
     section = customers_section(demo_ws)
     assert len(section.charts) == 4
     assert any("AUC" in f for f in section.findings)
-    assert any("BG/NBD" in f for f in section.findings)
+    assert any("BG/NBD" in f and "best naive baseline" in f for f in section.findings)
+    titles = [t.caption for t in section.tables]
+    holdout = next(t for t in section.tables if t.caption.startswith("Holdout accuracy"))
+    assert [r[0] for r in holdout.rows] == ["model", "zero", "repeat-rate", "carry-forward"]
+    saving = next(t for t in section.tables if t.caption.startswith("Customers worth saving"))
+    assert len(saving.rows) == 20, titles
+    values = [float(r[2].replace(",", "")) for r in saving.rows]
+    assert values == sorted(values, reverse=True)
     html = render_html("t", "s", [section])
     assert "Retention by first-purchase month" in html
+    assert "Customers worth saving" in html
 
 
 def test_store_commands(demo_ws: Workspace, cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
