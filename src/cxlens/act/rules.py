@@ -1,0 +1,197 @@
+"""Alert rules: what fires an alert (single feedback: detractors, keywords, negative aspects;
+metrics: a significant drop, an anomalous day), the tuned defaults, and the YAML that defines them.
+
+Rules are YAML (see ``docs/act.md``)::
+
+    dedup_window: 7d
+    first_run: 2d
+    rules:
+      - {id: detractor, kind: detractor, threshold: 6, severe: 2, open_case: true}
+      - {id: refund, kind: keyword, keywords: [refund, 退款, 返金, 환불, возврат, reembolso]}
+      - {id: staff_negative, kind: aspect, aspects: [staff]}
+      - {id: csat_drop, kind: metric_drop, metric: csat, grain: week, by: store_id, min_drop: 5}
+      - {id: nps_anomaly, kind: anomaly, metric: nps, by: store_id, z: 3.5, baseline_days: 28}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from cxlens.collect.triggers import parse_duration
+from cxlens.ops.act_models import PRIORITIES
+
+REFUND_KEYWORDS = (
+    "refund",
+    "money back",
+    "退款",
+    "退钱",
+    "返金",
+    "返品",
+    "환불",
+    "возврат",
+    "верните деньги",
+    "reembolso",
+    "remboursement",
+    "rückerstattung",
+    "rimborso",
+)
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    priority: str = "normal"
+    open_case: bool = False
+    dedup_window: timedelta | None = None
+    title: str | None = None
+
+    @field_validator("dedup_window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> timedelta | None:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: str) -> str:
+        if value not in PRIORITIES:
+            raise ValueError(f"priority is one of {', '.join(PRIORITIES)}")
+        return value
+
+
+class _FeedbackRule(_Rule):
+    touchpoints: tuple[str, ...] = ()
+    #: What counts as "the same" for deduplication: the feedback row, the customer or the store.
+    dedup_by: Literal["feedback_id", "customer_id", "store_id"] = "feedback_id"
+
+
+class DetractorRule(_FeedbackRule):
+    """An NPS answer at or below ``threshold`` (a detractor: 0-6); at or below ``severe`` the
+    alert's priority is raised to ``severe_priority`` (its severity)."""
+
+    kind: Literal["detractor"]
+    threshold: int = Field(default=6, ge=0, le=10)
+    severe: int | None = Field(default=None, ge=0, le=10)
+    severe_priority: str = "high"
+
+    @field_validator("severe_priority")
+    @classmethod
+    def _severe(cls, value: str) -> str:
+        return cls._priority(value)
+
+
+class KeywordRule(_FeedbackRule):
+    """A text or title containing any keyword (case-insensitive substring, any language)."""
+
+    kind: Literal["keyword"]
+    keywords: tuple[str, ...] = REFUND_KEYWORDS
+
+
+class AspectRule(_FeedbackRule):
+    """A negative sentiment on an aspect (``feedback_aspects`` from ``cxlens text analyse``)."""
+
+    kind: Literal["aspect"]
+    aspects: tuple[str, ...] = ()
+    max_score: float | None = None
+
+
+class _MetricRule(_Rule):
+    metric: Literal["nps", "csat", "csat_mean", "ces", "rating"] = "nps"
+    by: Literal["store_id", "region", "touchpoint", "product_id"] = "store_id"
+    filters: dict[str, Any] = Field(default_factory=dict)
+    min_n: int = Field(default=30, ge=1)
+
+
+class MetricDropRule(_MetricRule):
+    """The latest period worse than the previous one, significantly and by at least ``min_drop``
+    (a partial period is compared with the same days of the one before); a drop of ``severe_drop``
+    or more raises the alert's priority to ``severe_priority``."""
+
+    kind: Literal["metric_drop"]
+    grain: Literal["day", "week", "month", "quarter"] = "week"
+    min_drop: float = Field(default=0.0, ge=0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    severe_drop: float | None = Field(default=None, ge=0)
+    severe_priority: str = "high"
+
+    @field_validator("severe_priority")
+    @classmethod
+    def _severe(cls, value: str) -> str:
+        return cls._priority(value)
+
+
+class AnomalyRule(_MetricRule):
+    """The latest day's value a robust z-score (median/MAD of the baseline days) beyond ``z``."""
+
+    kind: Literal["anomaly"]
+    z: float = Field(default=3.5, gt=0)
+    baseline_days: int = Field(default=28, ge=7)
+
+
+Rule = Annotated[
+    DetractorRule | KeywordRule | AspectRule | MetricDropRule | AnomalyRule, Field(discriminator="kind")
+]
+_RULE = TypeAdapter(Rule)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Validated rules, the default dedup window, the re-read overlap and how far back the first
+    run (no cursor yet) reads from the last feedback."""
+
+    rules: tuple[Any, ...]
+    dedup_window: timedelta = timedelta(days=7)
+    overlap: timedelta = timedelta(days=1)
+    first_run: timedelta = timedelta(days=2)
+
+
+#: Tuned on the demo retailer (docs/act.md, "Volume"): every detractor is an alert, severe ones
+#: (0-2) and refund requests are high priority (a case of their own with the default routing);
+#: negative aspects only for what a store team can act on (staff, service, the store itself).
+DEFAULT_RULES = RuleSet(
+    (
+        DetractorRule(id="detractor", kind="detractor", priority="normal", threshold=4, severe=2),
+        KeywordRule(id="refund", kind="keyword", priority="high"),
+        AspectRule(
+            id="negative-aspect",
+            kind="aspect",
+            priority="low",
+            aspects=("staff", "customer_service", "store_environment"),
+        ),
+        MetricDropRule(id="nps-drop", kind="metric_drop", metric="nps", min_drop=5, severe_drop=15),
+        # reviews come in slower than surveys: a month against the one before, by 0.2 stars or more
+        MetricDropRule(id="rating-drop", kind="metric_drop", metric="rating", grain="month", min_drop=0.2),
+    )
+)
+
+
+def load_rules(path: str | Path | None = None) -> RuleSet:
+    """Read and validate a rules YAML file (None: the default rules); errors name rule and field."""
+    if path is None:
+        return DEFAULT_RULES
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping with a 'rules' list")
+    rules, lines = [], []
+    for i, item in enumerate(data.get("rules") or []):
+        try:
+            rules.append(_RULE.validate_python(item))
+        except ValidationError as err:
+            lines += [f"  rules.{i}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
+    ids = [r.id for r in rules]
+    lines += [f"  rule id {d!r} is used twice" for d in sorted({i for i in ids if ids.count(i) > 1})]
+    try:
+        window = parse_duration(data.get("dedup_window", "7d"))
+        overlap = parse_duration(data.get("overlap", "1d"))
+        first_run = parse_duration(data.get("first_run", "2d"))
+    except ValueError as exc:
+        lines.append(f"  {exc}")
+    if lines:
+        raise ValueError("\n".join([f"{path}: invalid alert rules:", *lines]))
+    return RuleSet(tuple(rules), window, overlap, first_run)
