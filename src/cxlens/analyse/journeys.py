@@ -80,11 +80,17 @@ def identity_map(tables: Tables) -> ir.Table:
     )
 
 
+def linked_customers(tables: Tables) -> ir.Table:
+    """``anonymous_id`` -> ``linked_customer_id``: the customer each linked anonymous id stands
+    for (the smallest id when it is linked to several). The one rule of stitching."""
+    ids = getter(tables)("identities")
+    return ids.group_by(ids.anonymous_id).aggregate(linked_customer_id=ids.customer_id.min())
+
+
 def stitch(table: ir.Table, tables: Tables) -> ir.Table:
     """``table`` (with ``customer_id`` and ``anonymous_id``) plus ``actor_id`` and ``stitched``
     (true when the actor came from the identities table)."""
-    idm = identity_map(tables).select("anonymous_id", "linked_customer_id")
-    idm = idm.rename(_cx_anon="anonymous_id")
+    idm = linked_customers(tables).rename(_cx_anon="anonymous_id")
     joined = table.left_join(idm, table.anonymous_id == idm._cx_anon).drop("_cx_anon")
     actor = ibis.coalesce(joined.customer_id, joined.linked_customer_id, joined.anonymous_id)
     stitched = joined.customer_id.isnull() & joined.linked_customer_id.notnull()
@@ -96,10 +102,14 @@ def customer_rows(table: ir.Table, tables: Tables) -> ir.Table:
     ``customer_id`` set to that customer: their own ``customer_id``, else the customer their
     ``anonymous_id`` is linked to in ``identities`` (the stitching of :func:`stitch`). Customer
     analytics read orders, feedback and events through this, so a guest order linked to a customer
-    counts in their RFM, value and churn features as it does in their journeys."""
-    s = stitch(table, tables)
-    s = s.filter(s.customer_id.notnull() | s.stitched)
-    return s.mutate(customer_id=s.actor_id).drop("actor_id", "stitched")
+    counts in their RFM, value and churn features as it does in their journeys. (Only the guest
+    rows are looked up, which keeps it cheap; the result is :func:`stitch`'s rows with a customer.)"""
+    known = table.filter(table.customer_id.notnull())
+    guests = table.filter(table.customer_id.isnull() & table.anonymous_id.notnull())
+    links = linked_customers(tables).rename(_cx_anon="anonymous_id")
+    linked = guests.join(links, guests.anonymous_id == links._cx_anon)  # inner: linked guests only
+    linked = linked.mutate(customer_id=linked.linked_customer_id).select(*table.columns)
+    return known.union(linked)
 
 
 def stitched_events(
