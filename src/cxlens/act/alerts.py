@@ -130,13 +130,25 @@ def _cursor(ops: OpsStore) -> datetime | None:
     return row.value if row is not None else None
 
 
+def _set_cursor(ops: OpsStore, name: str, value: datetime, *, forward_only: bool) -> None:
+    """Store a cursor value (only moving it forward if ``forward_only``). Two runs creating the same
+    cursor at once: the loser's insert fails on the key and it updates the winner's row instead."""
+    for attempt in (1, 2):
+        try:
+            with ops.session() as s:
+                row = s.get(ActCursor, name)
+                if row is None:
+                    s.add(ActCursor(name=name, value=value, updated_at=utcnow()))
+                elif not forward_only or row.value is None or value > row.value:
+                    row.value, row.updated_at = value, utcnow()
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+
+
 def _save_cursor(ops: OpsStore, value: datetime) -> None:
-    with ops.session() as s:
-        row = s.get(ActCursor, CURSOR)
-        if row is None:
-            s.add(ActCursor(name=CURSOR, value=value, updated_at=utcnow()))
-        elif row.value is None or value > row.value:
-            row.value, row.updated_at = value, utcnow()
+    _set_cursor(ops, CURSOR, value, forward_only=True)
 
 
 def _dedup_key(cand: Candidate, window: timedelta, now: datetime) -> tuple[str, bool]:
@@ -242,13 +254,7 @@ def _digest_due(ops: OpsStore, owner: str, every: timedelta, now: datetime) -> b
 
 
 def _digest_sent(ops: OpsStore, owner: str, now: datetime) -> None:
-    name = f"{DIGEST}{owner}"[:128]
-    with ops.session() as s:
-        row = s.get(ActCursor, name)
-        if row is None:
-            s.add(ActCursor(name=name, value=now, updated_at=utcnow()))
-        else:
-            row.value, row.updated_at = now, utcnow()
+    _set_cursor(ops, f"{DIGEST}{owner}"[:128], now, forward_only=False)
 
 
 def deliver(
