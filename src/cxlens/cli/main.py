@@ -37,6 +37,8 @@ from cxlens.cli.common import (
 from cxlens.cli.customers import customers_app
 from cxlens.cli.ingest import ingest, run_ingest
 from cxlens.cli.journey import journey_app
+from cxlens.cli.loyalty import loyalty_app
+from cxlens.cli.promo import promo_app
 from cxlens.cli.privacy import privacy_app
 from cxlens.cli.text import text_app
 from cxlens.cli.users import users_app
@@ -56,6 +58,8 @@ app.add_typer(collect_app, name="collect", rich_help_panel=COLLECT)
 app.add_typer(analyse_app, name="analyse", rich_help_panel=ANALYSE)
 app.add_typer(text_app, name="text", rich_help_panel=ANALYSE)
 app.add_typer(customers_app, name="customers", rich_help_panel=ANALYSE)
+app.add_typer(loyalty_app, name="loyalty", rich_help_panel=ANALYSE)
+app.add_typer(promo_app, name="promo", rich_help_panel=ANALYSE)
 app.add_typer(act_app, name="act", rich_help_panel=ACT)
 app.add_typer(users_app, name="users", rich_help_panel=ADMIN)
 app.add_typer(privacy_app, name="privacy", rich_help_panel=ADMIN)

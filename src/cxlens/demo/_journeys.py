@@ -17,6 +17,7 @@ import pyarrow as pa
 from cxlens.demo import _sampling as draw
 from cxlens.demo import _tables as arrow
 from cxlens.demo._people import CARD, COOKIE, COOKIE2, DEVICE, PREF_APP, PREF_STORE, TOKEN, UNLINKED, People
+from cxlens.demo._promo import Calendar, promote
 from cxlens.demo.catalogue import CATEGORIES, Catalogue, sample_products
 from cxlens.demo.planted import Planted
 from cxlens.model.schema import FULFILMENT, ORDER_STATUSES
@@ -65,7 +66,7 @@ class Counters:
     """Running global numbers so ids stay unique across chunks."""
 
     next: dict[str, int] = field(
-        default_factory=lambda: {"order": 1, "event": 1, "session": 1, "feedback": 1}
+        default_factory=lambda: {"order": 1, "event": 1, "session": 1, "feedback": 1, "ledger": 1}
     )
 
     def take(self, name: str, n: int) -> np.ndarray:
@@ -88,6 +89,7 @@ class Context:
     channel: dict[str, int]
     touchpoint: dict[str, int]
     counters: Counters
+    calendar: Calendar | None = None
 
 
 class EventBuffer:
@@ -258,6 +260,9 @@ def plan_journeys(rng: np.random.Generator, people: People, ctx: Context) -> dic
     }
     out = {k: v[keep] for k, v in out.items()}
     out["focal"] = sample_products(rng, ctx.cat, out["category"])
+    # per customer (not per journey): the slot phase and the last slot a journey may use
+    out["phase"] = phase
+    out["last_slot"] = np.where(churner & (first_late < n_slots), first_late, n_slots)
     return out
 
 
@@ -282,9 +287,17 @@ def _actor(
 
 
 def build_orders_and_events(
-    rng: np.random.Generator, people: People, plan: dict[str, np.ndarray], ctx: Context
+    rng: np.random.Generator,
+    people: People,
+    plan: dict[str, np.ndarray],
+    ctx: Context,
+    *,
+    extra: bool = False,
 ) -> tuple[Orders, pa.Table, pa.Table, EventBuffer]:
-    """Lay out every journey's sessions, create its order and items, and emit all events."""
+    """Lay out every journey's sessions, create its order and items, and emit all events.
+
+    ``extra``: the plan adds journeys to customers already built (every order is a repeat
+    purchase and nobody renews their membership again)."""
     ch, cat, planted = ctx.channel, ctx.cat, ctx.planted
     buf = EventBuffer()
     kind, cust = plan["kind"], plan["cust"]
@@ -468,7 +481,9 @@ def build_orders_and_events(
     fulfil = plan["fulfil"][buying]
     cancelled = plan["cancelled"][buying]
     late = plan["late"][buying]
-    lines = _order_lines(rng, ctx, t_order, order_channel, online_buy, focal[buying], category[buying])
+    lines = _order_lines(
+        rng, ctx, t_order, order_channel, online_buy, focal[buying], category[buying], store[buying]
+    )
     total, promo = lines["total"], lines["promo"]
     line_order, line_qty, line_product = lines["order"], lines["qty"], lines["product"]
     pay_method = np.where(
@@ -599,7 +614,7 @@ def build_orders_and_events(
     fully = np.bincount(line_order, weights=(ret_qty < line_qty), minlength=nb) == 0
 
     # repeat purchases and loyalty points
-    first_buy = np.r_[True, bc[1:] != bc[:-1]]
+    first_buy = np.r_[True, bc[1:] != bc[:-1]] & (not extra)
     repeat = ~first_buy & known
     rp = np.flatnonzero(repeat)
     buf.add(
@@ -658,7 +673,7 @@ def build_orders_and_events(
     )
 
     # membership renewals: gold and platinum members renew once a year
-    ren = np.flatnonzero(people.tier >= 3)
+    ren = np.flatnonzero((people.tier >= 3) & (not extra))
     ren_t = np.maximum(people.created[ren], ctx.start) + (rng.random(len(ren)) * ctx.days * DAY).astype(
         np.int64
     )
@@ -759,8 +774,10 @@ def _order_lines(
     online_buy: np.ndarray,
     focal: np.ndarray,
     category: np.ndarray,
+    store: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Order lines with prices and promotion discounts, plus each order's total and promotion."""
+    """Order lines with prices and promotion discounts, plus each order's total and promotion
+    (the promotion calendar, when the context has one, changes what sells: see ``_promo``)."""
     cat = ctx.cat
     nb = len(t_order)
     n_lines = np.where(online_buy, _poisson1(rng, 1.2, nb, 15), _poisson1(rng, 3.5, nb, 30))
@@ -775,6 +792,14 @@ def _order_lines(
     food = cat.product_category[product] <= CATEGORIES.index("fresh")
     qty = 1 + np.minimum(rng.poisson(np.where(food, 0.8, 0.3)), 20)
     price = cat.product_price[product]
+    line_rate = np.zeros(nl)
+    if ctx.calendar is not None:
+        in_store = channel == ctx.channel["store"]
+        promoted = promote(rng, ctx.calendar, cat, t_order, store, in_store, line_order, product, qty)
+        line_order, product, qty = promoted["order"], promoted["product"], promoted["qty"]
+        price, line_rate = promoted["price"], promoted["discount_rate"]
+        first = np.searchsorted(line_order, np.arange(nb))
+        line_no = np.arange(len(line_order)) - first[line_order] + 1
     gross_line = np.round(qty * price, 2)
     gross = np.bincount(line_order, weights=gross_line, minlength=nb)
     # promotions: one of the promotions running in the order's channel, for a third of orders
@@ -784,6 +809,7 @@ def _order_lines(
     use = active.any(axis=1) & (rng.random(nb) < 0.35) & (gross >= cat.promo_threshold[pick])
     rate = np.where(use, cat.promo_rate[pick], 0.0)[line_order]
     amount = np.where(use, cat.promo_amount[pick], 0.0)[line_order]
+    rate = rate + line_rate
     disc = np.minimum(np.round(gross_line * rate + amount * gross_line / gross[line_order], 2), gross_line)
     total = np.maximum(np.round(gross - np.bincount(line_order, weights=disc, minlength=nb), 2), 0.0)
     return {

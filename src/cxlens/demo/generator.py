@@ -3,7 +3,7 @@
 Customers are generated in chunks; each chunk's customers, identities, orders, order items,
 events and feedback are written before the next chunk starts, so a million customers (tens of
 millions of events) need no more memory than one chunk. The catalogue (stores, products,
-promotions) is small and written once.
+promotions, campaigns, coupons and the promotion calendar) is small and written once.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from cxlens.demo import _loyalty as loyalty
 from cxlens.demo import _tables as arrow
 from cxlens.demo._feedback import build_feedback, feedback_table
 from cxlens.demo._journeys import (
@@ -27,6 +28,7 @@ from cxlens.demo._journeys import (
     plan_journeys,
 )
 from cxlens.demo._people import People, customers_table, identities_table, make_people
+from cxlens.demo._promo import build_calendar, extend_catalogue
 from cxlens.demo.catalogue import build_catalogue, micros
 from cxlens.demo.planted import planted_for
 from cxlens.journey.map import JourneyMap, load_journey_map
@@ -58,8 +60,9 @@ def generate(
         raise ValueError("seed must be a non-negative integer")
     planted = planted_for(start, days)
     journey_map = load_journey_map()
+    cat = extend_catalogue(build_catalogue(planted, journey_map.channel_ids), planted)
     ctx = Context(
-        cat=build_catalogue(planted, journey_map.channel_ids),
+        cat=cat,
         planted=planted,
         start=micros(start),
         end=micros(planted.end),
@@ -68,6 +71,7 @@ def generate(
         channel={c: i for i, c in enumerate(journey_map.channel_ids)},
         touchpoint={t: i for i, t in enumerate(journey_map.touchpoint_ids)},
         counters=Counters(),
+        calendar=build_calendar(cat, planted),
     )
     event_touchpoint = _event_touchpoints(journey_map, ctx)
     out_dir = Path(out_dir)
@@ -75,10 +79,15 @@ def generate(
         for stale in (out_dir / table).glob("part-*.parquet"):
             stale.unlink()
     files: dict[str, list[Path]] = {t: [] for t in TABLE_ORDER}
+    campaigns = planted.loyalty.campaigns
+    assert ctx.calendar is not None
     for name, table in (
         ("stores", ctx.cat.stores),
         ("products", ctx.cat.products),
         ("promotions", ctx.cat.promotions),
+        ("campaigns", loyalty.campaigns_table(campaigns)),
+        ("coupons", loyalty.coupons_table(ctx.cat, campaigns)),
+        ("product_promotions", ctx.calendar.table),
     ):
         files[name].append(arrow.write(table, out_dir / name / "part-00000.parquet"))
     if progress is not None:
@@ -86,7 +95,8 @@ def generate(
     for part, first in enumerate(range(0, customers, chunk_customers)):
         n = min(chunk_customers, customers - first)
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(part,)))
-        for name, table in _chunk(rng, ctx, first, n, event_touchpoint).items():
+        lrng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(part, 1)))
+        for name, table in _chunk(rng, lrng, ctx, first, n, event_touchpoint).items():
             files[name].append(arrow.write(table, out_dir / name / f"part-{part:05d}.parquet"))
         if progress is not None:
             progress("customers", first + n)
@@ -102,25 +112,45 @@ def _event_touchpoints(journey_map: JourneyMap, ctx: Context) -> np.ndarray:
 
 
 def _chunk(
-    rng: np.random.Generator, ctx: Context, first: int, n: int, event_touchpoint: np.ndarray
+    rng: np.random.Generator,
+    lrng: np.random.Generator,
+    ctx: Context,
+    first: int,
+    n: int,
+    event_touchpoint: np.ndarray,
 ) -> dict[str, pa.Table]:
-    """All customer-level tables of one chunk of ``n`` customers numbered from ``first``."""
+    """All customer-level tables of one chunk of ``n`` customers numbered from ``first``
+    (``lrng`` drives the loyalty programme and campaigns, see :mod:`cxlens.demo._loyalty`)."""
     people = make_people(rng, ctx.cat, first, n, ctx.seed, ctx.start, ctx.days)
     customers = customers_table(rng, people, ctx.cat, tuple(ctx.channel))
     identities = identities_table(rng, people, ctx.end)
-    plan = plan_journeys(rng, people, ctx)
+    programme = loyalty.Programme.start(lrng, people, ctx)
+    plan = programme.add_campaign_visits(lrng, plan_journeys(rng, people, ctx))
     orders, orders_table, items, buf = build_orders_and_events(rng, people, plan, ctx)
+    tags = loyalty.order_tags(plan)
+    extra = programme.review(lrng, orders, plan)
+    if extra is not None:
+        more, more_table, more_items, more_buf = build_orders_and_events(rng, people, extra, ctx, extra=True)
+        orders = loyalty.merge_orders(orders, more)
+        orders_table = pa.concat_tables([orders_table, more_table])
+        items = pa.concat_tables([items, more_items])
+        buf.parts.extend(more_buf.parts)
+        tags = np.concatenate([tags, loyalty.order_tags(extra)])
+    programme.set_orders(orders, tags)
+    programme.ledger(lrng)
     fb = build_feedback(rng, people, orders, ctx, buf)
+    programme.complaints(lrng, fb)
     events = _events_table(buf, people, ctx, event_touchpoint)
     cols = _in_period(fb.columns(), ctx)
     feedback = feedback_table(cols, ctx, people, ctx.counters.take("feedback", len(cols["t"])))
     return {
-        "customers": customers,
+        "customers": loyalty.final_tiers(customers, programme),
         "identities": identities,
         "orders": orders_table,
         "order_items": items,
         "events": events,
         "feedback": feedback,
+        **programme.tables(lrng),
     }
 
 

@@ -26,6 +26,8 @@ analysis recovers them. Means are expected values on the observed answer scale (
    customer's next journey starts more than ``journey_window_days`` after the previous journey's
    research, so the rule recovers the shares.
    Without stitching the shares come out lower: research often happens before login.
+5. Loyalty programme, campaigns and promotions: see :mod:`cxlens.demo.planted_loyalty`
+   (``PLANTED.loyalty``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from typing import Any
+
+from cxlens.demo.planted_loyalty import LoyaltyPlanted, loyalty_for
 
 DEFAULT_START = date(2025, 1, 1)
 DEFAULT_DAYS = 365
@@ -78,6 +82,8 @@ class Planted:
     online_research_touchpoints: tuple[str, ...]
     # extra: a few products of poor quality (low ratings, more returns)
     poor_quality_products: tuple[str, ...]
+    # 5. the loyalty programme, campaigns and the promotion calendar (cxlens.demo.planted_loyalty)
+    loyalty: LoyaltyPlanted
 
     @property
     def late_delivery_nps_effect(self) -> float:
@@ -108,6 +114,7 @@ class Planted:
         out["late_delivery_nps_effect"] = self.late_delivery_nps_effect
         out["queue_csat_effect"] = self.queue_csat_effect
         out["training_csat_effect"] = self.training_csat_effect
+        out["loyalty"] = self.loyalty.as_dict()
         return out
 
 
@@ -143,6 +150,7 @@ _BASE = Planted(
     store_research_touchpoints=("store_visit", "shelf_browse"),
     online_research_touchpoints=("product_page", "site_search", "compare", "review_read"),
     poor_quality_products=("P00110", "P00131", "P00150", "P00199", "P00230"),
+    loyalty=loyalty_for(),
 )
 
 
@@ -162,6 +170,7 @@ def planted_for(start: date = DEFAULT_START, days: int = DEFAULT_DAYS) -> Plante
         peak_start=at(_BASE.peak_start),
         peak_end=start + timedelta(days=days - 1),
         training_date=at(_BASE.training_date),
+        loyalty=loyalty_for(start, days),
     )
 
 

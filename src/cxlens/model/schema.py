@@ -133,6 +133,10 @@ PROMOTION_TYPES = (
     "limited_time",
 )
 FEEDBACK_SOURCES = ("survey", "review", "social", "call", "chat", "email")
+#: Points ledger entries: earned, spent (burned), expired, or adjusted by hand or by a carry-over.
+POINTS_KINDS = ("earn", "burn", "expire", "adjust")
+#: Offer mechanics of a campaign: the promotion types plus coupons and plain messages.
+OFFER_MECHANICS = (*PROMOTION_TYPES, "coupon", "message")
 LANGUAGES = ("en", "zh", "ja", "ko", "ru", "pt", "es", "fr", "de", "it", "nl", "ar", "other")
 
 
@@ -334,6 +338,125 @@ TABLES: dict[str, Table] = {
                 ),
             ),
         ),
+        Table(
+            "loyalty_members",
+            "Loyalty programme members: when they enrolled and their current tier.",
+            (
+                _id("customer_id", "The member.", True, "customers"),
+                _id("member_id", "Card or membership number."),
+                Column("enrolled_at", TS, "When the customer joined the programme.", required=True),
+                Column("tier", S, "Current tier.", allowed=LOYALTY_TIERS),
+                Column("enrolment_channel", S, "Channel of enrolment.", allowed_from_journey="channels"),
+                _id("enrolment_store_id", "Store of enrolment.", references="stores"),
+                Column("left_at", TS, "When the membership ended (empty: still a member)."),
+            ),
+            ("customer_id",),
+        ),
+        Table(
+            "points_ledger",
+            "Every change to a member's points balance. `points` is the change: earn positive, burn "
+            "and expire negative, adjust either way; analytics read burn and expire by their size, "
+            "so exports that record them as positive numbers work too.",
+            (
+                _id("entry_id", "Ledger entry identifier.", required=True),
+                _id("customer_id", "Member whose balance changes.", True, "customers"),
+                Column("occurred_at", TS, "When the balance changed.", required=True),
+                Column("kind", S, "Kind of change.", required=True, allowed=POINTS_KINDS),
+                Column("points", F, "Change in points (see the table description for signs).", required=True),
+                _id("order_id", "Order that earned or spent the points.", references="orders"),
+                Column("value", F, "Money value of the points at the programme's rate.", min=0),
+                Column("expires_at", TS, "When earned points expire."),
+                Column("reason", S, "Why (promotion, goodwill, carry-over, ...).", max_length=1000),
+            ),
+            ("entry_id",),
+        ),
+        Table(
+            "tier_history",
+            "Tier changes and tier reviews. A review may be recorded for every member reviewed, with "
+            "`from_tier` = `to_tier` when nothing changed; with `qualifying_value` such rows allow a "
+            "regression-discontinuity estimate at the tier thresholds.",
+            (
+                _id("customer_id", "The member.", True, "customers"),
+                Column("changed_at", TS, "When the tier changed or was reviewed.", required=True),
+                Column("from_tier", S, "Tier before (empty at enrolment).", allowed=LOYALTY_TIERS),
+                Column("to_tier", S, "Tier after.", required=True, allowed=LOYALTY_TIERS),
+                Column("reason", S, "enrolment, review, manual, ...", max_length=1000),
+                Column("qualifying_value", F, "Points or spend the review counted.", min=0),
+            ),
+            ("customer_id", "changed_at"),
+        ),
+        Table(
+            "campaigns",
+            "Marketing campaigns sent to chosen customers (coupons, offers, messages), with their dates.",
+            (
+                _id("campaign_id", "Campaign identifier.", required=True),
+                Column("name", S, "Campaign name.", max_length=1000),
+                Column("type", S, "The retailer's own campaign type (e.g. Type A).", max_length=1000),
+                Column("channel", S, "Channel it is sent through.", allowed_from_journey="channels"),
+                Column("mechanic", S, "Offer mechanic.", allowed=OFFER_MECHANICS),
+                Column("start_at", TS, "First day of the campaign.", required=True),
+                Column("end_at", TS, "End of the campaign (exclusive)."),
+                Column("value", F, "Offer value: percent, amount, or points multiplier.", min=0),
+                Column("threshold", F, "Spend threshold of the offer.", min=0),
+                _id("promotion_id", "Price promotion the campaign advertises.", references="promotions"),
+                Column("holdout_share", F, "Planned share of selected customers held out.", min=0, max=1),
+                Column("description", S, "Free-text description.", max_length=MAX_TEXT_CHARS),
+            ),
+            ("campaign_id",),
+        ),
+        Table(
+            "campaign_targets",
+            "Customers selected for a campaign; `holdout` marks those deliberately not contacted.",
+            (
+                _id("campaign_id", "Campaign.", True, "campaigns"),
+                _id("customer_id", "Customer (household) selected.", True, "customers"),
+                Column("holdout", B, "Selected but held out as a control (empty: contacted)."),
+                Column("targeted_at", TS, "When the customer was contacted or held out."),
+            ),
+            ("campaign_id", "customer_id"),
+        ),
+        Table(
+            "coupons",
+            "Coupons of a campaign and the products each applies to (one row per coupon and product; "
+            "the product id `*` marks a coupon on the whole basket).",
+            (
+                _id("campaign_id", "Campaign that issued the coupon.", True, "campaigns"),
+                _id("coupon_id", "Coupon code (e.g. its UPC).", required=True),
+                _id("product_id", "Product the coupon applies to.", True, "products"),
+                Column("value", F, "Discount: percent or amount.", min=0),
+                Column("threshold", F, "Spend needed to use it.", min=0),
+            ),
+            ("campaign_id", "coupon_id", "product_id"),
+        ),
+        Table(
+            "coupon_redemptions",
+            "Coupons used by customers.",
+            (
+                _id("campaign_id", "Campaign of the coupon.", True, "campaigns"),
+                _id("coupon_id", "Coupon used.", required=True),
+                _id("customer_id", "Customer who used it.", True, "customers"),
+                Column("redeemed_at", TS, "When it was used.", required=True),
+                _id("order_id", "Order it was used on.", references="orders"),
+                _id("store_id", "Store where it was used.", references="stores"),
+                Column("discount", F, "Discount granted.", min=0),
+            ),
+            ("campaign_id", "coupon_id", "customer_id", "redeemed_at"),
+        ),
+        Table(
+            "product_promotions",
+            "In-store promotion of a product per store and week: display, mailer and shelf price. "
+            "Empty, `0` or `none` in `display`/`mailer` means not featured.",
+            (
+                _id("product_id", "Product.", True, "products"),
+                _id("store_id", "Store.", True, "stores"),
+                Column("week_start", D, "First day of the promotion week.", required=True),
+                Column("display", S, "Display location (e.g. front, end cap, aisle).", max_length=64),
+                Column("mailer", S, "Mailer placement (e.g. front page, interior).", max_length=64),
+                Column("price", F, "Shelf price that week.", min=0),
+                _id("promotion_id", "Promotion the week belongs to.", references="promotions"),
+            ),
+            ("product_id", "store_id", "week_start"),
+        ),
     )
 }
 
@@ -348,6 +471,14 @@ TABLE_ORDER: tuple[str, ...] = (
     "order_items",
     "events",
     "feedback",
+    "loyalty_members",
+    "points_ledger",
+    "tier_history",
+    "campaigns",
+    "campaign_targets",
+    "coupons",
+    "coupon_redemptions",
+    "product_promotions",
 )
 
 
