@@ -172,17 +172,13 @@ def campaigns_command(
     else:
         if campaigns is None or descriptions is None:
             raise fail("with a transactions file, give --campaigns FILE and --descriptions FILE", code=2)
+        cols = (customer_col, date_col, value_col, basket_col, campaign_col, date_format, sep)
         frame = _campaigns_from_files(
-            file, campaigns, descriptions, redemptions, customer_col, date_col, value_col, basket_col,
-            campaign_col, date_format, sep, sample_rate, campaign,
-        )  # fmt: skip
-    emit(
-        frame,
-        output,
-        "campaigns: incremental spend per targeted customer (95% CI)",
-        ["campaign_id", "name", "type", "households_targeted", "redemption_rate", "uplift_per_household",
-         "ci_low", "ci_high", "uplift_after", "method", "note"],
-    )  # fmt: skip
+            file, campaigns, descriptions, redemptions, *cols, sample_rate, campaign
+        )
+    shown = ["campaign_id", "households_targeted", "redemption_rate", "uplift_per_household", "ci_low"]
+    shown += ["ci_high", "uplift_after"]
+    emit(frame, output, "campaigns: incremental spend per targeted customer (95% CI)", shown)
 
 
 def _campaigns_from_files(
@@ -232,3 +228,164 @@ def _campaigns_from_files(
         redemptions=red,
         scale=1.0 / sample_rate,
     )
+
+
+def tables_of(ws: Any, engine: str | None) -> Any:
+    """The workspace's tables (with the text tables once analysed) on the chosen engine."""
+    from cxlens.analyse.drivers import text_getter
+
+    return text_getter(ws, engine)
+
+
+def emit_record(record: dict[str, Any], output: str, title: str) -> None:
+    """One result (a dict): JSON object, one-row CSV, or a field/value table for people."""
+    import pandas as pd
+
+    if output == "json":
+        write_json(record)
+        return
+    flat = {k: (" to ".join(map(_cell, v)) if isinstance(v, (list, tuple)) else v) for k, v in record.items()}
+    if output == "csv":
+        print_frame(pd.DataFrame([flat]), "csv")
+        return
+    rows = pd.DataFrame({"field": list(flat), "value": [_cell(v) for v in flat.values()]})
+    print_frame(rows, output, title)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return "" if value is None else str(value)
+
+
+def _promotions_of_type(ws: Any, engine: str | None, kind: str) -> list[str]:
+    """Promotions of a type that list products in product_promotions."""
+    get = tables_of(ws, engine)
+    pr, pp = get("promotions"), get("product_promotions")
+    listed = pp.filter(pp.promotion_id.notnull()).select("promotion_id").distinct()
+    rows = pr.filter(pr.type == kind, pr.promotion_id.isin(listed.promotion_id)).select("promotion_id")
+    return sorted(rows.to_pandas()["promotion_id"].astype(str))
+
+
+@promo_app.command("display")
+def display_command(engine: EngineOpt = None, output: FormatOpt = "table") -> None:
+    """Units and baskets uplift of displayed and mailer products over the same products' other
+    store-weeks, with 95% intervals."""
+    from cxlens.analyse import promotions as pm
+
+    with open_workspace(read_only=True) as ws:
+        frame = run(pm.feature_uplift, tables_of(ws, engine))
+    shown = ["feature", "cells", "units_uplift", "units_ci_low", "units_ci_high", "baskets_uplift"]
+    emit(frame, output, "display and mailer uplift (95% CI)", [*shown, "incremental_units"])
+
+
+@promo_app.command("prices")
+def prices_command(engine: EngineOpt = None, output: FormatOpt = "table") -> None:
+    """Units per store-week at charm (.9x) and other price endings against round prices."""
+    from cxlens.analyse import promotions as pm
+
+    with open_workspace(read_only=True) as ws:
+        frame = run(pm.price_endings, tables_of(ws, engine))
+    shown = ["comparison", "products", "cells", "units_ratio", "ci_low", "ci_high", "price_difference"]
+    emit(frame, output, "price endings: units per store-week against round prices (95% CI)", shown)
+
+
+PromotionArg = Annotated[str | None, typer.Argument(help="Promotion id (default: every one of the kind).")]
+
+
+@promo_app.command("dip")
+def dip_command(
+    promotion: PromotionArg = None,
+    pre_days: Annotated[int, typer.Option(help="Days before it that make the baseline.")] = 28,
+    post_days: Annotated[int, typer.Option(help="Days after it checked for a dip.")] = 14,
+    engine: EngineOpt = None,
+    output: FormatOpt = "table",
+) -> None:
+    """A time-limited promotion's lift and the dip after it (demand pulled forward)."""
+    from cxlens.analyse import promotions as pm
+
+    with open_workspace(read_only=True) as ws:
+        ids = [promotion] if promotion else _promotions_of_type(ws, engine, "limited_time")
+        if not ids:
+            raise fail("no time-limited promotion lists its products in product_promotions", code=1)
+        get = tables_of(ws, engine)
+        results = [run(pm.promotion_dip, get, p, pre_days=pre_days, post_days=post_days) for p in ids]
+    if output == "json":
+        write_json([{**s, "daily": _daily(d)} for s, d in results])
+        return
+    import pandas as pd
+
+    shown = ["promotion_id", "during_ratio", "during_ci_low", "during_ci_high", "after_ratio", "after_ci_low"]
+    shown += ["after_ci_high", "net_extra_units"]
+    emit(pd.DataFrame([s for s, _ in results]), output, "promotion lift and the dip after it", shown)
+
+
+def _daily(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = frame.assign(day=frame["day"].dt.strftime("%Y-%m-%d"))
+    return [{str(k): v for k, v in row.items()} for row in out.to_dict("records")]
+
+
+@promo_app.command("bundle")
+def bundle_command(
+    promotion: PromotionArg = None, engine: EngineOpt = None, output: FormatOpt = "table"
+) -> None:
+    """Bundle attach rates: baskets with another bundle product that hold this one, before,
+    during and after the bundle."""
+    import pandas as pd
+
+    from cxlens.analyse import promotions as pm
+
+    with open_workspace(read_only=True) as ws:
+        ids = [promotion] if promotion else _promotions_of_type(ws, engine, "bundle")
+        if not ids:
+            raise fail("no bundle lists its products in product_promotions", code=1)
+        frames = [run(pm.bundle_attach, tables_of(ws, engine), p).assign(promotion_id=p) for p in ids]
+    shown = ["product_id", "period", "baskets_with_bundle", "attach_rate", "ci_low", "ci_high"]
+    emit(
+        pd.concat(frames, ignore_index=True),
+        output,
+        "bundle attach rates (95% CI)",
+        [*shown, "lift_vs_before"],
+    )
+
+
+@promo_app.command("stacked")
+def stacked_command(engine: EngineOpt = None, output: FormatOpt = "table") -> None:
+    """Basket value of orders with a promotion, a coupon, both or neither (descriptive)."""
+    from cxlens.analyse import promotions as pm
+
+    with open_workspace(read_only=True) as ws:
+        frame = run(pm.stacked_offers, tables_of(ws, engine))
+    shown = ["offers", "orders", "mean_value", "ci_low", "ci_high", "diff_vs_none", "p_value"]
+    emit(frame, output, "stacked offers: mean basket value (95% CI)", shown)
+
+
+@promo_app.command("cx")
+def cx_command(engine: EngineOpt = None, output: FormatOpt = "table") -> None:
+    """NPS and negative price and stock mentions on promoted days against other days."""
+    from cxlens.analyse import promo_cx
+
+    with open_workspace(read_only=True) as ws:
+        frame = run(promo_cx.promo_cx, tables_of(ws, engine))
+    days = frame.attrs.get("promoted_days", 0)
+    shown = ["measure", "promoted", "other", "difference", "ci_low", "ci_high", "p_value"]
+    emit(frame, output, f"promoted days ({days}) against other days", shown)
+
+
+@promo_app.command("experiment")
+def experiment_command(
+    campaign: Annotated[str, typer.Argument(help="Campaign id of the experiment (it must keep a holdout).")],
+    metric: Annotated[str, typer.Option(help="spend, visits, active or nps.")] = "spend",
+    as_of: Annotated[
+        str | None, typer.Option(help="Read it as it stood on this day (an interim look).")
+    ] = None,
+    engine: EngineOpt = None,
+    output: FormatOpt = "table",
+) -> None:
+    """A/B readout: sample-ratio check, CUPED-adjusted difference with its interval, and a
+    warning (with the stricter boundary) when looking before the planned end."""
+    from cxlens.analyse import experiments as ex
+
+    with open_workspace(read_only=True) as ws:
+        result = run(ex.experiment_readout, tables_of(ws, engine), campaign, metric=metric, as_of=as_of)
+    emit_record(result.as_dict(), output, f"A/B readout of {campaign} ({metric})")
