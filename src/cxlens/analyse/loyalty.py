@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
 _UNIT = {"day": "D", "week": "W", "month": "M", "quarter": "Q"}
+_FREQ = {"day": "D", "week": "W-MON", "month": "MS", "quarter": "QS"}
 JOINED, LEFT = "(joined)", "(left)"
 MEMBER, NON_MEMBER = "member", "non-member"
 
@@ -80,14 +81,18 @@ def members_expr(tables: Tables, grain: str = "month") -> tuple[ir.Table, ir.Tab
 
 
 def members_series(tables: Tables, grain: str = "month", *, confidence: float = 0.95) -> pd.DataFrame:
-    """Per period (of the orders' range): new members, members at the end of the period, active
-    members and their share of the members with a Wilson interval."""
+    """Per period from the first order to the last: new members, members at the end of the
+    period, active members and their share of the members with a Wilson interval."""
     joined, left, active = (_period_frame(e.to_pandas()) for e in members_expr(tables, grain))
-    cols = ["period", "new_members", "left_members", "members", "active_members", "active_share",
-            "ci_low", "ci_high"]  # fmt: skip
-    if active.empty:
+    cols = ["period", "new_members", "left_members", "members", "active_members", "active_share"]
+    cols += ["ci_low", "ci_high"]
+    span = data_range(tables)
+    if span is None:
         return pd.DataFrame(columns=cols)
-    periods = pd.DataFrame({"period": sorted(active["period"])})
+    first_day, last_day = span[0], span[1] - pd.Timedelta(days=1)
+    start = m.period_start(first_day, grain)  # type: ignore[arg-type]
+    days = pd.date_range(start, last_day, freq=_FREQ[grain])
+    periods = pd.DataFrame({"period": days.astype("datetime64[us]")})
     first = periods["period"].iloc[0]
     before = (
         joined.loc[joined["period"] < first, "new_members"].sum()

@@ -10,9 +10,9 @@ aggregation per analysis; ratios, intervals and tests are computed on the small 
 * **uplift** of a class of cells (displayed, in the mailer, both) is units per cell in that class
   over the same products' units per *baseline* cell (no display, no mailer, no promotion), pooled
   over products: ``sum(units in class) / sum(cells in class x baseline units per cell of the
-  product)``. Cells without sales count as zero (the count of cells comes from the stores and
-  weeks the promotion file covers). The interval is a delta-method interval on the log ratio.
-  The same for baskets (orders holding the product).
+  product)``. Cells without sales count as zero: the cells are every week from the first to the
+  last displayed or mailed one, in every store with a display or mailer row. The interval is a
+  delta-method interval on the log ratio. The same for baskets (orders holding the product).
 * **price endings** compare cells priced at .90-.99 ("charm"), at .00 ("round") and anything else
   ("other") for the same products the same way: charm against round is the charm-price effect;
   other against round shows what rounding does (18.80 against 18.00).
@@ -84,15 +84,18 @@ def _week(ts: ir.TimestampValue, origin: int) -> ir.IntegerValue:
     return (ts.epoch_seconds() - origin) // WEEK_SECONDS
 
 
-def _cells(tables: Tables, origin: int, products: ir.Table, stores: ir.Table, n_weeks: int) -> ir.Table:
-    """Units, baskets and lines per sold (product, store, week) among the given products and stores."""
+def _cells(
+    tables: Tables, origin: int, products: ir.Table, stores: ir.Table, weeks: tuple[int, int]
+) -> ir.Table:
+    """Units and baskets per sold (product, store, week) among the given products and stores, in
+    the weeks from ``weeks[0]`` to ``weeks[1]``."""
     lines = sold_lines(tables)
     lines = lines.mutate(week=_week(lines.ordered_at, origin))
     lines = lines.filter(
         lines.product_id.isin(products.product_id),
         lines.store_id.isin(stores.store_id),
-        lines.week >= 0,
-        lines.week < n_weeks,
+        lines.week >= weeks[0],
+        lines.week <= weeks[1],
     )
     return lines.group_by(["product_id", "store_id", "week"]).aggregate(
         units=lines.quantity.sum(), baskets=lines.order_id.nunique()
@@ -132,7 +135,10 @@ def feature_moments_expr(tables: Tables) -> tuple[ir.Table, ir.Table, int] | Non
     featured_rows = flags.filter(flags.d | flags.m)
     products = featured_rows.select("product_id").distinct()
     stores = featured_rows.select("store_id").distinct()
-    n_weeks = int(pw.week.max().to_pandas()) + 1
+    span = featured_rows.aggregate(lo=featured_rows.week.min(), hi=featured_rows.week.max()).to_pandas()
+    if span.empty or pd.isna(span["lo"].iloc[0]):
+        return None
+    weeks = (int(span["lo"].iloc[0]), int(span["hi"].iloc[0]))
     cls = ibis.cases(
         (flags.d & flags.m, "display and mailer"),
         (flags.d, "display"),
@@ -140,9 +146,14 @@ def feature_moments_expr(tables: Tables) -> tuple[ir.Table, ir.Table, int] | Non
         (flags.promotion_id.notnull(), "other"),
         else_="baseline",
     )
-    listed = flags.filter(flags.product_id.isin(products.product_id), flags.store_id.isin(stores.store_id))
+    listed = flags.filter(
+        flags.product_id.isin(products.product_id),
+        flags.store_id.isin(stores.store_id),
+        flags.week >= weeks[0],
+        flags.week <= weeks[1],
+    )
     listed = listed.select("product_id", "store_id", "week", cls=cls)
-    cells = _cells(get, origin, products, stores, n_weeks)
+    cells = _cells(get, origin, products, stores, weeks)
     right = listed.rename(lp="product_id", ls="store_id", lw="week")
     j = cells.left_join(
         right, (cells.product_id == right.lp) & (cells.store_id == right.ls) & (cells.week == right.lw)
@@ -156,7 +167,7 @@ def feature_moments_expr(tables: Tables) -> tuple[ir.Table, ir.Table, int] | Non
         baskets2=(j.baskets.cast("float64") * j.baskets.cast("float64")).sum(),
     )
     counted = listed.group_by(["product_id", "cls"]).aggregate(cells=listed.count())
-    n_cells = int(stores.count().to_pandas()) * n_weeks
+    n_cells = int(stores.count().to_pandas()) * (weeks[1] - weeks[0] + 1)
     return sold, counted, n_cells
 
 
@@ -180,6 +191,9 @@ def _cell_table(sold: pd.DataFrame, counted: pd.DataFrame, n_cells: int) -> pd.D
     """Per product and class: cells (baseline = the cells not listed), sums and squares."""
     keys = ["product_id", "cls"]
     frame = sold.merge(counted, on=keys, how="outer")
+    products = pd.Series(frame["product_id"].unique(), name="product_id")
+    missing = products[~products.isin(frame.loc[frame["cls"] == "baseline", "product_id"])]
+    frame = pd.concat([frame, pd.DataFrame({"product_id": missing, "cls": "baseline"})], ignore_index=True)
     for col in ("sold_cells", "units", "units2", "baskets", "baskets2", "cells"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").fillna(0.0)
     listed = frame[frame["cls"] != "baseline"].groupby("product_id")["cells"].sum()
@@ -240,9 +254,9 @@ def price_ending_moments_expr(tables: Tables) -> tuple[ir.Table, ir.Table] | Non
     counted = priced.group_by(["product_id", "ending"]).aggregate(
         cells=priced.count(), mean_price=priced.price.mean()
     )
-    n_weeks = int(pw.week.max().to_pandas()) + 1
+    weeks = (0, int(pw.week.max().to_pandas()))
     stores = priced.select("store_id").distinct()
-    cells = _cells(get, origin, products, stores, n_weeks)
+    cells = _cells(get, origin, products, stores, weeks)
     right = priced.select(pp_="product_id", ps="store_id", pw_="week", ending="ending")
     j = cells.join(
         right, (cells.product_id == right.pp_) & (cells.store_id == right.ps) & (cells.week == right.pw_)

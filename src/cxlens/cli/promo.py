@@ -38,8 +38,10 @@ def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Call an analytic; data problems become clear errors, not tracebacks."""
     try:
         return fn(*args, **kwargs)
-    except (ValueError, KeyError) as exc:
-        raise fail(str(exc).strip("'\""), code=1) from None
+    except KeyError as exc:  # str() of a KeyError quotes its message
+        raise fail(str(exc.args[0] if exc.args else exc), code=1) from None
+    except ValueError as exc:
+        raise fail(str(exc), code=1) from None
     except Exception as exc:  # engine errors on bad input (dates, numbers) come as backend exceptions
         raise fail(f"could not compute it: {str(exc).splitlines()[0]}", code=1) from None
 
