@@ -83,11 +83,19 @@ def enrolment_effect(tables: Tables, *, window_days: int = 60, confidence: float
     targets = joined.select(
         campaign_id=joined.week.strftime("%Y-%m-%d"), customer_id="customer_id", holdout=ibis.literal(False)
     )
+    # only new members and customers who never joined take part: members who joined before or
+    # at other times are neither treated nor comparison, so their baskets are left out early
+    population = cm.store_population(get)
+    population = population.filter(
+        ~population.customer_id.isin(lm.customer_id) | population.customer_id.isin(joined.customer_id)
+    )
+    baskets = baskets_from_tables(get)
+    baskets = baskets.filter(baskets.customer_id.isin(population.customer_id))
     effects = cm.campaign_effects_from(
-        baskets_from_tables(get),
+        baskets,
         campaigns,
         targets,
-        population=cm.store_population(get),
+        population=population,
         exclude=lm.select("customer_id"),
         data_start=start,
         data_end=end,

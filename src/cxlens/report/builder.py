@@ -334,6 +334,27 @@ def drivers(ws: Workspace, engine: str | None) -> Section:
     return drivers_section(text_getter(ws, engine))
 
 
+def loyalty(tables: m.TableGetter) -> Section:
+    """The loyalty programme: members, tiers, points, experience by tier and its effects."""
+    from cxlens.report.loyalty_section import loyalty_section
+
+    return loyalty_section(tables)
+
+
+def promotions(tables: m.TableGetter) -> Section:
+    """Campaigns, in-store promotions, prices, the dip after a sale and bundles."""
+    from cxlens.report.loyalty_section import promotions_section
+
+    return promotions_section(tables)
+
+
+def text_tables_of(ws: Workspace, engine: str | None) -> m.TableGetter:
+    """The workspace's tables plus the text tables once analysed (for sentiment and aspects)."""
+    from cxlens.analyse.drivers import text_getter
+
+    return text_getter(ws, engine)
+
+
 def _missing_extra(section_id: str, title: str, extra: str) -> Section:
     section = Section(section_id, title)
     section.notes.append(f"Install cxlens[{extra}] to see this section.")
@@ -378,6 +399,8 @@ def build_report(
         ("text", lambda: voice_of_customer(ws, engine, grain)),
         ("customers", lambda: customers(tables)),
         ("drivers", lambda: drivers(ws, engine)),
+        ("loyalty", lambda: loyalty(text_tables_of(ws, engine))),
+        ("promotions", lambda: promotions(tables)),
         ("data", lambda: data_section(ws)),
     ]
     sections = []
