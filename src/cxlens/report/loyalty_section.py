@@ -101,9 +101,17 @@ def migration_chart(matrix: pd.DataFrame, title: str, x_title: str, y_title: str
     return fig
 
 
-def rd_chart(points: pd.DataFrame, rd: le.Discontinuity, title: str, x_title: str, y_title: str) -> go.Figure:
+def rd_chart(
+    points: pd.DataFrame,
+    rd: le.Discontinuity,
+    title: str,
+    x_title: str,
+    y_title: str,
+    names: Mapping[str, str] | None = None,
+) -> go.Figure:
     """Mean outcome per bin of the qualifying value, each side with its fitted line, and the
     threshold."""
+    names = names or {}
     fig = _fig(title, 380)
     near = points[(points["qualifying_value"] - rd.threshold).abs() <= rd.bandwidth]
     for side, color in (("not upgraded", GREY), ("upgraded", BLUE)):
@@ -114,7 +122,7 @@ def rd_chart(points: pd.DataFrame, rd: le.Discontinuity, title: str, x_title: st
             x=part["qualifying_value"],
             y=part["mean"],
             mode="markers",
-            name=side,
+            name=names.get(side, side),
             marker={"color": color, "size": np.clip(np.sqrt(part["n"]) * 2, 4, 14)},
             customdata=part["n"],
             hovertemplate="%{x:,.0f}: %{y:.2f} (n=%{customdata})<extra></extra>",
@@ -301,7 +309,7 @@ def loyalty_section(get: TableGetter) -> Section:
                 rd_chart(
                     bins,
                     rd,
-                    f"Visits after the {rd.review_date} tier review by qualifying points",
+                    f"Visits after the {rd.review_date} tier review",
                     "qualifying points",
                     "visits per member after the review",
                 )
