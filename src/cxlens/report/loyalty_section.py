@@ -61,7 +61,7 @@ def members_chart(series: pd.DataFrame, title: str, names: Mapping[str, str] | N
     fig = _fig(title)
     x = series["period"].dt.strftime("%Y-%m").tolist()
     fig.add_bar(
-        x=x, y=series["active_members"], name=names.get("active", "active members"), marker_color=BLUE
+        x=x, y=series["active_members"], name=names.get("active members", "active members"), marker_color=BLUE
     )
     fig.add_scatter(
         x=x,
