@@ -142,7 +142,6 @@ def campaign_moments_expr(
     wins: list[Windows],
     targets: ir.Table,
     population: ir.Table,
-    exclude: ir.Table | None = None,
 ) -> ir.Table:
     """Ibis aggregation: per ``campaign_id``, ``group``, ``bin`` the count ``n`` and, for spend
     (``s_``), visits (``v_``) and buying at all (``a_``: 1 or 0, not rescaled), the sums of x, y,
@@ -150,9 +149,7 @@ def campaign_moments_expr(
 
     ``baskets``: customer_id, ordered_at, value (one row per basket); ``targets``: campaign_id,
     customer_id, holdout (bool or null); ``population``: customer_id (one row each) and, optionally,
-    ``known_from``: a customer counts for a campaign only if known before its pre-period;
-    ``exclude``: customer_id of customers never used for comparison (they count only where
-    targeted)."""
+    ``known_from``: a customer counts for a campaign only if known before its pre-period."""
     frame = pd.DataFrame(
         {
             "campaign_id": [w.campaign_id for w in wins],
@@ -197,8 +194,6 @@ def campaign_moments_expr(
         (t.tcust.notnull(), "targeted"),
         else_="other",
     )
-    if exclude is not None:
-        t = t.filter(~(t.pid.isin(exclude.customer_id) & t.tcust.isnull()))
     cols: dict[str, ir.Value] = {"group": group, "hist": t.s_hist.cast("float64").fill_null(0.0)}
     for m in ("s", "v"):
         cols[f"{m}x"] = t[f"{m}_pre"].cast("float64").fill_null(0.0) * t.scale_pre
@@ -409,7 +404,6 @@ def campaign_effects_from(
     population: ir.Table | None = None,
     data_start: Any = None,
     data_end: Any = None,
-    exclude: ir.Table | None = None,
     confidence: float = 0.95,
     scale: float = 1.0,
 ) -> pd.DataFrame:
@@ -430,7 +424,7 @@ def campaign_effects_from(
     wins = windows(campaigns, timestamp(data_start), timestamp(data_end))
     if population is None:
         population = baskets.select("customer_id").union(targets.select("customer_id")).distinct()
-    moments = campaign_moments_expr(baskets, wins, targets, population, exclude).to_pandas()
+    moments = campaign_moments_expr(baskets, wins, targets, population).to_pandas()
     red = redemption_counts_expr(redemptions, targets).to_pandas() if redemptions is not None else None
     if red is not None:
         red["campaign_id"] = red["campaign_id"].astype(str)

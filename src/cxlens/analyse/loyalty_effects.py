@@ -1,12 +1,12 @@
 """What the loyalty programme causes: joining it, moving up a tier, and points that expire.
 
 * :func:`enrolment_effect`: **difference-in-differences around enrolment**. Members who joined
-  during the data are grouped by enrolment week; each week is treated as a campaign whose
-  "targets" are that week's new members and whose comparison is customers who never joined,
-  matched on their earlier spend (the machinery and its assumptions are those of
-  :mod:`cxlens.analyse.campaigns`: ``y - x`` per customer, ``x`` = the ``window_days`` before
-  the week, ``y`` = the ``window_days`` from it). The weeks' estimates are pooled with the new
-  members' weights. Spend, visits and *active* (bought at all, i.e. retention) are estimated.
+  during the data are grouped by enrolment week; each week's new members are compared with
+  customers who never joined, matched on their earlier spend per day, by the estimator of
+  :mod:`cxlens.analyse.campaigns` (``y - x`` per customer, ``x`` = the ``window_days`` before
+  joining, ``y`` = the ``window_days`` after). The weeks' estimates are pooled with the new
+  members' weights (treating the weeks as independent: each comparison customer serves one
+  week). Spend, visits and *active* (bought at all, i.e. retention) are estimated.
   Why not compare members with non-members directly: frequent shoppers are the ones who join,
   so members out-spend non-members whatever the programme does.
 * :func:`tier_rd`: **regression discontinuity at a tier threshold**. At a tier review, members
@@ -52,11 +52,106 @@ LOYALTY_STAGE = "loyalty"
 # -- enrolment ------------------------------------------------------------------------------------
 
 
+def enrolment_moments_expr(
+    tables: Tables, start: pd.Timestamp, end: pd.Timestamp, window_days: int, cohorts: list[pd.Timestamp]
+) -> ir.Table:
+    """Ibis aggregation behind :func:`enrolment_effect`, shaped like
+    :func:`cxlens.analyse.campaigns.campaign_moments_expr` (campaign_id = enrolment week).
+
+    New members are anchored at their own enrolment; customers who never joined are spread over
+    the enrolment weeks in customer-id order (each compared once, anchored mid-week), which keeps
+    the work proportional to the customers rather than customers x weeks. Per customer: spend,
+    visits and buying at all in the ``window_days`` before (x) and after (y) the anchor; matched
+    on spend per day in up to two windows before that (the bin)."""
+    from cxlens.analyse.customers.prepare import baskets_from_tables
+
+    get = getter(tables)
+    w_sec = window_days * 86_400
+    lm = get("loyalty_members")
+    window = pd.Timedelta(days=window_days)
+    joined = lm.filter(
+        lm.enrolled_at >= (start + window).to_pydatetime(), lm.enrolled_at < (end - window).to_pydatetime()
+    )
+    treated = joined.select(
+        "customer_id",
+        cohort=joined.enrolled_at.truncate("W").cast("timestamp"),
+        anchor=joined.enrolled_at.cast("timestamp"),
+        group=ibis.literal("targeted"),
+    )
+    cu = get("customers")
+    never = cu.filter(~cu.customer_id.isin(lm.customer_id)).select("customer_id")
+    never = never.mutate(k=ibis.row_number().over(order_by=never.customer_id) % len(cohorts))
+    slots = ibis.memtable(pd.DataFrame({"idx": range(len(cohorts)), "slot": cohorts})).cast(
+        {"slot": "timestamp"}
+    )
+    controls = never.join(slots, never.k == slots.idx)
+    controls = controls.select(
+        "customer_id",
+        cohort=controls.slot.cast("timestamp"),
+        anchor=(controls.slot + ibis.interval(hours=84)).cast("timestamp"),
+        group=ibis.literal("other"),
+    )
+    people = treated.union(controls)
+    known = cu.select(kc="customer_id", known_from="created_at")
+    people = people.join(known, people.customer_id == known.kc)
+    people = people.filter(
+        people.known_from.isnull() | (people.known_from < people.anchor - ibis.interval(days=window_days))
+    )
+    earliest = ibis.literal(start.to_pydatetime())
+    people = people.mutate(
+        hist_start=ibis.greatest(people.anchor - ibis.interval(days=3 * window_days), earliest)
+    )
+    b = baskets_from_tables(get)
+    b = b.select(bc="customer_id", t="ordered_at", value=b.value.cast("float64"))
+    j = people.join(
+        b,
+        (people.customer_id == b.bc)
+        & (b.t >= people.hist_start)
+        & (b.t < people.anchor + ibis.interval(days=window_days)),
+    )
+    pre_start = j.anchor - ibis.interval(days=window_days)
+    hist, pre, post = j.t < pre_start, (j.t >= pre_start) & (j.t < j.anchor), j.t >= j.anchor
+    per = j.group_by(pc="customer_id").aggregate(
+        h=j.value.sum(where=hist),
+        s_pre=j.value.sum(where=pre),
+        s_post=j.value.sum(where=post),
+        v_pre=j.count(where=pre),
+        v_post=j.count(where=post),
+    )
+    t = people.left_join(per, people.customer_id == per.pc)
+    hist_days = (t.anchor.epoch_seconds() - w_sec - t.hist_start.epoch_seconds()) / 86_400
+    rate = ibis.ifelse(hist_days >= 7, t.h.fill_null(0.0) / hist_days.clip(lower=1), 0.0)
+    cols: dict[str, Any] = {
+        "campaign_id": t.cohort.strftime("%Y-%m-%d"),
+        "group": t.group,
+        "bin": (rate * window_days + 1.0).log2().floor().cast("int64").clip(upper=24),
+    }
+    values = {
+        "s": (t.s_pre.fill_null(0.0), t.s_post.fill_null(0.0)),
+        "v": (t.v_pre.fill_null(0).cast("float64"), t.v_post.fill_null(0).cast("float64")),
+    }
+    values["a"] = (ibis.ifelse(values["v"][0] > 0, 1.0, 0.0), ibis.ifelse(values["v"][1] > 0, 1.0, 0.0))
+    for m, (x, y) in values.items():
+        cols[f"{m}x"], cols[f"{m}y"] = x, y
+    t = t.select(**cols)
+    aggs: dict[str, Any] = {"n": t.count()}
+    for m in values:
+        x, y = t[f"{m}x"], t[f"{m}y"]
+        aggs.update(
+            {
+                f"{m}_x": x.sum(),
+                f"{m}_y": y.sum(),
+                f"{m}_xx": (x * x).sum(),
+                f"{m}_yy": (y * y).sum(),
+                f"{m}_xy": (x * y).sum(),
+            }
+        )
+    return t.group_by(["campaign_id", "group", "bin"]).aggregate(**aggs)
+
+
 def enrolment_effect(tables: Tables, *, window_days: int = 60, confidence: float = 0.95) -> pd.DataFrame:
     """The effect of joining on spend, visits and buying at all in the ``window_days`` after it,
     per metric: estimate, interval, p, new members measured and weeks (module docs)."""
-    from cxlens.analyse.customers.prepare import baskets_from_tables
-
     get = getter(tables)
     span = data_range(get)
     cols = ["metric", "estimate", "ci_low", "ci_high", "p_value", "members", "weeks", "window_days"]
@@ -65,42 +160,23 @@ def enrolment_effect(tables: Tables, *, window_days: int = 60, confidence: float
     start, end = span
     window = pd.Timedelta(days=window_days)
     lm = get("loyalty_members")
-    joined = lm.filter(lm.enrolled_at >= start + window, lm.enrolled_at < end - window)
-    joined = joined.mutate(week=joined.enrolled_at.truncate("W"))
-    weeks = joined.group_by("week").aggregate(n=joined.count()).to_pandas()
+    joined = lm.filter(
+        lm.enrolled_at >= (start + window).to_pydatetime(), lm.enrolled_at < (end - window).to_pydatetime()
+    )
+    weeks = joined.group_by(week=joined.enrolled_at.truncate("W")).aggregate(n=joined.count()).to_pandas()
     if weeks.empty:
         return pd.DataFrame(columns=cols)
-    weeks["week"] = (
-        pd.to_datetime(weeks["week"]).dt.tz_localize(None) if weeks["week"].dt.tz else weeks["week"]
-    )
-    campaigns = pd.DataFrame(
-        {
-            "campaign_id": [w.strftime("%Y-%m-%d") for w in weeks["week"]],
-            "start": weeks["week"] + pd.Timedelta(days=3),
-            "end": weeks["week"] + pd.Timedelta(days=3) + window,
-        }
-    )
-    targets = joined.select(
-        campaign_id=joined.week.strftime("%Y-%m-%d"), customer_id="customer_id", holdout=ibis.literal(False)
-    )
-    # only new members and customers who never joined take part: members who joined before or
-    # at other times are neither treated nor comparison, so their baskets are left out early
-    population = cm.store_population(get)
-    population = population.filter(
-        ~population.customer_id.isin(lm.customer_id) | population.customer_id.isin(joined.customer_id)
-    )
-    baskets = baskets_from_tables(get)
-    baskets = baskets.filter(baskets.customer_id.isin(population.customer_id))
-    effects = cm.campaign_effects_from(
-        baskets,
-        campaigns,
-        targets,
-        population=population,
-        exclude=lm.select("customer_id"),
-        data_start=start,
-        data_end=end,
-        confidence=confidence,
-    )
+    cohorts = sorted(pd.Timestamp(timestamp(w)) for w in weeks["week"])
+    moments = enrolment_moments_expr(get, start, end, window_days, cohorts).to_pandas()
+    for m in ("s", "v", "a"):
+        for k in ("z", "zz", "xz"):
+            moments[f"{m}_{k}"] = 0.0
+    frame = pd.DataFrame({"campaign_id": [c.strftime("%Y-%m-%d") for c in cohorts]})
+    wins = [
+        cm.Windows(label, c - 3 * window, c - window, c, c + window, c + window, 1.0, 1.0, "")
+        for label, c in zip(frame["campaign_id"], cohorts, strict=True)
+    ]
+    effects = cm.estimate(moments, frame, wins, confidence=confidence)
     rows = []
     for metric, col, lo_col, hi_col in (
         ("spend", "uplift_per_household", "ci_low", "ci_high"),
