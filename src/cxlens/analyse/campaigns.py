@@ -87,8 +87,8 @@ class Windows:
 
     @property
     def pre_ok(self) -> bool:
-        """Whether the pre-period is long enough for an estimate."""
-        return (self.start - self.pre_start).days >= MIN_WINDOW_DAYS and self.days >= 1
+        """Whether the campaign and its pre-period are long enough in the data for an estimate."""
+        return (self.start - self.pre_start).days >= MIN_WINDOW_DAYS and self.days >= MIN_WINDOW_DAYS
 
     @property
     def after_ok(self) -> bool:
@@ -105,7 +105,7 @@ def windows(campaigns: pd.DataFrame, data_start: datetime, data_end: datetime) -
         s, e = max(start, data_start), min(end, data_end)
         if start < data_start:
             notes.append("started before the data")
-        if end > data_end:
+        if end > data_end and (e - s).days >= MIN_WINDOW_DAYS:
             notes.append(f"runs past the end of the data: measured over {max((e - s).days, 0)} days")
         length = max(e - s, timedelta(0))
         pre_start = max(s - length, data_start)
@@ -117,7 +117,9 @@ def windows(campaigns: pd.DataFrame, data_start: datetime, data_end: datetime) -
         if pre_start - hist_start < timedelta(days=MIN_WINDOW_DAYS):
             hist_start = pre_start  # too short to match on: every customer in one bin
         w = Windows(str(row.campaign_id), hist_start, pre_start, s, e, after_end, scale_pre, scale_after, "")
-        if not w.pre_ok:
+        if w.days < MIN_WINDOW_DAYS:
+            notes.append(f"only {w.days:.0f} days of it in the data: not estimated")
+        elif not w.pre_ok:
             notes.append("no pre-period in the data: not estimated")
         elif not w.after_ok:
             notes.append("too little data after it to say whether it lasts")
