@@ -38,8 +38,8 @@ from cxlens.cli.customers import customers_app
 from cxlens.cli.ingest import ingest, run_ingest
 from cxlens.cli.journey import journey_app
 from cxlens.cli.loyalty import loyalty_app
-from cxlens.cli.promo import promo_app
 from cxlens.cli.privacy import privacy_app
+from cxlens.cli.promo import promo_app
 from cxlens.cli.text import text_app
 from cxlens.cli.users import users_app
 from cxlens.config import get_settings
