@@ -292,3 +292,35 @@ def test_real_complete_journey_campaigns() -> None:
             assert r["ci_low"] < r["uplift_per_household"] < r["ci_high"]
     estimated = [r for r in rows if r["uplift_per_household"] is not None]
     assert len(estimated) >= 23  # three started before the data, one has only days in it
+
+
+MAPPINGS = Path(__file__).resolve().parents[1] / "docs" / "mappings" / "completejourney"
+SOURCES = {
+    "completejourney_campaigns.yaml": "campaign_descriptions.csv",
+    "completejourney_campaign_targets.yaml": "campaigns.csv",
+    "completejourney_coupons.yaml": "coupons.csv.gz",
+    "completejourney_coupon_redemptions.yaml": "coupon_redemptions.csv",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_complete_journey_mappings_fit_the_data_model_and_the_files(name: str) -> None:
+    import yaml
+
+    from cxlens.model.schema import get_table
+
+    spec = yaml.safe_load((MAPPINGS / name).read_text(encoding="utf-8"))
+    table = get_table(spec["table"])
+    mapped = set(spec.get("map", {})) | set(spec.get("set", {}))
+    assert mapped <= set(table.column_names), mapped - set(table.column_names)
+    assert set(table.required_columns) <= mapped, set(table.required_columns) - mapped
+    for column, value in spec.get("set", {}).items():
+        allowed = table.column(column).allowed
+        assert allowed is None or value in allowed, (column, value)
+    source = CJ / SOURCES[name]
+    if not source.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{source} is missing: CI runs beside shared/datasets")
+        pytest.skip("the real Complete Journey files are not on this machine")
+    header = set(pd.read_csv(source, nrows=0).columns)
+    assert set(spec["map"].values()) <= header, set(spec["map"].values()) - header
