@@ -198,8 +198,34 @@ def plan_journeys(rng: np.random.Generator, people: People, ctx: Context) -> dic
     nj = len(ci)
     day0 = slot_day[ci, si] + rng.integers(0, 3, nj)
 
+    details = journey_details(rng, people, ctx, ci, day0, rng.random(nj) < _P_PURCHASE)
     planted = ctx.planted
-    purchase = rng.random(nj) < _P_PURCHASE
+    late = details["late"]
+    churner = rng.random(n) < planted.late_churn_share
+    first_late = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first_late, ci[late], si[late])
+    keep = ~(churner[ci] & (si > first_late[ci]))
+    out = {"cust": ci, "slot": si, "day0": day0, **details}
+    out = {k: v[keep] for k, v in out.items()}
+    out["focal"] = sample_products(rng, ctx.cat, out["category"])
+    # per customer (not per journey): the slot phase and the last slot a journey may use
+    out["phase"] = phase
+    out["last_slot"] = np.where(churner & (first_late < n_slots), first_late, n_slots)
+    return out
+
+
+def journey_details(
+    rng: np.random.Generator,
+    people: People,
+    ctx: Context,
+    ci: np.ndarray,
+    day0: np.ndarray,
+    purchase: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Kind, channel, store, category, days to purchase, fulfilment, cancellation and lateness of
+    the journeys of customers ``ci`` starting on ``day0`` (``purchase``: which ones buy)."""
+    nj = len(ci)
+    planted = ctx.planted
     v = rng.random(nj)
     show = purchase & (v < planted.showrooming_share)
     web = purchase & ~show & (v < planted.showrooming_share + planted.webrooming_share)
@@ -241,14 +267,7 @@ def plan_journeys(rng: np.random.Generator, people: People, ctx: Context) -> dic
     peak_day = (planted.peak_start - planted.start).days
     late_p = np.where(order_day >= peak_day, planted.late_share_peak, planted.late_share)
     late = online_buy & (fulfil == DELIVERY) & ~cancelled & (rng.random(nj) < late_p)
-    churner = rng.random(n) < planted.late_churn_share
-    first_late = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(first_late, ci[late], si[late])
-    keep = ~(churner[ci] & (si > first_late[ci]))
-    out = {
-        "cust": ci,
-        "slot": si,
-        "day0": day0,
+    return {
         "kind": kind,
         "on_ch": on_ch,
         "store": store,
@@ -258,12 +277,6 @@ def plan_journeys(rng: np.random.Generator, people: People, ctx: Context) -> dic
         "cancelled": cancelled,
         "late": late,
     }
-    out = {k: v[keep] for k, v in out.items()}
-    out["focal"] = sample_products(rng, ctx.cat, out["category"])
-    # per customer (not per journey): the slot phase and the last slot a journey may use
-    out["phase"] = phase
-    out["last_slot"] = np.where(churner & (first_late < n_slots), first_late, n_slots)
-    return out
 
 
 def _actor(

@@ -4,8 +4,9 @@ A :class:`Programme` follows one chunk of customers through the year:
 
 1. :meth:`Programme.start`: who is a member and since when, and who each campaign selects
    (and holds out);
-2. :meth:`Programme.add_campaign_visits`: the campaigns' planted extra store visits, placed in
-   free journey slots inside each campaign so the journey layout stays as ``_journeys`` expects;
+2. :meth:`Programme.add_campaign_visits`: the campaigns' planted extra visits (purchases of the
+   usual mix of channels), placed in free journey slots inside each campaign so the journey
+   layout stays as ``_journeys`` expects;
 3. :meth:`Programme.review`: after the year's orders are built, the tier review on the points
    earned before it, and the upgraded members' extra visits after it (built as a second batch of
    journeys, because who is upgraded depends on what was spent);
@@ -27,9 +28,7 @@ from cxlens.demo import _tables as arrow
 from cxlens.demo import texts
 from cxlens.demo._feedback import _SOURCE, FeedbackBuffer
 from cxlens.demo._journeys import (
-    _CAT_STORE,
     DAY,
-    IN_STORE,
     ONLINE,
     SEC,
     SHOWROOM,
@@ -38,6 +37,7 @@ from cxlens.demo._journeys import (
     WEBROOM,
     Context,
     Orders,
+    journey_details,
 )
 from cxlens.demo._loyalty_texts import points_sentences
 from cxlens.demo._people import People
@@ -199,30 +199,27 @@ class Programme:
         slot: np.ndarray,
         tag: int,
     ) -> dict[str, np.ndarray]:
-        """Store purchase journeys of ``cust`` in ``slot`` (home store, store basket)."""
+        """Purchase journeys of ``cust`` in ``slot``, of the same mix of kinds, channels and stores as
+        the customer's other purchases (so the planted showrooming and webrooming shares hold);
+        never late, as a late delivery here could not end the relationship the way it does in
+        ``plan_journeys``."""
         ctx, m = self.ctx, len(cust)
-        slot_day = plan["phase"][cust] + SLOT_DAYS * slot
-        category = draw.choice(rng, _CAT_STORE, m)
+        day0 = plan["phase"][cust] + SLOT_DAYS * slot + rng.integers(0, 3, m)
+        details = journey_details(rng, self.people, ctx, cust, day0, np.ones(m, bool))
+        details["late"] = np.zeros(m, bool)
         return {
             "cust": cust,
             "slot": slot,
-            "day0": slot_day + rng.integers(0, 3, m),
-            "kind": np.full(m, STORE),
-            "on_ch": np.full(m, ctx.channel["web"]),
-            "store": self.people.home[cust],
-            "category": category,
-            "delta": np.zeros(m, np.int64),
-            "fulfil": np.full(m, IN_STORE),
-            "cancelled": np.zeros(m, bool),
-            "late": np.zeros(m, bool),
-            "focal": sample_products(rng, ctx.cat, category),
+            "day0": day0,
+            **details,
+            "focal": sample_products(rng, ctx.cat, details["category"]),
             "tag": np.full(m, tag),
         }
 
     def add_campaign_visits(
         self, rng: np.random.Generator, plan: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        """The plan plus each contacted customer's extra store visits during their campaign: every
+        """The plan plus each contacted customer's extra visits during their campaign: every
         free slot of the campaign's contacted customers is used with one probability, chosen so the
         visits average the planted number per contacted customer."""
         plan = {**plan, "tag": np.full(len(plan["cust"]), ORDINARY)}
@@ -253,7 +250,7 @@ class Programme:
         self, rng: np.random.Generator, orders: Orders, plan: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray] | None:
         """Review members enrolled before the period on the points earned before the review date;
-        return the upgraded members' extra store visits after it (None when there are none)."""
+        return the upgraded members' extra visits after it (None when there are none)."""
         ctx, lp = self.ctx, self.ctx.planted.loyalty
         review = micros(lp.tier_review_date)
         n = self.people.n

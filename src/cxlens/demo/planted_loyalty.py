@@ -18,13 +18,15 @@ points within ``complaint_window_days``; other members complain about points at
 Tier review. On ``tier_review_date`` every member enrolled before the period is reviewed on the
 points earned since the period start (``tier_history.qualifying_value``); members below the top
 tier with at least ``tier_threshold`` points move up one tier. Upgraded members make
-``upgrade_extra_visits_per_year`` extra store visits a year from then (a sharp
-regression-discontinuity at the threshold; the running variable is smooth through it).
+``upgrade_extra_visits_per_year`` extra visits (purchases, in the channels they usually use) a
+year from then (a sharp regression-discontinuity at the threshold; the running variable is smooth
+through it). Extra visits follow the usual mix of purchases (so the showrooming and webrooming
+shares hold) but are never late deliveries.
 
 Campaigns (``campaigns`` table). ``winback`` (holdout kept) makes each contacted customer pay
-``winback_extra_visits`` extra store visits during it; ``newsletter`` (holdout kept) changes
+``extra_visits`` extra visits during it; ``newsletter`` (holdout kept) changes
 nothing although its coupons are redeemed; ``frequent`` has no holdout, targets the most frequent
-shoppers (platinum members) and adds ``frequent_extra_visits`` store visits each during it.
+shoppers (platinum members) and adds ``extra_visits`` visits each during it.
 
 Promotions in store (``product_promotions``). Displayed products sell ``display_lift`` more
 (units and baskets) in that store and week, mailer products ``mailer_lift`` more; the charm-price
@@ -61,7 +63,7 @@ class Campaign:
     holdout_share: float
     #: Share of the eligible customers selected.
     target_share: float
-    #: Extra store visits per contacted customer during the campaign (the planted effect).
+    #: Extra visits (purchases) per contacted customer during the campaign (the planted effect).
     extra_visits: float
     #: Share of the contacted customers' own orders in the window that redeem a coupon.
     redeem_share: float
