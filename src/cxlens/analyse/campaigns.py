@@ -444,9 +444,18 @@ def store_campaigns(tables: Tables) -> pd.DataFrame:
 
 
 def store_population(tables: Tables) -> ir.Table:
-    """Every customer with the time they became known (``known_from``): the population compared."""
-    cu = getter(tables)("customers")
-    return cu.select("customer_id", known_from="created_at")
+    """The population compared: every customer of the ``customers`` table with the time they
+    became known (``known_from``), plus anyone with an order or a campaign target who is not in
+    it (known from the start: stores often load orders without a customer master)."""
+    get = getter(tables)
+    cu = get("customers")
+    cu = cu.select("customer_id", known_from=cu.created_at.cast("timestamp"))
+    o, tg = get("orders"), get("campaign_targets")
+    others = (
+        o.filter(o.customer_id.notnull()).select("customer_id").union(tg.select("customer_id")).distinct()
+    )
+    others = others.filter(~others.customer_id.isin(cu.customer_id))
+    return cu.union(others.mutate(known_from=ibis.null("timestamp").cast("timestamp")))
 
 
 def campaign_effects(

@@ -63,8 +63,14 @@ def sold_lines(tables: Tables) -> ir.Table:
     o = o.filter(o.status.isnull() | (o.status != "cancelled"))
     items = get("order_items")
     j = items.join(o.select("order_id", "store_id", "channel", "ordered_at"), "order_id")
-    return j.select("order_id", "product_id", j.quantity.cast("float64").name("quantity"), "store_id",
-                    "channel", "ordered_at")  # fmt: skip
+    return j.select(
+        "order_id",
+        "product_id",
+        j.quantity.cast("float64").name("quantity"),
+        "store_id",
+        "channel",
+        "ordered_at",
+    )
 
 
 def featured(col: ir.StringValue) -> ir.BooleanValue:
@@ -500,8 +506,11 @@ def stacked_offers_expr(tables: Tables) -> ir.Table:
     group = ibis.cases(
         (promo & coupon, "promotion and coupon"), (promo, "promotion"), (coupon, "coupon"), else_="none"
     )
-    t = o.mutate(group=group, value=o.total_amount.cast("float64"),
-                 discount=o.discount_amount.cast("float64").fill_null(0.0))  # fmt: skip
+    t = o.mutate(
+        group=group,
+        value=o.total_amount.cast("float64"),
+        discount=o.discount_amount.cast("float64").fill_null(0.0),
+    )
     return t.group_by("group").aggregate(
         orders=t.count(), value=t.value.sum(), value2=(t.value * t.value).sum(), discount=t.discount.sum()
     )
@@ -519,8 +528,14 @@ def stacked_offers(tables: Tables, *, confidence: float = 0.95) -> pd.DataFrame:
             continue
         r = agg.loc[g]
         mean, _, lo, hi = stats.mean_interval(r["orders"], r["value"], r["value2"], confidence=confidence)
-        row = {"offers": g, "orders": int(r["orders"]), "mean_value": float(mean), "ci_low": float(lo),
-               "ci_high": float(hi), "mean_discount": float(r["discount"] / r["orders"])}  # fmt: skip
+        row = {
+            "offers": g,
+            "orders": int(r["orders"]),
+            "mean_value": float(mean),
+            "ci_low": float(lo),
+            "ci_high": float(hi),
+            "mean_discount": float(r["discount"] / r["orders"]),
+        }
         if base is not None and g != "none":
             mb, vb = stats.mean_var(base["orders"], base["value"], base["value2"])
             mg, vg = stats.mean_var(r["orders"], r["value"], r["value2"])

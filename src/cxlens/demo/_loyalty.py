@@ -437,8 +437,9 @@ class Programme:
         cols, people, lp = self.ledger_cols, self.people, self.ctx.planted.loyalty
         n = len(cols["t"])
         ids = self.ctx.counters.take("ledger", n)
-        reasons = pa.array(["balance carried over from last year", "carried-over points expired",
-                            "double points campaign"])  # fmt: skip
+        reasons = pa.array(
+            ["balance carried over from last year", "carried-over points expired", "double points campaign"]
+        )
         return arrow.build(
             "points_ledger",
             n,
