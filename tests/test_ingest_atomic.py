@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -43,13 +42,11 @@ def big_events_csv(path: Path, n: int, prefix: str) -> Path:
 
 
 def snapshot(data_dir: Path) -> tuple[int, int, list[tuple[object, ...]]]:
-    con = duckdb.connect(str(data_dir / "cxlens.duckdb"), read_only=True)
-    try:
-        n = con.execute("SELECT count(*) FROM events").fetchone()[0]
-        loads = con.execute("SELECT count(*) FROM _loads").fetchone()[0]
-        sample = con.execute("SELECT event_id, occurred_at FROM events ORDER BY event_id LIMIT 5").fetchall()
-    finally:
-        con.close()
+    """Rows, load-log lines and a sample of events, as a new process opening the store sees them."""
+    with Workspace(data_dir, read_only=True) as ws:
+        n = ws.query("SELECT count(*) FROM events")[0][0]
+        loads = ws.query("SELECT count(*) FROM _loads")[0][0]
+        sample = ws.query("SELECT event_id, occurred_at FROM events ORDER BY event_id LIMIT 5")
     return n, loads, sample
 
 

@@ -89,7 +89,7 @@ def main(
 
 def print_status(ws: Workspace) -> None:
     """Print row counts per table and the latest loads."""
-    table = RichTable(title=f"cxlens store {ws.db_path}")
+    table = RichTable(title=f"cxlens store {ws.location}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, n in ws.counts().items():
