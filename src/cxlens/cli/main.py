@@ -38,6 +38,7 @@ from cxlens.cli.customers import customers_app
 from cxlens.cli.ingest import ingest, run_ingest
 from cxlens.cli.journey import journey_app
 from cxlens.cli.privacy import privacy_app
+from cxlens.cli.store import store_app
 from cxlens.cli.text import text_app
 from cxlens.cli.users import users_app
 from cxlens.config import get_settings
@@ -60,6 +61,7 @@ app.add_typer(act_app, name="act", rich_help_panel=ACT)
 app.add_typer(users_app, name="users", rich_help_panel=ADMIN)
 app.add_typer(privacy_app, name="privacy", rich_help_panel=ADMIN)
 app.command(rich_help_panel=COLLECT)(ingest)
+app.add_typer(store_app, name="store", rich_help_panel=ADMIN)
 app.command(
     "serve",
     rich_help_panel=ADMIN,

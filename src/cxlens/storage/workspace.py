@@ -114,6 +114,8 @@ class Workspace:
         self._engines: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._view_lock = threading.Lock()
+        #: Set by ``cxlens store migrate``: open the new store next to an earlier one.
+        self.legacy_ok = False
 
     # -- the store ---------------------------------------------------------------------------
     @property
@@ -134,7 +136,7 @@ class Workspace:
     def _open_store(self) -> TableStore:
         default_catalog = self.catalog_url == _default_catalog_url(self.data_dir)
         if default_catalog and not (self.data_dir / CATALOG_FILE).exists():
-            if (self.data_dir / LEGACY_DB_FILE).exists():
+            if (self.data_dir / LEGACY_DB_FILE).exists() and not self.legacy_ok:
                 raise LegacyStoreError(
                     f"{self.data_dir / LEGACY_DB_FILE} is a store of an earlier cxlens: convert it "
                     f"with `cxlens store migrate --data-dir {self.data_dir}`"
@@ -334,7 +336,6 @@ class Workspace:
         return self.engine(engine).backend
 
     def table(self, name: str, engine: Engine | str | None = None) -> ir.Table:
-        """An Ibis table of the data model (or a derived table) on the given engine."""
-        if name not in TABLES and not (not name.startswith("_") and self.has_table(name)):
-            get_table(name)  # raises, listing the data model's tables
+        """An Ibis table of the data model on the given engine (derived tables: ``engine().table``)."""
+        get_table(name)
         return self.engine(engine).table(name)

@@ -134,7 +134,7 @@ def ensure_tables(ws: Workspace) -> None:
 def pending(ws: Workspace, version: str) -> ir.Table:
     """Ibis expression: feedback rows with text not yet analysed at ``version``."""
     fb = ws.table("feedback", "duckdb")
-    done = ws.table("feedback_text", "duckdb")
+    done = ws.engine("duckdb").table("feedback_text")
     done = done.filter(done.version == version).select("feedback_id")
     todo = fb.filter(fb.text.notnull() & (fb.text.strip() != ""))
     return todo.anti_join(done, "feedback_id").select("feedback_id", "source", "language", "text")
@@ -216,6 +216,6 @@ def text_tables(ws: Workspace, engine: str | None = None) -> Callable[[str], ir.
     engine = engine or "duckdb"
 
     def get(name: str) -> ir.Table:
-        return ws.table(name, engine)
+        return ws.engine(engine).table(name) if name in TEXT_TABLES else ws.table(name, engine)
 
     return get
