@@ -192,7 +192,8 @@ def _legacy_store(path: Path) -> None:
     )
     con.execute(
         "INSERT INTO events (event_id, occurred_at, customer_id, channel, touchpoint) "
-        "SELECT 'e' || i, TIMESTAMP '2025-01-01' + i * INTERVAL 1 MINUTE, 'c' || (i % 7), 'web', 'product_page' "
+        "SELECT 'e' || i, TIMESTAMP '2025-01-01' + i * INTERVAL 1 MINUTE, 'c' || (i % 7), 'web', "
+        "'product_page' "
         "FROM range(1000) t(i)"
     )
     con.execute("INSERT INTO stores (store_id, name) VALUES ('S1', 'Ōsaka 梅田'), ('S2', NULL)")
@@ -226,7 +227,8 @@ def test_migrate_copies_every_table_and_checks_counts_and_checksums(tmp_path: Pa
         assert ws.query("SELECT name FROM stores ORDER BY store_id") == [("Ōsaka 梅田",), (None,)]
         assert ws.engine().table("feedback_aspects").count().execute() == 1
         [result] = ws.ingest("events", events("n", 3))
-        assert result.load_id is not None and result.load_id > 41  # no id of the old log is reused
+        assert result.load_id is not None
+        assert result.load_id > 41  # no id of the old log is reused
 
 
 def test_migrate_refuses_a_store_that_already_holds_rows(tmp_path: Path) -> None:

@@ -146,12 +146,8 @@ def migrate(
                 state = store.fresh(name)
                 columns = [(f.name, duckdb_type(f.field_type)) for f in state.table.schema().fields]
                 have = {r[0] for r in con.execute(f"DESCRIBE legacy.{qident(name)}").fetchall()}
-                before = _checksum(
-                    con,
-                    f"(SELECT {', '.join(qident(c) if c in have else 'NULL AS ' + qident(c) for c, _ in columns)} "
-                    f"FROM legacy.{qident(name)})",
-                    columns,
-                )
+                picked = ", ".join(qident(c) if c in have else f"NULL AS {qident(c)}" for c, _ in columns)
+                before = _checksum(con, f"(SELECT {picked} FROM legacy.{qident(name)})", columns)
                 after = _checksum(con, f"({state.select_sql()})", columns)
                 checks.append(TableCheck(name, before[0], after[0], before[1], after[1]))
         finally:
