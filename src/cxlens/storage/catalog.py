@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cxlens.model.schema import ColumnType
@@ -87,6 +89,7 @@ TABLE_PROPERTIES = {
     "write.parquet.compression-codec": "zstd",
 }
 
+_CREATE_ATTEMPTS = 10
 _meta = MetaData()
 COMMITS = Table(
     "cxlens_commits",
@@ -146,13 +149,22 @@ class StoreCatalog(SqlCatalog):
     """pyiceberg's SQL catalogue plus atomic multi-table commits and a store-wide commit counter."""
 
     def __init__(self, name: str, uri: str, warehouse: str) -> None:
-        super().__init__(name, uri=uri, warehouse=warehouse, pool_pre_ping="true")
-        if self.engine.dialect.name == "sqlite":
-            # Replace pyiceberg's engine: every connection gets the pragmas above.
-            self.engine.dispose()
-            self.engine = create_engine(uri, pool_pre_ping=True)
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        _meta.create_all(self.engine, checkfirst=True)
+        # Several processes may open a new catalogue at once: whoever loses a CREATE race retries
+        # and finds the tables made.
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                super().__init__(name, uri=uri, warehouse=warehouse, pool_pre_ping="true")
+                if self.engine.dialect.name == "sqlite":
+                    # Replace pyiceberg's engine: every connection gets the pragmas above.
+                    self.engine.dispose()
+                    self.engine = create_engine(uri, pool_pre_ping=True)
+                    event.listen(self.engine, "connect", _sqlite_pragmas)
+                _meta.create_all(self.engine, checkfirst=True)
+                break
+            except DBAPIError:
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         self.committed_by = f"{socket.gethostname()}:{os.getpid()}"
 
     # -- reading ----------------------------------------------------------------------------
@@ -179,7 +191,18 @@ class StoreCatalog(SqlCatalog):
 
     # -- tables -----------------------------------------------------------------------------
     def ensure(self, identifier: str, spec: TableSpec) -> IcebergTable:
-        """Load the table, creating it (or adding columns the spec gained) as needed."""
+        """Load the table, creating it (or adding columns the spec gained) as needed; safe when
+        several processes do it at once."""
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                return self._ensure(identifier, spec)
+            except (DBAPIError, CommitFailedException):
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _ensure(self, identifier: str, spec: TableSpec) -> IcebergTable:
         namespace = identifier.rsplit(".", 1)[0]
         self.create_namespace_if_not_exists(namespace)
         try:
