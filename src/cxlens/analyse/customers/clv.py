@@ -19,6 +19,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
 
+from cxlens.analyse.common import by_key
+
 Array = NDArray[np.float64]
 
 
@@ -399,7 +401,9 @@ def fit_clv(
     if observation_end is None:
         observation_end = baskets.ordered_at.max().to_pandas()
     cal_end, obs_end = rfm.as_date(calibration_end), rfm.as_date(observation_end)
-    cal_hold = rfm.calibration_holdout(baskets, cal_end, obs_end, unit=unit).to_pandas()
+    cal_hold = by_key(
+        rfm.calibration_holdout(baskets, cal_end, obs_end, unit=unit).to_pandas(), "customer_id"
+    )
     if cal_hold.empty:
         raise ValueError(f"no customers bought on or before the calibration end {cal_end}")
     start = time.perf_counter()
