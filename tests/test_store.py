@@ -246,3 +246,68 @@ def test_files_written_by_a_load_are_parquet_with_iceberg_field_ids(workspace: W
     [path] = workspace.store.fresh("events").paths
     ids = [f.metadata[b"PARQUET:field_id"] for f in pq.read_schema(path)]
     assert ids == [str(i).encode() for i in range(1, len(TABLES["events"].columns) + 1)]
+
+
+@pytest.mark.postgres
+def test_the_catalogue_on_postgresql_serves_loads_from_several_processes(tmp_path: Path) -> None:
+    """The production shape: the table catalogue in PostgreSQL; two processes load at once, a
+    third reads, and a workspace on another data directory (another host) sees the same tables."""
+    from cxlens.ops.testing import fresh_database, postgres_server_url
+
+    server = postgres_server_url()
+    if server is None:
+        pytest.skip("CXLENS_TEST_POSTGRES_URL is not set (make test starts a server)")
+    with fresh_database(server) as url:
+        warehouse = tmp_path / "shared-warehouse"
+        env = {**os.environ, "CXLENS_CATALOG_URL": url, "CXLENS_WAREHOUSE": str(warehouse)}
+        paths = []
+        for i in range(2):
+            path = tmp_path / f"part{i}.csv"
+            events("k", 2000, start=i * 1000).to_csv(path, index=False)  # 1000 keys in common
+            paths.append(path)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "cxlens", "ingest", "events", str(p), "--no-progress"],
+                env={**env, "CXLENS_DATA_DIR": str(tmp_path / f"host{i}")},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i, p in enumerate(paths)
+        ]
+        for proc in procs:
+            _, errors = proc.communicate(timeout=300)
+            assert proc.returncode == 0, errors
+        with Workspace(tmp_path / "reader", catalog_url=url, warehouse=warehouse) as ws:
+            assert ws.query("SELECT count(*), count(DISTINCT event_id) FROM events") == [(3000, 3000)]
+            assert sorted(r[0] for r in ws.query("SELECT rows_loaded FROM _loads")) == [1000, 2000]
+            assert not (tmp_path / "reader" / "catalog.db").exists()
+
+
+def test_store_commands_list_files_compact_and_expire(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cxlens.cli.main import app
+
+    data_dir = tmp_path / "cli"
+    with Workspace(data_dir) as ws:
+        for i in range(3):
+            ws.ingest("events", events(f"b{i}", 5))
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(app, ["--data-dir", str(data_dir), "store", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    listed = run("files", "events").split()
+    assert len(listed) == 3
+    assert duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)", [listed]).fetchall() == [(15,)]
+    assert "events" in run("info")
+    assert "events: 3 files -> 1" in run("compact", "--table", "events", "--force")
+    assert len(run("files", "events").split()) == 1
+    assert "unreferenced files" in run("expire", "--hours", "0")
+    on_disk = list((data_dir / "warehouse" / "model" / "events" / "data").rglob("*.parquet"))
+    assert [str(p) for p in on_disk] == run("files", "events").split()  # the 3 replaced files are gone
+    bad = CliRunner().invoke(app, ["--data-dir", str(data_dir), "store", "files", "visits"])
+    assert bad.exit_code == 1
+    assert "no table 'visits'" in bad.output

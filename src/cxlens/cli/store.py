@@ -88,3 +88,14 @@ def migrate(
     for c in checks:
         table.add_row(c.table, f"{c.rows_after:,}", f"{c.checksum_after & 0xFFFFFFFF:08x}")
     out.print(table)
+
+
+@store_app.command()
+def files(table: Annotated[str, typer.Argument(help="Table, e.g. events or _loads.")]) -> None:
+    """Print the Parquet files of the table's current snapshot, one per line: reading exactly these
+    (with any Parquet reader: pandas, Polars, Spark, Databricks) gives the table."""
+    with open_workspace(read_only=True) as ws:
+        if not ws.has_table(table):
+            raise fail(f"no table {table!r} in the store")
+        for path in ws.store.fresh(table).paths:
+            out.print(path, highlight=False, soft_wrap=True)

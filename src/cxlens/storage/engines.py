@@ -48,10 +48,12 @@ class AnalyticsEngine(Protocol):
 class _ThreadBackend:
     """Holds one thread's Ibis backend; when the thread ends, its cursor is closed."""
 
-    __slots__ = ("__weakref__", "backend")
+    __slots__ = ("__weakref__", "backend", "tables")
 
     def __init__(self, backend: BaseBackend) -> None:
         self.backend = backend
+        #: Ibis tables this thread made, by view name: (the view's metadata file, the table).
+        self.tables: dict[str, tuple[str | None, ir.Table]] = {}
 
 
 class DuckDBEngine:
@@ -93,9 +95,18 @@ class DuckDBEngine:
             cursor.close()
 
     def table(self, name: str) -> ir.Table:
-        """The stored table ``name``, as of the latest commit."""
+        """The stored table ``name``, as of the latest commit (the Ibis table is reused while the
+        view reads the same snapshot: asking DuckDB for a schema costs milliseconds per call)."""
         self.workspace.refresh()
-        return self.backend.table(name)
+        backend = self.backend
+        holder: _ThreadBackend = self._local.holder
+        location = self.workspace._views.get(name)
+        cached = holder.tables.get(name)
+        if cached is not None and location is not None and cached[0] == location:
+            return cached[1]
+        table = backend.table(name)
+        holder.tables[name] = (location, table)
+        return table
 
     def close(self) -> None:
         """Close the cursors; the workspace owns the connection itself."""
