@@ -51,7 +51,9 @@ def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from cxlens.testing.spark_cluster import standalone_cluster
 
-    with standalone_cluster(tmp_path_factory.mktemp("spark-cluster"), cores=2, memory="3g") as cluster:
+    # The worker offers more than this session takes (2 cores, 2 GB), so a `cxlens ... --engine
+    # spark` process started by a test gets an application of its own on the same cluster.
+    with standalone_cluster(tmp_path_factory.mktemp("spark-cluster"), cores=4, memory="4g") as cluster:
         yield cluster.url
 
 
@@ -67,6 +69,7 @@ def spark_session(spark_master: str) -> Iterator[Any]:
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.executor.memory", "2g")
+        .config("spark.cores.max", "2")
         .config("spark.driver.memory", "1g")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
