@@ -311,3 +311,14 @@ def test_store_commands_list_files_compact_and_expire(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["--data-dir", str(data_dir), "store", "files", "visits"])
     assert bad.exit_code == 1
     assert "no table 'visits'" in bad.output
+
+
+def test_many_small_loads_are_compacted_by_the_loading_process(workspace: Workspace) -> None:
+    from cxlens.storage.store import SMALL_FILES_TO_COMPACT
+
+    for i in range(SMALL_FILES_TO_COMPACT):
+        workspace.ingest("events", events(f"s{i:02d}", 3))
+    files = workspace.store.fresh("events").files
+    assert len(files) < SMALL_FILES_TO_COMPACT
+    assert workspace.counts()["events"] == 3 * SMALL_FILES_TO_COMPACT
+    assert workspace.query("SELECT count(DISTINCT event_id) FROM events") == [(3 * SMALL_FILES_TO_COMPACT,)]

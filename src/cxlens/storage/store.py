@@ -366,6 +366,8 @@ class TableStore:
             return [self.replace_change(state, small, written[key], {"cxlens.operation": "compact"})]
 
         before = len(self.fresh(view).files)
+        if before < 2:
+            return before, before
         self.commit(build, "compact")
         return before, len(self.fresh(view).files)
 

@@ -247,7 +247,16 @@ class Workspace:
         """Validate and load files or data frames into ``table``; see :func:`cxlens.collect.ingest.ingest`."""
         from cxlens.collect.ingest import ingest
 
-        return ingest(self, table, sources, **options)
+        results = ingest(self, table, sources, **options)
+        if any(r.rows_loaded for r in results):
+            self._compact_if_fragmented(table)
+        return results
+
+    def _compact_if_fragmented(self, table: str) -> None:
+        """Merge the table's small files once there are many (frequent small loads, such as the
+        web app's exports, would otherwise slow every read)."""
+        with self._lock, self.staging() as con:
+            self.store.compact(con, table, list(get_table(table).primary_key))
 
     def counts(self) -> dict[str, int]:
         """Row count of every data-model table (from the tables' metadata: no scan)."""
