@@ -322,3 +322,8 @@ def test_many_small_loads_are_compacted_by_the_loading_process(workspace: Worksp
     assert len(files) < SMALL_FILES_TO_COMPACT
     assert workspace.counts()["events"] == 3 * SMALL_FILES_TO_COMPACT
     assert workspace.query("SELECT count(DISTINCT event_id) FROM events") == [(3 * SMALL_FILES_TO_COMPACT,)]
+
+
+def test_an_object_store_warehouse_is_refused_with_the_way_to_mount_it(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="mount the object store"):
+        Workspace(tmp_path / "ws", warehouse="s3://bucket/cxlens")

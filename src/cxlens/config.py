@@ -26,7 +26,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the table catalogue; empty means SQLite in the data directory "
         "(PostgreSQL for several hosts: postgresql+psycopg://user:pass@host/db).",
     )
-    warehouse: Path | None = Field(
+    warehouse: str | None = Field(
         default=None,
         description="Directory of the tables' data and metadata files; empty means <data_dir>/warehouse "
         "(on several hosts: a path every host and Spark executor mounts).",

@@ -24,7 +24,7 @@ import duckdb
 from cxlens.config import Engine, get_settings
 from cxlens.journey.map import JourneyMap, load_journey_map
 from cxlens.model.schema import TABLE_ORDER, TABLES, Column, ColumnType, Table, get_table
-from cxlens.storage.store import DERIVED, META, MODEL, TableStore, qident
+from cxlens.storage.store import DERIVED, META, MODEL, TableStore, local_path, qident
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -106,7 +106,8 @@ class Workspace:
             self.journey_map = load_journey_map(journey_map or settings.journey_map)
         self.read_only = read_only
         self.catalog_url = catalog_url or settings.catalog_url or _default_catalog_url(self.data_dir)
-        self.warehouse = Path(warehouse or settings.warehouse or self.data_dir / "warehouse").resolve()
+        where = str(warehouse or settings.warehouse or self.data_dir / "warehouse")
+        self.warehouse = Path(local_path(where)).resolve()
         self._store: TableStore | None = None
         self._duck: duckdb.DuckDBPyConnection | None = None
         self._views: dict[str, str] = {}
