@@ -3,16 +3,16 @@
 The operational store is the outbox: a row is marked ``exported_at`` only after
 ``Workspace.ingest`` (the one validated write path into the analytics store) has committed it.
 Ingest is idempotent by primary key, so a crash between the two steps re-sends rows harmlessly.
-DuckDB allows one writing process per file, so one process (the web server, or
-``cxlens collect sync``) owns the workspace and runs the :class:`Exporter`; any number of
-processes can write the operational store.
+One thread exports (the web server's :class:`Exporter`, in the worker holding the jobs lease,
+or ``cxlens collect sync``), in batches, so the table store gets a few commits rather than one
+per answer; any number of processes can write the operational store.
 
 No row can block the others: a row that cannot be stored (invalid text that slipped past the
 door, a survey that no longer exists, a store id the stores table does not know) is *held* with
 a reason (``export_hold``, ``export_error``) and the batch goes on; a batch that fails for a
 reason the checks did not foresee is split until the failing rows are found and held. Failures
-of the store itself (locked, disk full) hold nothing: the batch is tried again next pass. Held
-rows are listed by ``cxlens collect status`` and released by ``cxlens collect retry``; rows held
+of the store itself (catalogue out of reach, disk full) hold nothing: the batch is tried again
+next pass. Held rows are listed by ``cxlens collect status`` and released by ``cxlens collect retry``; rows held
 for an unknown store are retried by themselves when the stores table changes.
 """
 
