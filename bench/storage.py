@@ -37,13 +37,11 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+from web import _p  # noqa: E402 - bench/web.py's percentile, one definition for both benches
+
 RESULTS_DIR = BENCH_DIR / "results"
 ENDPOINTS = ("headline", "trend", "stores", "filters")
-
-
-def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _timed(fn: Callable[[], Any]) -> float:
@@ -270,7 +268,6 @@ def case_spark(data_dir: Path, work: Path) -> dict[str, Any]:
 
 def ensure_demo(data_dir: Path, customers: int) -> dict[str, Any]:
     """The demo store of ``bench/metrics.py`` (built in a child process when missing)."""
-    sys.path.insert(0, str(BENCH_DIR))
     import metrics  # bench/metrics.py
 
     return dict(metrics.ensure_demo(data_dir, customers, 42))

@@ -59,14 +59,7 @@ def test_killing_a_load_mid_write_leaves_the_previous_state(tmp_path: Path) -> N
     assert before[0] == 1_000
 
     big = big_events_csv(tmp_path / "big.csv", 3_000_000, "new")
-    env = {**os.environ, "CXLENS_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cxlens", "ingest", "events", str(big), "--no-progress"],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = _cli_ingest(data_dir, big)
     assert proc.stderr is not None
     lines = []
     for line in proc.stderr:
