@@ -295,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = args.cases.split(",")
     args.work.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
-    lines = [
+    lines = _Lines()
+    lines += [
         f"bench/storage.py at {dt.datetime.now().astimezone():%Y-%m-%d %H:%M}, load average "
         f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} (1/5/15 min), {os.cpu_count()} cores"
     ]
@@ -348,11 +349,23 @@ def main(argv: list[str] | None = None) -> int:
             f"{lo['duckdb_s']:.1f} s; session start {st['session_start_s']:.0f} s "
             f"vs {lo['session_start_s']:.0f} s"
         )
-    print("\n".join(lines))
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"storage-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps({**result, "lines": lines}, indent=2, default=str) + "\n")
     return 0
+
+
+class _Lines(list[str]):
+    """Result lines, printed as they come (a later case failing loses none)."""
+
+    def append(self, line: str) -> None:
+        print(line, flush=True)
+        super().append(line)
+
+    def __iadd__(self, lines: Any) -> _Lines:  # type: ignore[override]
+        for line in lines:
+            self.append(line)
+        return self
 
 
 def snapshots(data_dir: Path, tables: tuple[str, ...]) -> dict[str, int | None]:

@@ -181,6 +181,7 @@ class Workspace:
                     }
                     if settings.duckdb_threads:
                         config["threads"] = settings.duckdb_threads
+                    self.tmp_dir.mkdir(parents=True, exist_ok=True)  # DuckDB makes one level only
                     con = duckdb.connect(":memory:", config=config)
                     # Parquet footers are read once per file, not once per query.
                     con.execute("SET parquet_metadata_cache = true")
