@@ -327,3 +327,22 @@ def test_many_small_loads_are_compacted_by_the_loading_process(workspace: Worksp
 def test_an_object_store_warehouse_is_refused_with_the_way_to_mount_it(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="mount the object store"):
         Workspace(tmp_path / "ws", warehouse="s3://bucket/cxlens")
+
+
+def test_a_load_larger_than_memory_spills_in_a_new_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cxlens.config import get_settings
+
+    monkeypatch.setenv("CXLENS_DUCKDB_MEMORY_LIMIT", "150MB")
+    get_settings.cache_clear()
+    source = tmp_path / "many.parquet"
+    duckdb.connect().execute(
+        "COPY (SELECT 'e' || lpad(i::VARCHAR, 9, '0') AS event_id, TIMESTAMP '2025-01-01' AS occurred_at, "
+        "'a' || (i % 1000) AS anonymous_id, 'web' AS channel, 'page_view' AS event_type "
+        f"FROM range(1500000) t(i)) TO '{source}' (FORMAT parquet)"
+    )
+    with Workspace(tmp_path / "new" / "dir") as ws:
+        [result] = ws.ingest("events", source)
+        assert result.rows_loaded == 1_500_000
+        assert ws.tmp_dir.parent.exists()
