@@ -12,8 +12,9 @@ door, a survey that no longer exists, a store id the stores table does not know)
 a reason (``export_hold``, ``export_error``) and the batch goes on; a batch that fails for a
 reason the checks did not foresee is split until the failing rows are found and held. Failures
 of the store itself (catalogue out of reach, disk full) hold nothing: the batch is tried again
-next pass. Held rows are listed by ``cxlens collect status`` and released by ``cxlens collect retry``; rows held
-for an unknown store are retried by themselves when the stores table changes.
+next pass. Held rows are listed by ``cxlens collect status`` and released by
+``cxlens collect retry``; rows held for an unknown store are retried by themselves when the
+stores table changes.
 """
 
 from __future__ import annotations
