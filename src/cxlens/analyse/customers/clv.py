@@ -9,6 +9,7 @@ why the fit is fast. :func:`validate_holdout` scores the predictions on a holdou
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,8 +38,13 @@ def _compress(*cols: Array) -> tuple[list[Array], Array]:
     return [keys[i].to_numpy(dtype=np.float64) for i in range(len(cols))], weights
 
 
+#: ``warnings.catch_warnings`` swaps process-wide filters: two fits in two threads (web request
+#: and cache warmer) would restore each other's filters and let the warning through.
+_WARNINGS_LOCK = threading.Lock()
+
+
 def _minimise(fun: Any, x0: Array, args: tuple[Any, ...]) -> Array:
-    with warnings.catch_warnings():
+    with _WARNINGS_LOCK, warnings.catch_warnings():
         # with the tight gtol, BFGS's line search can stop at the float precision of the optimum
         # (scipy then warns "did not converge"); the result is checked below, and the fits match
         # lifetimes to ~1e-7 in the tests
