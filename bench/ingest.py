@@ -231,7 +231,7 @@ def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
                 list(r) for r in by.order_by(["channel", "event_type"]).to_pandas().itertuples(index=False)
             ]
     else:
-        with duckdb.connect(str(Path(store_dir) / DB_FILE), read_only=True) as con:
+        with duckdb.connect(str(Path(store_dir) / "plain.duckdb"), read_only=True) as con:
             content = [list(r) for r in con.execute(CONTENT_SQL).fetchall()]
     return {
         "case": case,
