@@ -181,8 +181,8 @@ def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
     import duckdb
 
     from cxlens.config import get_settings
-    from cxlens.model.schema import TABLES
-    from cxlens.storage.workspace import DB_FILE, Workspace, table_ddl
+    from cxlens.model.schema import DUCKDB_TYPES, TABLES
+    from cxlens.storage.workspace import Workspace
 
     settings = get_settings()
     rss_start = bc.rss_mb()
@@ -207,8 +207,9 @@ def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
         if settings.duckdb_threads:
             config["threads"] = settings.duckdb_threads
         Path(store_dir).mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(Path(store_dir) / DB_FILE), config=config)
-        con.execute(table_ddl(TABLES["events"]))
+        con = duckdb.connect(str(Path(store_dir) / "plain.duckdb"), config=config)
+        typed = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in TABLES["events"].columns)
+        con.execute(f"CREATE TABLE events ({typed})")
         cols = ", ".join(COLUMNS)
         reader = "read_csv" if case.endswith("csv") else "read_parquet"
         con.execute(f"INSERT INTO events ({cols}) SELECT {cols} FROM {reader}(?)", [source])
@@ -230,7 +231,7 @@ def _child(case: str, source: str, store_dir: str) -> dict[str, Any]:
                 list(r) for r in by.order_by(["channel", "event_type"]).to_pandas().itertuples(index=False)
             ]
     else:
-        with duckdb.connect(str(Path(store_dir) / DB_FILE), read_only=True) as con:
+        with duckdb.connect(str(Path(store_dir) / "plain.duckdb"), read_only=True) as con:
             content = [list(r) for r in con.execute(CONTENT_SQL).fetchall()]
     return {
         "case": case,

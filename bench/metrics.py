@@ -155,7 +155,8 @@ def build(data_dir: Path, customers: int, seed: int) -> dict[str, Any]:
         "seed": seed,
         "demo_files": str(target),
         "demo_files_mb": sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) / (1 << 20),
-        "store_mb": (data_dir / "cxlens.duckdb").stat().st_size / (1 << 20),
+        "store_mb": sum(p.stat().st_size for p in (data_dir / "warehouse").rglob("*") if p.is_file())
+        / (1 << 20),
         "generate_s": generate_s,
         "load_s": time.perf_counter() - started_all,
         "load": load,

@@ -42,16 +42,37 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
 
 
 @pytest.fixture(scope="session")
-def spark_session() -> Iterator[Any]:
-    """One local Spark session for the whole run (starting one takes seconds)."""
+def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Spark master the tests run on: a standalone master and worker on 127.0.0.1 started
+    from the pyspark wheel for the whole run (``CXLENS_TEST_SPARK_MASTER=local[2]`` skips it)."""
+    chosen = os.environ.get("CXLENS_TEST_SPARK_MASTER")
+    if chosen:
+        yield chosen
+        return
+    from cxlens.testing.spark_cluster import standalone_cluster
+
+    # The worker offers more than this session takes (2 cores, 2 GB), so a `cxlens ... --engine
+    # spark` process started by a test gets an application of its own on the same cluster.
+    with standalone_cluster(tmp_path_factory.mktemp("spark-cluster"), cores=4, memory="4g") as cluster:
+        yield cluster.url
+
+
+@pytest.fixture(scope="session")
+def spark_session(spark_master: str) -> Iterator[Any]:
+    """One Spark session for the whole run, on the test cluster (starting one takes seconds)."""
     from pyspark.sql import SparkSession
 
     session = (
-        SparkSession.builder.master("local[2]")
+        SparkSession.builder.master(spark_master)
         .appName("cxlens-tests")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.executor.memory", "2g")
+        .config("spark.cores.max", "2")
+        .config("spark.driver.memory", "1g")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

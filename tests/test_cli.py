@@ -68,7 +68,8 @@ def test_data_dir_from_environment(tmp_path: Path, monkeypatch) -> None:  # type
     f = tmp_path / "s.csv"
     f.write_text("store_id,name\ns1,A\n")
     assert runner.invoke(app, ["ingest", "stores", str(f)]).exit_code == 0
-    assert (tmp_path / "envdir" / "cxlens.duckdb").exists()
+    assert (tmp_path / "envdir" / "catalog.db").exists()
+    assert list((tmp_path / "envdir" / "warehouse" / "model" / "stores" / "data").rglob("*.parquet"))
 
 
 def test_analyse_metrics_and_compare(tmp_path: Path) -> None:

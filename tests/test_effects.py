@@ -170,7 +170,7 @@ def test_clear_errors(demo_ws: Workspace, kwargs: dict[str, object], message: st
 
 def test_empty_workspace_says_so(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws")
-    ws.con.execute("INSERT INTO stores (store_id, name) VALUES ('S1', 'One'), ('S2', 'Two')")
+    ws.ingest("stores", pd.DataFrame({"store_id": ["S1", "S2"], "name": ["One", "Two"]}))
     with pytest.raises(ValueError, match="no feedback"):
         did_effect(ws, treated_stores=["S1"], start="2025-07-01")
     ws.close()

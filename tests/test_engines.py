@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import ibis
@@ -74,12 +78,16 @@ def test_transitions_parity_duckdb_vs_spark(loaded: Workspace, spark_session: An
 
 
 @pytest.mark.spark
-def test_spark_snapshot_follows_new_loads(loaded: Workspace, spark_session: Any) -> None:
+def test_spark_reads_the_stores_files_and_follows_new_loads(loaded: Workspace, spark_session: Any) -> None:
     assert loaded.table("events", "spark").count().execute() == 8
     loaded.ingest("events", EVENTS.assign(event_id=[f"x{i}" for i in range(8)]))
     assert loaded.table("events", "spark").count().execute() == 16
-    snapshots = list((loaded.data_dir / "parquet").glob("v*"))
-    assert len(snapshots) == 1
+    # no export: Spark's input files are the data files the table's metadata lists
+    read = {
+        p.removeprefix("file://").removeprefix("file:") for p in spark_session.table("events").inputFiles()
+    }
+    assert read == set(loaded.store.fresh("events").paths)
+    assert not (loaded.data_dir / "parquet").exists()
 
 
 def test_unknown_engine_and_table(workspace: Workspace) -> None:
@@ -133,3 +141,74 @@ def test_duckdb_queries_from_many_threads_while_loading(tmp_path: Any) -> None:
         del threads
         gc.collect()
         assert len(engine._cursors) == 1  # only this thread's
+
+
+@pytest.mark.spark
+def test_the_tests_run_spark_on_the_standalone_cluster(spark_master: str, spark_session: Any) -> None:
+    if os.environ.get("CXLENS_TEST_SPARK_MASTER"):
+        pytest.skip("CXLENS_TEST_SPARK_MASTER chose another master")
+    assert spark_master.startswith("spark://127.0.0.1:")
+    assert spark_session.sparkContext.master == spark_master
+    # executors run in the worker's processes, not in this one
+    assert spark_session.sparkContext._jsc.sc().getExecutorMemoryStatus().size() >= 2
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_cli_metrics_on_the_standalone_cluster_equal_duckdbs(
+    spark_master: str, spark_session: Any, tmp_path: Any
+) -> None:
+    """`CXLENS_SPARK_MASTER=spark://... cxlens analyse metrics ... --engine spark`, a process of its
+    own with its own application on the cluster, prints what DuckDB prints."""
+    import numpy as np
+
+    if not spark_master.startswith("spark://"):
+        pytest.skip("needs the standalone cluster")
+    rng = np.random.default_rng(5)
+    n = 600
+    with Workspace(tmp_path / "ws") as ws:
+        regions = {"S1": "north", "S2": "north", "S3": "south", "S4": "west"}
+        stores = {"store_id": list(regions), "name": list(regions), "region": list(regions.values())}
+        ws.ingest("stores", pd.DataFrame(stores))
+        ws.ingest(
+            "feedback",
+            pd.DataFrame(
+                {
+                    "feedback_id": [f"f{i}" for i in range(n)],
+                    "submitted_at": pd.Timestamp("2025-01-01")
+                    + pd.to_timedelta(rng.integers(0, 90 * 86400, n), "s"),
+                    "source": "survey",
+                    "store_id": rng.choice(list(regions), n),
+                    "nps": rng.integers(0, 11, n),
+                }
+            ),
+        )
+    env = {
+        **os.environ,
+        "CXLENS_DATA_DIR": str(tmp_path / "ws"),
+        "CXLENS_SPARK_MASTER": spark_master,
+        "CXLENS_SPARK_EXECUTOR_MEMORY": "1g",
+        "CXLENS_SPARK_DRIVER_MEMORY": "1g",
+    }
+    args = [sys.executable, "-m", "cxlens", "analyse", "metrics", "-m", "nps", "-b", "region"]
+    args += ["--grain", "month", "-o", "json"]
+    duck = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    spark = subprocess.run([*args, "--engine", "spark"], env=env, capture_output=True, text=True, timeout=900)
+    assert duck.returncode == 0, duck.stderr
+    assert spark.returncode == 0, spark.stderr[-3000:]
+    duck_rows, spark_rows = json.loads(duck.stdout), json.loads(spark.stdout)
+    assert len(duck_rows) == 9  # 3 regions x 3 months
+    assert _close(spark_rows, duck_rows)
+
+
+def _close(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    """Equal records, floats to 1e-9."""
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x.keys() == y.keys()
+        for k in x:
+            if isinstance(x[k], float) and isinstance(y[k], float):
+                assert x[k] == pytest.approx(y[k], rel=1e-9, abs=1e-9), k
+            else:
+                assert x[k] == y[k], k
+    return True

@@ -491,6 +491,26 @@ def test_journey_analytics_agree_on_spark(spark_ws: Workspace) -> None:
     agree(lambda t: jx.moments_of_truth(t, journey_map=JM, min_n=1), ["touchpoint"])
 
 
+@pytest.mark.spark
+@pytest.mark.slow
+def test_path_and_pattern_analytics_agree_on_spark(spark_ws: Workspace) -> None:
+    """Transitions, step matrix, Sankey, stitching, time to convert and between, the shopping
+    patterns and the zero moment: the same frames on both engines (rows compared in full)."""
+    agree = lambda f: assert_engines_agree(spark_ws, f)  # noqa: E731 - every column is a sort key
+    steps = ["consideration", "purchase", "delivery"]
+    transitions = agree(lambda t: jr.transitions(t, "stage", RULES, journey_map=JM))
+    assert transitions["n"].sum() > 0
+    agree(lambda t: jr.transitions(t, "touchpoint", RULES, journey_map=JM))
+    agree(lambda t: jr.step_matrix(t, "stage", RULES, max_steps=4, journey_map=JM))
+    agree(lambda t: jr.sankey_links(t, "stage", RULES, max_steps=4, journey_map=JM))
+    agree(jr.stitching_summary)
+    agree(lambda t: jf.time_to_convert(t, steps, ["channel"], RULES, journey_map=JM))
+    agree(lambda t: jf.time_between(t, "add_to_cart", "payment", ["channel"], RULES, journey_map=JM))
+    agree(lambda t: jp.pattern_summary(t, journey_map=JM))
+    agree(lambda t: jp.zero_moment(t, journey_map=JM))
+    agree(lambda t: jp.research_conversion(t, RULES, journey_map=JM))
+
+
 def test_empty_path_inputs_are_explained(ws: Workspace, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown level"):
         jr.transitions(ws, "aisle")  # type: ignore[arg-type]

@@ -651,6 +651,21 @@ def test_comparisons_engines_agree(spark_ws: Workspace) -> None:
     )
 
 
+@pytest.mark.spark
+def test_headline_and_rankings_engines_agree(spark_ws: Workspace) -> None:
+    head = assert_engines_agree(spark_ws, lambda t: headline(t, ["nps", "csat", "ces"]), sort_by=["metric"])
+    assert head["n"].sum() > 0
+    ranking = lambda t: best_worst(t, "nps", by="store_id", k=3, min_n=1).ranked  # noqa: E731
+    assert_engines_agree(spark_ws, ranking, sort_by=["store_id"])
+
+
+@pytest.mark.spark
+def test_biggest_movers_engines_agree(moved: tuple[Workspace, pd.DataFrame], spark_session: Any) -> None:
+    ws, _ = moved
+    movers = assert_engines_agree(ws, lambda t: biggest_movers(t, "ces", by="store_id"), sort_by=["store_id"])
+    assert "S1" in set(movers["store_id"])
+
+
 def test_latest_period_is_the_filtered_groups_own_when_it_has_no_recent_data(
     tmp_path: Path, feedback: pd.DataFrame
 ) -> None:

@@ -318,7 +318,7 @@ def test_preview_shows_rows_as_stored_and_a_mapping_and_writes_nothing(tmp_path:
         "%Y/%m/%d",
     ):
         assert expected in out
-    assert not (data / "cxlens.duckdb").exists()
+    assert not list((data / "warehouse").rglob("*.parquet"))  # a preview stores nothing
     suggested = load_mapping(saved)
     assert suggested.set == {"source": "review"}
     assert suggested.date_formats == ["%Y/%m/%d"]

@@ -178,3 +178,26 @@ def test_report_uses_the_workspace_journey_map(tmp_path: Path) -> None:
         html = build_report(ws, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "browse_zone" in html
     assert "pay_zone" in html
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_report_on_the_spark_cluster_says_what_duckdb_says(main_job: Path, spark_session: object) -> None:
+    """`cxlens report --engine spark` on the test cluster: every table of the report (headline,
+    stores, movers, journeys, customers with the churn lift, drivers, data) reads the same as
+    DuckDB's report of the same store."""
+    target = main_job / "report-spark.html"
+    args = ["--data-dir", str(main_job), "report", "--engine", "spark", "--out", str(target)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    duck_html = (main_job / "report.html").read_text(encoding="utf-8")
+    spark_html = target.read_text(encoding="utf-8")
+
+    def tables(html: str) -> list[str]:
+        return [re.sub(r"\s+", " ", t) for t in re.findall(r"<table.*?</table>", html, re.S)]
+
+    assert len(tables(duck_html)) >= 6
+    assert tables(spark_html) == tables(duck_html)
+    values = lambda html: re.findall(r'<div class="value">([^<]+)</div>', html)  # noqa: E731
+    assert values(spark_html) == values(duck_html)
+    assert "lift" in spark_html

@@ -19,7 +19,17 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path("cxlens-data"),
-        description="Directory holding the embedded DuckDB store and exports.",
+        description="Directory holding the store (catalogue and warehouse by default) and exports.",
+    )
+    catalog_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the table catalogue; empty means SQLite in the data directory "
+        "(PostgreSQL for several hosts: postgresql+psycopg://user:pass@host/db).",
+    )
+    warehouse: str | None = Field(
+        default=None,
+        description="Directory of the tables' data and metadata files; empty means <data_dir>/warehouse "
+        "(on several hosts: a path every host and Spark executor mounts).",
     )
     engine: Engine = Field(default="duckdb", description="Analytics engine: duckdb or spark.")
     journey_map: Path | None = Field(
@@ -29,7 +39,12 @@ class Settings(BaseSettings):
         default="4GB", description="DuckDB memory limit; larger work spills to disk."
     )
     duckdb_threads: int | None = Field(default=None, description="DuckDB threads (default: all cores).")
-    spark_master: str = Field(default="local[2]", description="Spark master URL for --engine spark.")
+    spark_master: str = Field(
+        default="local[2]",
+        description="Spark master URL for --engine spark (spark://host:7077, yarn, k8s://...).",
+    )
+    spark_executor_memory: str = Field(default="2g", description="Memory of each Spark executor.")
+    spark_driver_memory: str = Field(default="2g", description="Memory of the Spark driver (this process).")
     redact_pii: bool = Field(
         default=False,
         description="Redact e-mails, phone and card numbers and cued names in feedback text on load.",

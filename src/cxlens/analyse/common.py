@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -18,6 +18,13 @@ TableGetter: TypeAlias = Callable[[str], "ir.Table"]
 #: Where tables come from: a workspace (its default engine) or a function name -> Ibis table.
 Tables: TypeAlias = Workspace | TableGetter
 TimeLike: TypeAlias = datetime | date | str | pd.Timestamp
+
+
+def by_key(frame: pd.DataFrame, key: str | Sequence[str]) -> pd.DataFrame:
+    """The rows sorted by ``key`` (stable, index reset): engines return rows in any order, and a
+    model fitted on them (cross-validation folds, float sums) must see the same order on each."""
+    keys = [key] if isinstance(key, str) else list(key)
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 def getter(tables: Tables) -> TableGetter:

@@ -11,6 +11,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
+from cxlens.analyse.common import by_key
+
 
 class PeakEndComparison:
     """Compare peak-end, average, peak and end as predictors of NPS (R²) and repurchase (AUC).
@@ -29,6 +31,8 @@ class PeakEndComparison:
 
     def fit(self, journeys: pd.DataFrame) -> PeakEndComparison:
         """Score each predictor; results in ``fits_`` and ``best_``."""
+        if "order_id" in journeys.columns:
+            journeys = by_key(journeys, "order_id")  # the same folds whatever the engine's row order
         data = journeys[journeys["signals"] >= self.min_signals]
         rows = []
         nps = data[data["nps"].notna()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table as RichTable
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from cxlens.cli.common import fail, open_workspace, out, state
 from cxlens.collect.inputs import printable
@@ -28,7 +30,7 @@ from cxlens.collect.surveys import (
 )
 from cxlens.collect.triggers import load_triggers, run_triggers
 from cxlens.ops import InboxEvent, Invitation, OpsStore, Response
-from cxlens.storage.workspace import StoreLockedError, Workspace
+from cxlens.storage.workspace import LegacyStoreError, Workspace
 from cxlens.web.settings import get_web_settings
 
 T = TypeVar("T")
@@ -239,7 +241,7 @@ def sync() -> None:
     with collector() as (ws, col):
         try:
             done = export_all(col.ops, ws)
-        except StoreLockedError as exc:
+        except LegacyStoreError as exc:
             raise fail(str(exc)) from None
         except Exception as exc:  # a clear line, never a traceback; rows stay waiting
             message = printable(f"{type(exc).__name__}: {exc}")
@@ -279,28 +281,60 @@ def triggers_run(
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (CXLENS_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (CXLENS_PORT).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes (CXLENS_WORKERS); more than one needs the PostgreSQL operational "
+            "store (CXLENS_OPS_URL).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the public survey forms, QR codes and the event-collection API."""
     import uvicorn  # the web extra
 
     from cxlens.web.app import create_app
+    from cxlens.web.auth import load_secret
 
     settings = get_web_settings()
+    host, port = host or settings.host, port or settings.port
+    workers = workers or settings.workers
     ws = Workspace(state.data_dir, state.journey_map)
     try:
-        ws.counts()  # the server owns the analytics store while it runs: fail now if another has it
-    except StoreLockedError as exc:
+        ws.counts()  # a store that needs migrating or a catalogue out of reach: say so now
+    except (LegacyStoreError, DBAPIError) as exc:
+        ws.close()
         raise fail(str(exc)) from None
-    app = create_app(settings, ws)
-    host, port = host or settings.host, port or settings.port
-    out.print(
+    message = (
         f"serving cxlens on http://{host}:{port}: dashboards at /app, survey forms, the events API "
         "(Ctrl+C to stop)"
     )
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
-    finally:
-        ws.close()
+    if workers == 1:
+        app = create_app(settings, ws)
+        out.print(message)
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="warning")
+        finally:
+            ws.close()
+        return
+    ws.close()
+    if not (settings.ops_url or "").startswith("postgresql"):
+        raise fail(
+            "several workers need the PostgreSQL operational store: set CXLENS_OPS_URL="
+            "postgresql+psycopg://user@host/db (SQLite serves one process)",
+            code=2,
+        )
+    # Every worker builds its app from the environment: hand it the command line's options.
+    if state.data_dir is not None:
+        os.environ["CXLENS_DATA_DIR"] = str(state.data_dir)
+    if state.journey_map is not None:
+        os.environ["CXLENS_JOURNEY_MAP"] = str(state.journey_map)
+    os.environ["CXLENS_WORKERS"] = str(workers)
+    load_secret(ws.data_dir, settings)  # created once here, not raced by the workers
+    out.print(f"{message}; {workers} worker processes")
+    uvicorn.run(
+        "cxlens.web.app:create_app", factory=True, workers=workers, host=host, port=port, log_level="warning"
+    )
 
 
 def _sources(action: Callable[[OpsStore], T]) -> T:

@@ -18,7 +18,7 @@ from rich.table import Table as RichTable
 
 from cxlens.journey.map import JourneyMapError
 from cxlens.report.export import safe_csv
-from cxlens.storage.workspace import StoreLockedError, Workspace
+from cxlens.storage.workspace import LegacyStoreError, StoreLockedError, Workspace
 
 #: Help panels: the four steps of customer experience management, plus workspace chores.
 MAP, COLLECT, ANALYSE, ACT, ADMIN = (
@@ -66,7 +66,7 @@ def open_workspace(read_only: bool = False) -> Iterator[Workspace]:
         raise fail(str(exc)) from None
     try:
         yield ws
-    except StoreLockedError as exc:
+    except (StoreLockedError, LegacyStoreError) as exc:
         raise fail(str(exc)) from None
     finally:
         ws.close()

@@ -40,6 +40,7 @@ from cxlens.cli.journey import journey_app
 from cxlens.cli.loyalty import loyalty_app
 from cxlens.cli.privacy import privacy_app
 from cxlens.cli.promo import promo_app
+from cxlens.cli.store import store_app
 from cxlens.cli.text import text_app
 from cxlens.cli.users import users_app
 from cxlens.config import get_settings
@@ -64,6 +65,7 @@ app.add_typer(act_app, name="act", rich_help_panel=ACT)
 app.add_typer(users_app, name="users", rich_help_panel=ADMIN)
 app.add_typer(privacy_app, name="privacy", rich_help_panel=ADMIN)
 app.command(rich_help_panel=COLLECT)(ingest)
+app.add_typer(store_app, name="store", rich_help_panel=ADMIN)
 app.command(
     "serve",
     rich_help_panel=ADMIN,
@@ -93,7 +95,7 @@ def main(
 
 def print_status(ws: Workspace) -> None:
     """Print row counts per table and the latest loads."""
-    table = RichTable(title=f"cxlens store {ws.db_path}")
+    table = RichTable(title=f"cxlens store {ws.location}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, n in ws.counts().items():

@@ -1,16 +1,17 @@
-"""Validated, idempotent, atomic loading of files and data frames into the embedded store.
+"""Validated, idempotent, atomic loading of files and data frames into the table store.
 
 A load runs in three steps, one source at a time:
 
 1. **stage** the source's records into a temporary table (streamed, so memory stays bounded);
 2. **validate** every record against the data model in one pass, casting each column to its
    type and collecting every problem as (row, column, reason);
-3. **write** in one transaction: the valid records whose primary key is not yet in the table,
-   the rejects (with ``policy="quarantine"``) and a line in the load log. Killing the process
-   before the commit leaves the store exactly as it was.
+3. **write** as one commit: the valid records whose primary key is not yet stored, the rejects
+   (with ``policy="quarantine"``) and a line in the load log. Killing the process before the
+   commit leaves the store exactly as it was; loads from other processes run at the same time
+   (see :func:`cxlens.storage.loads.commit_load`).
 
-This is storage-layer code, so it talks DuckDB SQL to the embedded store directly; analytics
-never do (they go through Ibis).
+This is storage-layer code, so it talks DuckDB SQL directly (staging in a private in-memory
+DuckDB connection); analytics never do (they go through Ibis).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from cxlens.collect.readers import (
     read_source,
 )
 from cxlens.model.schema import DUCKDB_TYPES, Column, ColumnType, Table, get_table
+from cxlens.storage.loads import commit_load
 
 if TYPE_CHECKING:
     from cxlens.storage.workspace import Workspace
@@ -496,8 +498,7 @@ def _ingest_one(
     batches = iter(mapped)
     errors: list[RowError] = []
     redact = redaction_on(workspace.data_dir)
-    with workspace._lock:
-        con = workspace.con
+    with workspace._lock, workspace.staging() as con:
         try:
             result.rows_read, staged_types = _stage(
                 con, batches, spec, label, allow_extra, errors, redact=redact
@@ -537,83 +538,9 @@ def _ingest_one(
                     + "\n(fix the file, or load the good rows with --quarantine)",
                     result,
                 )
-            _write(con, spec, validator.typed(), result, errors, bad_rows, policy, log)
+            commit_load(workspace, con, spec, validator.typed(), result, errors, bad_rows, policy, log)
         finally:
             con.execute("DROP TABLE IF EXISTS __bad")
             con.execute("DROP TABLE IF EXISTS __stage")
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _write(
-    con: Any,
-    spec: Table,
-    typed: str,
-    result: LoadResult,
-    errors: list[RowError],
-    bad_rows: int,
-    policy: Policy,
-    log: Callable[[str], None],
-) -> None:
-    """One transaction: the good rows not yet stored, the rejects, and the load-log line."""
-    cols = ", ".join(_q(c) for c in spec.column_names)
-    match = " AND ".join(f"t.{_q(k)} = c.{_q(k)}" for k in spec.primary_key)
-    key = _q(spec.primary_key[0])
-    low, high = _one(con, f"SELECT min({key}), max({key}) FROM ({typed})")
-    stored = _one(con, f"SELECT count(*) FROM (SELECT 1 FROM {_q(spec.name)} LIMIT 1)")[0]
-    if not stored or low is None:
-        not_stored = ""  # nothing stored yet: no key can repeat
-    else:
-        # The literal key range lets DuckDB skip row groups by their min/max (zone maps), so the
-        # idempotency check costs what overlaps this load, not the whole table.
-        not_stored = (
-            f"AND NOT EXISTS (SELECT 1 FROM {_q(spec.name)} t WHERE t.{key} BETWEEN ? AND ? AND {match})"
-        )
-    source_bytes = Path(result.source).stat().st_size if Path(result.source).is_file() else None
-    log("writing")
-    con.execute("BEGIN TRANSACTION")
-    try:
-        load_id = int(_one(con, "SELECT coalesce(max(load_id), 0) + 1 FROM _loads")[0])
-        loaded = con.execute(
-            f"INSERT INTO {_q(spec.name)} ({cols}) SELECT {cols} FROM ({typed}) c "
-            f"WHERE NOT EXISTS (SELECT 1 FROM __bad b WHERE b.__row = c.__row) "
-            f"{not_stored}",
-            [low, high] if not_stored else [],
-        ).fetchall()[0][0]
-        if bad_rows:
-            con.execute(
-                "INSERT INTO _rejects SELECT ?, ?, ?, c.__row, split_part(e, chr(31), 1), "
-                "split_part(e, chr(31), 2), to_json(s)::VARCHAR "
-                "FROM (SELECT __row, unnest(__errs) AS e FROM __bad) c "
-                "JOIN __stage s ON s.__row = c.__row",
-                [load_id, spec.name, result.source],
-            )
-            for e in errors:
-                if e.column == "(record)":
-                    con.execute(
-                        "INSERT INTO _rejects VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                        [load_id, spec.name, result.source, e.row, e.column, e.reason],
-                    )
-        result.rows_loaded = int(loaded)
-        result.rows_rejected = bad_rows
-        result.rows_duplicate = result.rows_read - bad_rows - result.rows_loaded
-        con.execute(
-            "INSERT INTO _loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-            [
-                load_id,
-                spec.name,
-                result.source,
-                source_bytes,
-                result.rows_read,
-                result.rows_loaded,
-                result.rows_duplicate,
-                result.rows_rejected,
-                policy,
-            ],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    result.load_id = load_id
-    log(f"committed load {load_id}: {result.summary()}")

@@ -3,17 +3,18 @@
 The operational store is the outbox: a row is marked ``exported_at`` only after
 ``Workspace.ingest`` (the one validated write path into the analytics store) has committed it.
 Ingest is idempotent by primary key, so a crash between the two steps re-sends rows harmlessly.
-DuckDB allows one writing process per file, so one process (the web server, or
-``cxlens collect sync``) owns the workspace and runs the :class:`Exporter`; any number of
-processes can write the operational store.
+One thread exports (the web server's :class:`Exporter`, in the worker holding the jobs lease,
+or ``cxlens collect sync``), in batches, so the table store gets a few commits rather than one
+per answer; any number of processes can write the operational store.
 
 No row can block the others: a row that cannot be stored (invalid text that slipped past the
 door, a survey that no longer exists, a store id the stores table does not know) is *held* with
 a reason (``export_hold``, ``export_error``) and the batch goes on; a batch that fails for a
 reason the checks did not foresee is split until the failing rows are found and held. Failures
-of the store itself (locked, disk full) hold nothing: the batch is tried again next pass. Held
-rows are listed by ``cxlens collect status`` and released by ``cxlens collect retry``; rows held
-for an unknown store are retried by themselves when the stores table changes.
+of the store itself (catalogue out of reach, disk full) hold nothing: the batch is tried again
+next pass. Held rows are listed by ``cxlens collect status`` and released by
+``cxlens collect retry``; rows held for an unknown store are retried by themselves when the
+stores table changes.
 """
 
 from __future__ import annotations
@@ -99,9 +100,20 @@ class Exported:
 
 #: Errors of the store or the machine, not of a row: never a reason to hold rows.
 def _environmental() -> tuple[type[BaseException], ...]:
-    from cxlens.storage.workspace import StoreLockedError
+    from sqlalchemy.exc import DBAPIError
 
-    kinds: list[type[BaseException]] = [OSError, MemoryError, StoreLockedError]
+    from cxlens.storage.catalog import CommitConflictError
+    from cxlens.storage.workspace import LegacyStoreError, StoreLockedError
+
+    # the catalogue out of reach, a commit that kept losing races, a store still to migrate
+    kinds: list[type[BaseException]] = [
+        OSError,
+        MemoryError,
+        StoreLockedError,
+        DBAPIError,
+        CommitConflictError,
+        LegacyStoreError,
+    ]
     try:
         import duckdb
 
@@ -417,8 +429,8 @@ Job = tuple[float, Callable[[], object]]
 class Exporter:
     """A background thread that exports pending rows every ``interval`` seconds, and once at stop.
 
-    It is the only thread of the server that uses the workspace's DuckDB connection, so periodic
-    jobs that read the analytics store (``jobs``) run on it too.
+    Periodic jobs that read the analytics store (``jobs``) run on it too. With several server
+    processes, ``leader`` says whether this one is to do the work (see :mod:`cxlens.web.workers`).
     """
 
     def __init__(
@@ -428,8 +440,11 @@ class Exporter:
         interval: float = 1.0,
         on_error: Callable[[Exception], None] | None = None,
         jobs: list[Job] | None = None,
+        leader: Callable[[], bool] | None = None,
     ) -> None:
         self.ops, self.ws, self.interval = ops, ws, interval
+        #: With several server processes, only the one this says yes to exports and runs jobs.
+        self.leader = leader
         self.on_error = on_error
         self.jobs = list(jobs or [])
         self._next_run = [0.0] * len(self.jobs)
@@ -506,7 +521,7 @@ class Exporter:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
-            if not self._stop.is_set():
+            if not self._stop.is_set() and (self.leader is None or self.leader()):
                 self.flush()
                 self.run_jobs()
                 try:

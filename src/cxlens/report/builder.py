@@ -301,10 +301,8 @@ def voice_of_customer(ws: Workspace, engine: str | None, grain: str) -> Section:
         from cxlens.text.store import text_tables
     except ImportError:
         return _missing_extra("text", "Voice of the customer", "text")
-    analysed = ws.con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'feedback_aspects'"
-    ).fetchall()[0][0]
-    texts = ws.con.execute("SELECT count(text) FROM feedback").fetchall()[0][0]
+    analysed = ws.has_table("feedback_aspects")
+    texts = ws.query("SELECT count(text) FROM feedback")[0][0]
     if not texts or not analysed:
         section = Section("text", "Voice of the customer")
         section.notes.append(

@@ -1,23 +1,25 @@
-"""Analytics engines: Ibis backends over the workspace's data, on DuckDB (default) or PySpark.
+"""Analytics engines: Ibis backends over the workspace's tables, on DuckDB (default) or PySpark.
 
-Analytic code receives Ibis tables and never imports an engine. The DuckDB engine reads the
-embedded store directly. The Spark engine reads a Parquet snapshot of the store, written under
-``<data_dir>/parquet/v<version>/`` and refreshed when a load has committed since; on a cluster,
-point Spark at the same Parquet layout in shared storage.
+Analytic code receives Ibis tables and never imports an engine. Both engines read the same
+Parquet data files, listed by the tables' Iceberg metadata (no export, no copy): DuckDB through
+the workspace's views, Spark through ``spark.read.parquet`` of each table's current file list.
+Neither needs an Iceberg extension or jar (none can be downloaded here), which is why the store
+never writes delete files (see :mod:`cxlens.storage.store`).
 """
 
 from __future__ import annotations
 
-import shutil
+import math
+import os
+import sys
 import threading
 import weakref
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import ibis
 
 from cxlens.config import get_settings
-from cxlens.model.schema import TABLE_ORDER, get_table
+from cxlens.storage.store import TableState
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -46,18 +48,21 @@ class AnalyticsEngine(Protocol):
 class _ThreadBackend:
     """Holds one thread's Ibis backend; when the thread ends, its cursor is closed."""
 
-    __slots__ = ("__weakref__", "backend")
+    __slots__ = ("__weakref__", "backend", "tables")
 
     def __init__(self, backend: BaseBackend) -> None:
         self.backend = backend
+        #: Ibis tables this thread made, by view name: (the view's metadata file, the table).
+        self.tables: dict[str, tuple[str | None, ir.Table]] = {}
 
 
 class DuckDBEngine:
-    """Ibis over the embedded DuckDB store, one cursor of the workspace connection per thread.
+    """Ibis over the workspace's DuckDB views, one cursor of the workspace database per thread.
 
     A DuckDB connection serves one caller at a time, so the web app's request threads, the
     exporter and the CLI each get their own cursor (a connection to the same database): queries
-    run concurrently, and each sees only committed loads. A thread's cursor is closed when the
+    run concurrently, and each sees only committed loads (of any process: :meth:`table` first
+    points the views at the current files). A thread's cursor is closed when the
     thread ends (server thread pools retire idle threads) or when the engine closes. An Ibis
     expression belongs to the thread that built it: build and run it in one thread.
     """
@@ -75,7 +80,7 @@ class DuckDBEngine:
         """This thread's Ibis backend (created on first use)."""
         holder: _ThreadBackend | None = getattr(self._local, "holder", None)
         if holder is None:
-            cursor = self.workspace.con.cursor()
+            cursor = self.workspace._local().cursor()
             holder = _ThreadBackend(ibis.duckdb.from_connection(cursor))
             with self._guard:
                 self._cursors[id(cursor)] = cursor
@@ -90,9 +95,18 @@ class DuckDBEngine:
             cursor.close()
 
     def table(self, name: str) -> ir.Table:
-        """The data-model table ``name``."""
-        get_table(name)
-        return self.backend.table(name)
+        """The stored table ``name``, as of the latest commit (the Ibis table is reused while the
+        view reads the same snapshot: asking DuckDB for a schema costs milliseconds per call)."""
+        self.workspace.refresh()
+        backend = self.backend
+        holder: _ThreadBackend = self._local.holder
+        location = self.workspace._views.get(name)
+        cached = holder.tables.get(name)
+        if cached is not None and location is not None and cached[0] == location:
+            return cached[1]
+        table = backend.table(name)
+        holder.tables[name] = (location, table)
+        return table
 
     def close(self) -> None:
         """Close the cursors; the workspace owns the connection itself."""
@@ -104,7 +118,8 @@ class DuckDBEngine:
 
 
 class SparkEngine:
-    """Ibis over PySpark, reading a Parquet snapshot of the store (local mode by default)."""
+    """Ibis over PySpark, reading each table's current Parquet files (local mode by default; set
+    ``CXLENS_SPARK_MASTER`` to a cluster whose executors see the warehouse path)."""
 
     name = "spark"
 
@@ -117,55 +132,91 @@ class SparkEngine:
             ) from exc
         self.workspace = workspace
         if session is None:
-            session = (
-                SparkSession.builder.master(get_settings().spark_master)
-                .appName("cxlens")
-                .config("spark.sql.session.timeZone", "UTC")
-                .config("spark.ui.enabled", "false")
-                .config("spark.sql.shuffle.partitions", "4")
-                .getOrCreate()
-            )
+            session = spark_session(SparkSession.builder)
         self.session = session
         self.backend = ibis.pyspark.connect(session)
-        self._version: int | None = None
-
-    @property
-    def snapshot_root(self) -> Path:
-        """Directory holding the Parquet snapshots."""
-        return self.workspace.data_dir / "parquet"
-
-    def refresh(self) -> Path:
-        """Write a Parquet snapshot of every table if the store changed; return its directory."""
-        version = self.workspace.data_version()
-        target = self.snapshot_root / f"v{version}"
-        if not (target / "_SUCCESS").exists():
-            tmp = self.snapshot_root / f".v{version}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            con = self.workspace.con
-            for name in TABLE_ORDER:
-                target_file = str(tmp / (name + ".parquet")).replace("'", "''")
-                con.execute(f"COPY \"{name}\" TO '{target_file}' (FORMAT parquet)")
-            (tmp / "_SUCCESS").touch()
-            shutil.rmtree(target, ignore_errors=True)
-            tmp.rename(target)
-            for old in self.snapshot_root.glob("v*"):
-                if old != target:
-                    shutil.rmtree(old, ignore_errors=True)
-        if self._version != version:
-            for name in TABLE_ORDER:
-                self.backend.read_parquet(str(target / f"{name}.parquet"), table_name=name)
-            self._version = version
-        return target
+        self._seen: dict[str, str] = {}
+        self._guard = threading.Lock()
 
     def table(self, name: str) -> ir.Table:
-        """The data-model table ``name``, from the current snapshot."""
-        get_table(name)
-        self.refresh()
+        """The stored table ``name``, as of the latest commit."""
+        store = self.workspace.store
+        _, pointers = store.pointers()
+        if name not in pointers:
+            raise KeyError(f"no table {name!r} in the store")
+        with self._guard:
+            state = store.state(name, pointers[name])
+            if self._seen.get(name) != state.table.metadata_location:
+                self._frame(state).createOrReplaceTempView(name)
+                self._seen[name] = state.table.metadata_location
+                self._size_shuffles(store, pointers)
         return self.backend.table(name)
+
+    def _frame(self, state: TableState) -> Any:
+        """A Spark DataFrame of the table's columns over its current files (typed when empty)."""
+        from pyspark.sql import functions as F  # noqa: N812 - the PySpark convention
+
+        schema = spark_schema(state)
+        if not state.files:
+            return self.session.createDataFrame([], schema)
+        merge = len(state.table.metadata.schemas) > 1
+        df = self.session.read.option("mergeSchema", str(merge).lower()).parquet(
+            *[f.file_path for f in state.files]
+        )
+        cols = []
+        for field in schema.fields:
+            col = F.col(field.name) if field.name in df.columns else F.lit(None)
+            cols.append(col.cast(field.dataType).alias(field.name))
+        return df.select(*cols)
+
+    def _size_shuffles(self, store: Any, pointers: dict[str, str]) -> None:
+        """Shuffle partitions from the data size: ~128 MB of Parquet per partition, at least the
+        cluster's default parallelism, at most 2,000."""
+        total = sum(
+            f.file_size_in_bytes for view, loc in pointers.items() for f in store.state(view, loc).files
+        )
+        parallelism = self.session.sparkContext.defaultParallelism
+        partitions = max(parallelism, min(2000, math.ceil(total / (128 * 1024 * 1024))))
+        self.session.conf.set("spark.sql.shuffle.partitions", str(partitions))
 
     def close(self) -> None:
         """Leave the Spark session running: it is process-wide and expensive to restart."""
+
+
+def spark_session(builder: Any, master: str | None = None, app_name: str = "cxlens") -> Any:
+    """Configure and start (or reuse) the Spark session from the settings."""
+    settings = get_settings()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return (
+        builder.master(master or settings.spark_master)
+        .appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.executor.memory", settings.spark_executor_memory)
+        .config("spark.driver.memory", settings.spark_driver_memory)
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+
+
+def spark_schema(state: TableState) -> Any:
+    """The Spark schema of a table (timestamps without a zone, as DuckDB writes them)."""
+    from pyspark.sql import types as T  # noqa: N812 - the PySpark convention
+
+    mapping = {
+        "VARCHAR": T.StringType(),
+        "BIGINT": T.LongType(),
+        "INTEGER": T.IntegerType(),
+        "DOUBLE": T.DoubleType(),
+        "BOOLEAN": T.BooleanType(),
+        "TIMESTAMP": T.TimestampNTZType(),
+        "DATE": T.DateType(),
+    }
+    from cxlens.storage.store import duckdb_type
+
+    return T.StructType(
+        [T.StructField(f.name, mapping[duckdb_type(f.field_type)], True) for f in state.table.schema().fields]
+    )
 
 
 def make_engine(name: str, workspace: Workspace) -> AnalyticsEngine:

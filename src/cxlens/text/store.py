@@ -1,6 +1,6 @@
 """Enrich the store's feedback with text analytics, incrementally, into tables analytics can join.
 
-Tables (created here with CREATE TABLE IF NOT EXISTS; keyed by ``feedback_id``):
+Derived tables of the store (declared here, created on first use; keyed by ``feedback_id``):
 
 - ``feedback_text``: one row per analysed feedback text: language (detected when the feedback
   row has none), sentiment label and score, the analysis version.
@@ -8,8 +8,9 @@ Tables (created here with CREATE TABLE IF NOT EXISTS; keyed by ``feedback_id``):
 
 The selection of what to analyse is an Ibis expression (feedback with text, anti-joined with what
 is analysed at the current version); the model runs in-process on batches; each batch is written
-in one transaction. A new model or an edited taxonomy changes the version, so everything is
-re-analysed on the next run; running twice at the same version adds nothing.
+in one commit to both tables (rows of re-analysed feedback replaced). A new model or an edited
+taxonomy changes the version, so everything is re-analysed on the next run; running twice at the
+same version adds nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from cxlens.model.schema import Column, ColumnType, Table
 from cxlens.text.aspects import TextAnalyser
 from cxlens.text.sentiment import DEFAULT_MODEL, SentimentModel
 from cxlens.text.taxonomy import DEFAULT_TAXONOMY, load_taxonomy
@@ -33,15 +35,39 @@ if TYPE_CHECKING:
 
     from cxlens.storage.workspace import Workspace
 
-TEXT_TABLES = ("feedback_text", "feedback_aspects")
-DDL = (
-    """CREATE TABLE IF NOT EXISTS feedback_text (
-        feedback_id VARCHAR, language VARCHAR, language_confidence DOUBLE, sentiment VARCHAR,
-        score DOUBLE, customer_turns_only BOOLEAN, version VARCHAR, analysed_at TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS feedback_aspects (
-        feedback_id VARCHAR, aspect VARCHAR, sub_aspect VARCHAR, mentions INTEGER,
-        sentiment VARCHAR, score DOUBLE, version VARCHAR)""",
+_S, _F = ColumnType.STRING, ColumnType.FLOAT
+TEXT_SPECS = (
+    Table(
+        "feedback_text",
+        "One row per analysed feedback text.",
+        (
+            Column("feedback_id", _S, "Feedback analysed."),
+            Column("language", _S, "Language (detected when the feedback row has none)."),
+            Column("language_confidence", _F, "Confidence of the detected language."),
+            Column("sentiment", _S, "negative, neutral or positive."),
+            Column("score", _F, "Sentiment score, -1 to 1."),
+            Column("customer_turns_only", ColumnType.BOOL, "Transcript: only the customer's turns scored."),
+            Column("version", _S, "Analysis version (model, tier and taxonomy hash)."),
+            Column("analysed_at", ColumnType.TIMESTAMP, "When it was analysed (UTC)."),
+        ),
+        ("feedback_id",),
+    ),
+    Table(
+        "feedback_aspects",
+        "One row per (feedback, sub-aspect) found.",
+        (
+            Column("feedback_id", _S, "Feedback analysed."),
+            Column("aspect", _S, "Aspect of the taxonomy."),
+            Column("sub_aspect", _S, "Sub-aspect of the taxonomy."),
+            Column("mentions", ColumnType.INT, "Mentions in the text."),
+            Column("sentiment", _S, "negative, neutral or positive."),
+            Column("score", _F, "Sentiment score of the mentions, -1 to 1."),
+            Column("version", _S, "Analysis version."),
+        ),
+        ("feedback_id", "aspect", "sub_aspect"),
+    ),
 )
+TEXT_TABLES = tuple(t.name for t in TEXT_SPECS)
 _TRANSCRIPT_SOURCES = ("call", "chat")
 
 
@@ -101,16 +127,14 @@ def load_tier(tier: str, model_path: str | Path | None = None) -> tuple[Any, Pat
 
 
 def ensure_tables(ws: Workspace) -> None:
-    """Create the text tables in the embedded store if they are missing."""
-    for ddl in DDL:
-        ws.con.execute(ddl)
+    """Create the text tables in the store if they are missing."""
+    ws.ensure_tables(TEXT_SPECS)
 
 
 def pending(ws: Workspace, version: str) -> ir.Table:
     """Ibis expression: feedback rows with text not yet analysed at ``version``."""
-    backend = ws.backend("duckdb")
     fb = ws.table("feedback", "duckdb")
-    done = backend.table("feedback_text")
+    done = ws.engine("duckdb").table("feedback_text")
     done = done.filter(done.version == version).select("feedback_id")
     todo = fb.filter(fb.text.notnull() & (fb.text.strip() != ""))
     return todo.anti_join(done, "feedback_id").select("feedback_id", "source", "language", "text")
@@ -140,9 +164,8 @@ def enrich_feedback(
     analyser = TextAnalyser(fast, load_taxonomy(taxonomy_path, ws.journey_map), tier=scorer)
     ensure_tables(ws)
     sql = ibis.to_sql(pending(ws, version), dialect="duckdb")
-    reader = ws.con.cursor().sql(str(sql)).to_arrow_reader(batch_size)
     analysed = n_aspects = 0
-    for batch in reader:
+    for batch in ws.arrow_batches(str(sql), batch_size):
         frame = batch.to_pandas()
         if frame.empty:
             continue
@@ -182,44 +205,17 @@ def _write_batch(ws: Workspace, frame: pd.DataFrame, analyser: TextAnalyser, ver
         feedback_id=frame["feedback_id"].to_numpy()[result.aspects["doc"].to_numpy(dtype=int)],
         version=version,
     )[["feedback_id", "aspect", "sub_aspect", "mentions", "sentiment", "score", "version"]]
-    con = ws.con
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.register("_text_ids", frame[["feedback_id"]])
-        con.execute("DELETE FROM feedback_text WHERE feedback_id IN (SELECT feedback_id FROM _text_ids)")
-        con.execute("DELETE FROM feedback_aspects WHERE feedback_id IN (SELECT feedback_id FROM _text_ids)")
-        con.register("_text_docs", docs)
-        con.execute("INSERT INTO feedback_text SELECT * FROM _text_docs")
-        con.register("_text_aspects", aspects)
-        con.execute("INSERT INTO feedback_aspects SELECT * FROM _text_aspects")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in ("_text_ids", "_text_docs", "_text_aspects"):
-            con.unregister(name)
+    ws.replace_rows(
+        {"feedback_text": docs, "feedback_aspects": aspects}, "feedback_id", list(frame["feedback_id"])
+    )
     return len(docs), len(aspects)
 
 
 def text_tables(ws: Workspace, engine: str | None = None) -> Callable[[str], ir.Table]:
     """A table getter for analytics: data-model tables plus the text tables, on either engine."""
     engine = engine or "duckdb"
-    cache: dict[str, Any] = {}
 
     def get(name: str) -> ir.Table:
-        if name not in TEXT_TABLES:
-            return ws.table(name, engine)
-        if engine == "duckdb":
-            return ws.backend("duckdb").table(name)
-        if name not in cache:
-            # Spark reads Parquet: export the text tables next to the engine's own snapshot
-            target = ws.data_dir / "parquet" / "text"
-            target.mkdir(parents=True, exist_ok=True)
-            path = target / f"{name}.parquet"
-            quoted = str(path).replace("'", "''")
-            ws.con.execute(f"COPY \"{name}\" TO '{quoted}' (FORMAT parquet)")
-            cache[name] = ws.backend(engine).read_parquet(str(path), table_name=name)
-        return cache[name]
+        return ws.engine(engine).table(name) if name in TEXT_TABLES else ws.table(name, engine)
 
     return get

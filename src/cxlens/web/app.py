@@ -1,8 +1,9 @@
 """The FastAPI app factory: public survey forms, QR codes, the embed snippet and the collection API.
 
-``create_app`` takes settings and/or a workspace; the app owns the workspace's DuckDB file for
-its lifetime (one writing process per file) and exports new responses and events to it every
-``CXLENS_EXPORT_INTERVAL`` seconds. Staff pages (dashboards, login) are added later as more
+``create_app`` takes settings and/or a workspace (with neither, both come from the environment:
+``cxlens serve --workers N`` starts each worker process that way); it exports new responses and
+events to the table store every ``CXLENS_EXPORT_INTERVAL`` seconds (one worker of several does).
+Staff pages (dashboards, login) are added later as more
 routers over the same :class:`~cxlens.web.deps.AppState`.
 """
 
@@ -40,6 +41,7 @@ from cxlens.web.ratelimit import RateLimiter
 from cxlens.web.routes import embed, events, forms, health, qr, surveys
 from cxlens.web.settings import WebSettings, get_web_settings
 from cxlens.web.staff import install as install_staff
+from cxlens.web.workers import JobsLease
 
 HERE = Path(__file__).parent
 #: Seconds a client is asked to wait when the SQLite operational store stayed busy.
@@ -64,7 +66,9 @@ def create_app(
     warmer = CacheWarmer(ws, store) if settings.warm_cache else None
     if warmer is not None:  # on the exporter's thread: warms again after exports change the data
         jobs.append((settings.warm_every, warmer.run))
-    exporter = Exporter(store, ws, settings.export_interval, jobs=jobs) if export else None
+    lease = JobsLease(store, ws.data_dir) if settings.workers > 1 else None
+    leader = lease.held if lease is not None else None
+    exporter = Exporter(store, ws, settings.export_interval, jobs=jobs, leader=leader) if export else None
     # Autoescape every template (they end in .j2, which Jinja would not escape by default):
     # answers are untrusted text and are echoed back on pages with field errors.
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
@@ -99,6 +103,8 @@ def create_app(
                 await asyncio.to_thread(pages.join)
             if exporter is not None:
                 exporter.stop()
+            if lease is not None:
+                lease.release()
             if ops is None:
                 store.close()
             if owns_ws:

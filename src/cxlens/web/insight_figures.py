@@ -239,16 +239,14 @@ def _emotions(ws: Workspace, scope: Scope, level: str) -> pd.DataFrame:
 
 def text_ready(ws: Workspace) -> bool:
     """Whether ``cxlens text analyse`` has created the text tables."""
-    names = ", ".join(f"'{n}'" for n in TEXT_TABLES)
-    sql = f"SELECT count(*) FROM information_schema.tables WHERE table_name IN ({names})"
-    return int(ws.con.cursor().execute(sql).fetchall()[0][0]) == len(TEXT_TABLES)
+    return all(ws.has_table(name) for name in TEXT_TABLES)
 
 
 def text_version(ws: Workspace) -> tuple[int, str]:
     """Changes when texts are (re-)analysed (text analysis is not a data load)."""
     if not text_ready(ws):
         return (0, "")
-    row = ws.con.cursor().execute("SELECT count(*), max(analysed_at) FROM feedback_text").fetchall()[0]
+    row = ws.query("SELECT count(*), max(analysed_at) FROM feedback_text")[0]
     return int(row[0]), str(row[1])
 
 

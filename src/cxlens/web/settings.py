@@ -64,6 +64,12 @@ class WebSettings(CollectSettings):
         description="Key that signs staff session cookies (empty: a random key kept in "
         "<data_dir>/cxlens-secret.key). Set the same value on every server behind one address.",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Web worker processes (`cxlens serve --workers`); with more than one, one of them "
+        "runs the exports and periodic jobs, and the operational store must be PostgreSQL.",
+    )
     warm_cache: bool = Field(
         default=True,
         description="Compute the dashboards' common figures at start-up and after each data load, "

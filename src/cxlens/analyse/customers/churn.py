@@ -20,6 +20,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from cxlens.analyse.common import by_key
 from cxlens.analyse.customers.prepare import Tables, baskets_from_tables, customer_orders, getter
 from cxlens.analyse.customers.rfm import DateLike, as_date
 from cxlens.analyse.journeys import customer_rows
@@ -169,6 +170,8 @@ class ChurnModel:
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.ensemble import HistGradientBoostingClassifier
 
+        if y is None and ID in frame.columns:
+            frame = by_key(frame, ID)  # the same folds whatever order the engine returned
         labels = np.asarray(frame[LABEL] if y is None else y, dtype=int)
         X = self._matrix(frame, fitting=True)  # noqa: N806
         base = HistGradientBoostingClassifier(
@@ -263,6 +266,7 @@ def time_split_validation(
     """Fit on features at an earlier cutoff and score on a later one (AUC, Brier, lift)."""
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
+    train, test = by_key(train, ID), by_key(test, ID)
     m = (model or ChurnModel()).fit(train)
     p = m.predict_proba(test)
     y = test[LABEL].to_numpy(dtype=int)

@@ -9,6 +9,7 @@ why the fit is fast. :func:`validate_holdout` scores the predictions on a holdou
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,6 +19,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
+
+from cxlens.analyse.common import by_key
 
 Array = NDArray[np.float64]
 
@@ -35,8 +38,13 @@ def _compress(*cols: Array) -> tuple[list[Array], Array]:
     return [keys[i].to_numpy(dtype=np.float64) for i in range(len(cols))], weights
 
 
+#: ``warnings.catch_warnings`` swaps process-wide filters: two fits in two threads (web request
+#: and cache warmer) would restore each other's filters and let the warning through.
+_WARNINGS_LOCK = threading.Lock()
+
+
 def _minimise(fun: Any, x0: Array, args: tuple[Any, ...]) -> Array:
-    with warnings.catch_warnings():
+    with _WARNINGS_LOCK, warnings.catch_warnings():
         # with the tight gtol, BFGS's line search can stop at the float precision of the optimum
         # (scipy then warns "did not converge"); the result is checked below, and the fits match
         # lifetimes to ~1e-7 in the tests
@@ -399,7 +407,9 @@ def fit_clv(
     if observation_end is None:
         observation_end = baskets.ordered_at.max().to_pandas()
     cal_end, obs_end = rfm.as_date(calibration_end), rfm.as_date(observation_end)
-    cal_hold = rfm.calibration_holdout(baskets, cal_end, obs_end, unit=unit).to_pandas()
+    cal_hold = by_key(
+        rfm.calibration_holdout(baskets, cal_end, obs_end, unit=unit).to_pandas(), "customer_id"
+    )
     if cal_hold.empty:
         raise ValueError(f"no customers bought on or before the calibration end {cal_end}")
     start = time.perf_counter()

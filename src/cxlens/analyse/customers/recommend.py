@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cxlens.analyse.common import by_key
 from cxlens.analyse.customers.rfm import DateLike, as_date
 
 if TYPE_CHECKING:
@@ -179,8 +180,8 @@ def evaluate(
 ) -> dict[str, RankingScore]:
     """Train before ``split``, test on items bought after it by customers seen in training."""
     end = as_date(split) + timedelta(days=test_days) if test_days else None
-    train = purchases(lines, end=split).to_pandas()
-    test = purchases(lines, start=split, end=end).to_pandas()
+    train = by_key(purchases(lines, end=split).to_pandas(), ["customer_id", "item_id"])
+    test = by_key(purchases(lines, start=split, end=end).to_pandas(), ["customer_id", "item_id"])
     test = test[test["customer_id"].isin(set(train["customer_id"]))]
     truth = {c: set(g["item_id"]) for c, g in test.groupby("customer_id")}
     customers = list(truth)

@@ -56,13 +56,9 @@ class DriversFigure(Figure):
 
 def _text_state(ws: Workspace) -> tuple[int, str]:
     """Changes when texts are (re-)analysed, which is not a data load."""
-    con = ws.con.cursor()
-    ready = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'feedback_text'"
-    ).fetchall()[0][0]
-    if not ready:
+    if not ws.has_table("feedback_text"):
         return (0, "")
-    row = con.execute("SELECT count(*), max(analysed_at) FROM feedback_text").fetchall()[0]
+    row = ws.query("SELECT count(*), max(analysed_at) FROM feedback_text")[0]
     return int(row[0]), str(row[1])
 
 
