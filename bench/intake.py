@@ -1,48 +1,64 @@
-"""Benchmark: survey responses per second through the public form on loopback under concurrent
-load, then every response counted in both stores: zero lost.
+"""Benchmark: survey responses and events per second through the public HTTP endpoints on loopback
+under concurrent load, then every acknowledged one looked up in both stores: zero lost.
 
-A cxlens server (uvicorn, one process, the app from ``cxlens.web.app.create_app``) runs in a
-subprocess on a free loopback port with a fresh data directory. The bench process fires
-``--responses`` kiosk-form submissions (``POST /k/in_store``, one page, so each request stores a
-complete response) from ``--concurrency`` concurrent clients, and ``--events`` events in batches
-of 100 to ``POST /api/v1/events``. It then waits for the exporter to copy everything to the
-analytics store, stops the server (which flushes once more), and counts:
+For each operational store (SQLite, the embedded default, and PostgreSQL) a cxlens server runs as
+users run it (``cxlens collect serve``, one process) on a free loopback port with a fresh data
+directory. The bench fires ``--responses`` kiosk-form submissions (``POST /k/<survey>``, one
+page, so each request stores a complete response) from ``--concurrency`` keep-alive connections,
+then ``--events`` events in batches of ``--event-batch`` to ``POST /api/v1/events``. It waits for
+the exporter to copy everything to the analytics store, stops the server (which flushes once
+more), and checks that the ids the server acknowledged (the response ids in the redirects, the
+event ids it answered ``accepted``) are exactly the ids in the operational store and in the
+analytics store's ``feedback`` and ``events`` tables.
 
-* responses the server acknowledged (HTTP 303) vs rows in the operational store vs rows in the
-  ``feedback`` table of the DuckDB store (the difference is reported as *lost*);
-* the same for events.
+Peers measured in the same run, per store:
 
-Peer measured in the same run: ``Collector.start`` called directly in one process with no HTTP
-(the store path alone), so the ratio shows what HTTP, form parsing, rendering and the rate
-limiter add. Results go to ``bench/results/intake-<timestamp>.json``.
+* **direct**: ``Collector.start`` called without HTTP from ``--concurrency`` threads of one
+  process (the validation and store path alone), so the ratio shows what HTTP adds;
+* **HTTP floor**: the same app with one extra route that reads the form and answers 303 without
+  storing anything: what uvicorn, the middleware (door checks, security headers), FastAPI and
+  form parsing cost per request, the ceiling of any form endpoint on this machine.
 
-    python bench/intake.py                       # 5,000 responses, 32 clients
-    python bench/intake.py --responses 20000 --concurrency 64 --ops-url postgresql+psycopg://...
-    python bench/intake.py --smoke               # 300 responses, 2,000 events, 8 clients
+Besides wall-clock rates the bench reports **CPU milliseconds per request** of the server process
+(user + system, all threads, from ``/proc``), which a shared machine disturbs much less, and what
+they imply: requests per second per core. The load generator is a minimal keep-alive HTTP/1.1
+client on asyncio streams (below), because a general client (httpx) costs more CPU per request
+than the server under test and would share the same two cores.
 
-Checks (exit code 1 if any fails): no request failed, and nothing acknowledged was lost on the way
-to the operational store or the analytics store.
+    python bench/intake.py                       # 5,000 responses, 50,000 events, 32 connections
+    python bench/intake.py --stores sqlite       # SQLite only
+    python bench/intake.py --postgres-url postgresql+psycopg://...   # else a throwaway server
+    python bench/intake.py --smoke               # 300 responses, 2,000 events, SQLite
+
+PostgreSQL: ``--postgres-url`` or ``CXLENS_TEST_POSTGRES_URL``, else a throwaway server started
+with ``scripts/postgres.sh`` (``fsync=off``: the figure is the client side's cost, not a disk's).
+Checks (exit code 1 if any fails): no request failed, nothing acknowledged missing from either
+store, nothing stored that was not acknowledged, every requested store measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
+import json
 import os
-import platform
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
-
-import httpx2
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sqlalchemy import select
+
 import _common as bc
 from cxlens.collect.responses import Collector, Context
 from cxlens.collect.sources import create_source
@@ -51,51 +67,126 @@ from cxlens.journey.map import load_journey_map
 from cxlens.ops import InboxEvent, OpsStore, Response
 from cxlens.storage.workspace import Workspace
 
-SERVER = """
-import sys, uvicorn
+ROOT = Path(__file__).resolve().parent.parent
+#: The HTTP floor: the app as served, plus a route that parses the form and stores nothing.
+FLOOR_SERVER = """
+import gc, sys, uvicorn
+from fastapi import Request
+from starlette.responses import Response
 from cxlens.web.app import create_app
-uvicorn.run(create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+
+app = create_app()
+
+@app.post("/bench/empty")
+async def empty(request: Request) -> Response:
+    await request.form()
+    return Response(status_code=303, headers={"location": "/r/x/done?lang=en"})
+
+gc.freeze()  # as `cxlens collect serve` does
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# -- a minimal load generator ----------------------------------------------------------------------
+class Connection:
+    """One keep-alive HTTP/1.1 connection: sends a request, reads the status, headers and a
+    ``Content-Length`` body (all the endpoints measured answer so)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, head: bytes, body: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+        """Send one request (``head`` ends with the blank line) and return its answer."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(head + body)
+        lines = (await self.reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower()] = value.strip()
+        if b"transfer-encoding" in headers:
+            raise RuntimeError("chunked answers are not expected from the endpoints measured")
+        length = int(headers.get(b"content-length", b"0"))
+        data = await self.reader.readexactly(length) if length else b""
+        if headers.get(b"connection", b"").lower() == b"close":
+            await self.close()
+        return status, headers, data
+
+    async def close(self) -> None:
+        """Close the connection (opened again by the next request)."""
+        if self.writer is not None:
+            self.writer.close()
+            with suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
 
 
-async def fire_responses(base: str, survey_id: str, n: int, concurrency: int) -> tuple[int, int, float]:
-    """Submit ``n`` kiosk responses with ``concurrency`` clients; return (acknowledged, failed, seconds)."""
-    ok = failed = 0
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(n):
-        queue.put_nowait(i)
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+def _head(port: int, path: str, ctype: str, body: bytes, extra: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {ctype}\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode()
 
-    async def worker(client: httpx2.AsyncClient) -> None:
-        nonlocal ok, failed
-        while not queue.empty():
-            i = queue.get_nowait()
+
+def _run(coro_fn: Callable[[], Any]) -> Any:
+    """Run a coroutine on uvloop when installed (the cheapest client), else asyncio's loop."""
+    try:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro_fn())
+
+
+async def fire_forms(port: int, path: str, n: int, concurrency: int) -> dict[str, Any]:
+    """POST ``n`` kiosk answers from ``concurrency`` connections: the response ids acknowledged
+    (303 to ``/r/<id>/done``), failures, seconds and client CPU seconds."""
+    ids: list[str] = []
+    failures: dict[int, int] = {}
+    todo = iter(range(n))
+
+    async def worker() -> None:
+        conn = Connection(port)
+        for i in todo:
             form = {"q_nps": str(i % 11), "q_rating": str(1 + i % 5), "q_comment": f"bench {i}", "lang": "en"}
+            body = urlencode(form).encode()
+            head = _head(port, f"{path}?store=S{i % 50:03d}", "application/x-www-form-urlencoded", body)
             try:
-                r = await client.post(f"/k/{survey_id}?store=S{i % 50:03d}", data=form)
-                if r.status_code == 303:
-                    ok += 1
-                else:
-                    failed += 1
-            except httpx2.HTTPError:
-                failed += 1
+                status, headers, _ = await conn.request(head, body)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                status, headers = -1, {}
+                await conn.close()
+            location = headers.get(b"location", b"").decode()
+            if status == 303 and location.startswith("/r/") and "/done" in location:
+                ids.append(location[3:].split("/", 1)[0])
+            else:
+                failures[status] = failures.get(status, 0) + 1
+        await conn.close()
 
-    async with httpx2.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        return ok, failed, time.perf_counter() - start
+    cpu, start = bc.cpu_seconds(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return {
+        "ids": ids,
+        "failures": failures,
+        "seconds": time.perf_counter() - start,
+        "client_cpu": bc.cpu_seconds() - cpu,
+    }
 
 
-async def fire_events(base: str, run: str, n: int, concurrency: int, key: str) -> tuple[int, float]:
-    """Send ``n`` events in batches of 100; return (accepted, seconds)."""
-    batches = [
-        [
+async def fire_events(port: int, run: str, n: int, batch: int, concurrency: int, key: str) -> dict[str, Any]:
+    """Send ``n`` events in batches from ``concurrency`` connections: the event ids the server
+    answered ``accepted``, failed batches, seconds and client CPU seconds."""
+    bodies = []
+    for start in range(0, n, batch):
+        events = [
             {
                 "event_id": f"{run}-{i}",
                 "occurred_at": "2026-11-24T10:00:00Z",
@@ -103,72 +194,106 @@ async def fire_events(base: str, run: str, n: int, concurrency: int, key: str) -
                 "channel": "web",
                 "event_type": "page_view",
             }
-            for i in range(start, min(start + 100, n))
+            for i in range(start, min(start + batch, n))
         ]
-        for start in range(0, n, 100)
-    ]
-    accepted = 0
-    sem = asyncio.Semaphore(max(1, concurrency // 4))
-    async with httpx2.AsyncClient(base_url=base, timeout=60, headers={"X-Write-Key": key}) as client:
+        bodies.append(json.dumps({"events": events}).encode())
+    accepted: list[str] = []
+    failures: dict[int, int] = {}
+    todo = iter(bodies)
 
-        async def send(batch: list[dict[str, Any]]) -> None:
-            nonlocal accepted
-            async with sem:
-                r = await client.post("/api/v1/events", json={"events": batch})
-                accepted += r.json().get("accepted", 0) if r.status_code in (202, 207) else 0
+    async def worker() -> None:
+        conn = Connection(port)
+        for body in todo:
+            head = _head(port, "/api/v1/events", "application/json", body, f"X-Write-Key: {key}\r\n")
+            try:
+                status, _, answer = await conn.request(head, body)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                status, answer = -1, b""
+                await conn.close()
+            if status in (202, 207):
+                results = json.loads(answer)["results"]
+                accepted.extend(r["event_id"] for r in results if r["status"] == "accepted")
+            else:
+                failures[status] = failures.get(status, 0) + 1
+        await conn.close()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(send(b) for b in batches))
-        return accepted, time.perf_counter() - start
+    cpu, start = bc.cpu_seconds(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return {
+        "ids": accepted,
+        "failures": failures,
+        "seconds": time.perf_counter() - start,
+        "client_cpu": bc.cpu_seconds() - cpu,
+    }
 
 
-def direct_peer(ops_url: str | None, data_dir: Path, n: int) -> float:
-    """Responses/s through ``Collector.start`` in one process, without HTTP."""
-    ops = OpsStore(ops_url, data_dir=data_dir)
-    col = Collector(ops, load_journey_map())
-    survey = col.save_survey(template("in_store", f"peer-{time.time_ns()}"))
-    start = time.perf_counter()
-    for i in range(n):
-        col.start(survey, Context(store_id="S001", kiosk=True), {"q_nps": [str(i % 11)]}, language="en")
-    seconds = time.perf_counter() - start
-    ops.close()
-    return n / seconds
+# -- the server ------------------------------------------------------------------------------------
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
-def wait_http(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            if httpx2.get(f"{base}/api/v1/surveys", timeout=2).status_code == 200:
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (0 where there is no
+    ``/proc``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, parents = 0.0, {pid}
+    try:
+        stats = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with suppress(OSError), open(f"/proc/{entry}/stat") as fh:
+                    stats.append((int(entry), fh.read().rsplit(")", 1)[1].split()))
+    except OSError:
+        return 0.0
+    changed = True
+    while changed:  # descendants whose parent is in the tree
+        changed = False
+        for p, fields in stats:
+            if p not in parents and int(fields[1]) in parents:
+                parents.add(p)
+                changed = True
+    for p, fields in stats:
+        if p in parents:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+class Server:
+    """A server subprocess on a free port, stopped with SIGINT (a graceful stop: final export)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the server exited with {self.proc.returncode}")
+            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
-        except httpx2.HTTPError:
             time.sleep(0.1)
-    raise SystemExit("server did not start")
+        self.stop()
+        raise SystemExit("the server did not start")
+
+    def cpu(self) -> float:
+        """CPU seconds the server has used so far."""
+        return tree_cpu(self.proc.pid)
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGINT), and wait."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--responses", type=int, default=5000)
-    parser.add_argument("--events", type=int, default=20000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--ops-url", default=None, help="operational store URL (default: SQLite)")
-    bc.add_arguments(parser)
-    args = parser.parse_args()
-    bc.apply_smoke(args, responses=300, events=2000, concurrency=8)
-    bench = bc.Run("intake", args)
-
-    data_dir = Path(tempfile.mkdtemp(prefix="cxlens-intake-"))
-    ops = OpsStore(args.ops_url, data_dir=data_dir)
-    # A survey id of its own, so that a shared PostgreSQL store does not mix runs.
-    survey_id = run = f"bench-{time.time_ns()}"
-    Collector(ops, load_journey_map()).save_survey(template("in_store", survey_id))
-    write_key = create_source(ops, run)  # events are stored as "<run>:<run>-<i>"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+def server_env(data_dir: Path, ops_url: str | None) -> dict[str, str]:
+    """The server's environment: its data directory, no limits in the way, exports every second."""
     env = {
         **os.environ,
         "CXLENS_DATA_DIR": str(data_dir),
@@ -176,100 +301,231 @@ def main() -> int:
         "CXLENS_EVENTS_RATE_LIMIT": "100000000",
         "CXLENS_EXPORT_INTERVAL": "1.0",
     }
-    if args.ops_url:
-        env["CXLENS_OPS_URL"] = args.ops_url
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env)
+    env.pop("CXLENS_OPS_URL", None)
+    if ops_url:
+        env["CXLENS_OPS_URL"] = ops_url
+    return env
+
+
+# -- peers -----------------------------------------------------------------------------------------
+def direct_peer(ops_url: str | None, data_dir: Path, n: int, concurrency: int) -> dict[str, float]:
+    """``Collector.start`` without HTTP from ``concurrency`` threads: responses/s and CPU ms each."""
+    ops = OpsStore(ops_url, data_dir=data_dir)
+    col = Collector(ops, load_journey_map())
+    survey = col.save_survey(template("in_store", f"peer-{time.time_ns()}"))
+    todo = iter(range(n))
+
+    def worker() -> None:
+        for i in todo:
+            form = {"q_nps": [str(i % 11)], "q_rating": [str(1 + i % 5)], "q_comment": [f"bench {i}"]}
+            ctx = Context(store_id=f"S{i % 50:03d}", channel="kiosk", kiosk=True)
+            col.start(survey, ctx, form, language="en")
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    cpu, start = bc.cpu_seconds(), time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds, cpu = time.perf_counter() - start, bc.cpu_seconds() - cpu
+    stored = ops.count(Response, Response.survey_id == survey.id)
+    ops.close()
+    return {"per_s": n / seconds, "cpu_ms": 1000 * cpu / n, "stored": stored}
+
+
+def http_floor(data_dir: Path, ops_url: str | None, n: int, concurrency: int) -> dict[str, float]:
+    """The HTTP stack alone: the app's middleware, FastAPI and form parsing, nothing stored."""
+    port = free_port()
+    server = Server([sys.executable, "-c", FLOOR_SERVER, str(port)], server_env(data_dir, ops_url), port)
     try:
-        wait_http(base, proc)
-        ok, failed, seconds = asyncio.run(fire_responses(base, survey_id, args.responses, args.concurrency))
-        accepted, ev_seconds = asyncio.run(
-            fire_events(base, survey_id, args.events, args.concurrency, write_key)
+        _run(lambda: fire_forms(port, "/bench/empty", min(n, 500), concurrency))  # warm up
+        cpu = server.cpu()
+        got = _run(lambda: fire_forms(port, "/bench/empty", n, concurrency))
+        server_cpu = server.cpu() - cpu
+    finally:
+        server.stop()
+    return {
+        "per_s": len(got["ids"]) / got["seconds"],
+        "server_cpu_ms": 1000 * server_cpu / n,
+        "client_cpu_ms": 1000 * got["client_cpu"] / n,
+        "failed": sum(got["failures"].values()),
+    }
+
+
+# -- one store -------------------------------------------------------------------------------------
+def measure(store: str, ops_url: str | None, args: argparse.Namespace, bench: bc.Run) -> dict[str, Any]:
+    """Everything measured and checked for one operational store."""
+    data_dir = Path(tempfile.mkdtemp(prefix=f"cxlens-intake-{store}-"))
+    try:
+        return _measure(store, ops_url, data_dir, args, bench)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _measure(
+    store: str, ops_url: str | None, data_dir: Path, args: argparse.Namespace, bench: bc.Run
+) -> dict[str, Any]:
+    ops = OpsStore(ops_url, data_dir=data_dir)
+    # A survey and a source of the run's own, so that a shared PostgreSQL store does not mix runs.
+    run = f"bench-{time.time_ns()}"
+    Collector(ops, load_journey_map()).save_survey(template("in_store", run))
+    write_key = create_source(ops, run)  # events are stored as "<run>:<run>-<i>"
+    ops.close()
+    port = free_port()
+    argv = [sys.executable, "-m", "cxlens", "--data-dir", str(data_dir), "collect", "serve"]
+    server = Server([*argv, "--port", str(port)], server_env(data_dir, ops_url), port)
+    try:
+        _run(lambda: fire_forms(port, f"/k/{run}-warm", 50, 4))  # unknown survey: warms the stack
+        cpu0 = server.cpu()
+        forms = _run(lambda: fire_forms(port, f"/k/{run}", args.responses, args.concurrency))
+        cpu1 = server.cpu()
+        events = _run(
+            lambda: fire_events(port, run, args.events, args.event_batch, args.event_connections, write_key)
         )
+        cpu2 = server.cpu()
         sent_done = time.perf_counter()
-        while ops.count(
-            Response,
-            Response.survey_id == survey_id,
-            Response.exported_at.is_(None),
-            Response.status == "complete",
-        ) or ops.count(InboxEvent, InboxEvent.event_id.like(f"{run}:%"), InboxEvent.exported_at.is_(None)):
-            if time.perf_counter() - sent_done > 120:
+        ops = OpsStore(ops_url, data_dir=data_dir)
+        while ops.count(Response, Response.survey_id == run, Response.exported_at.is_(None)) or ops.count(
+            InboxEvent, InboxEvent.event_id.like(f"{run}:%"), InboxEvent.exported_at.is_(None)
+        ):
+            if time.perf_counter() - sent_done > 300:
                 break
             time.sleep(0.05)
-        export_lag = time.perf_counter() - sent_done
+        export_seconds = time.perf_counter() - sent_done
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
-
-    in_ops = ops.count(Response, Response.survey_id == survey_id, Response.status == "complete")
-    events_in_ops = ops.count(InboxEvent, InboxEvent.event_id.like(f"{run}:%"))
+        server.stop()
+    with ops.sessions() as s:
+        ops_responses = set(s.scalars(select(Response.response_id).where(Response.survey_id == run)))
+        ops_events = set(s.scalars(select(InboxEvent.event_id).where(InboxEvent.event_id.like(f"{run}:%"))))
     ops.close()
     with Workspace(data_dir, read_only=True) as ws:
-        feedback = ws.con.execute("SELECT count(*) FROM feedback WHERE survey_id = ?", [run])
-        in_feedback = feedback.fetchall()[0][0]
-        events = ws.con.execute("SELECT count(*) FROM events WHERE event_id LIKE ?", [f"{run}:%"])
-        in_events = events.fetchall()[0][0]
-    peer_rate = direct_peer(args.ops_url, data_dir, min(args.responses, 2000))
+        feedback = ws.con.execute("SELECT feedback_id FROM feedback WHERE survey_id = ?", [run]).fetchall()
+        like = [f"{run}:%"]
+        stored_events = ws.con.execute("SELECT event_id FROM events WHERE event_id LIKE ?", like).fetchall()
+    acked = set(forms["ids"])
+    accepted = {f"{run}:{e}" for e in events["ids"]}
+    in_feedback = {r[0].removeprefix("survey-") for r in feedback}
+    in_events = {r[0] for r in stored_events}
+    print(f"[{store}] direct peer and HTTP floor ...", file=sys.stderr)
+    peer = direct_peer(ops_url, data_dir, min(args.responses, 3000), args.concurrency)
+    floor = http_floor(data_dir, ops_url, min(args.responses, 3000), args.concurrency)
 
-    rate = ok / seconds
-    result = {
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
-        "ops_store": "postgresql" if args.ops_url else "sqlite",
-        "concurrency": args.concurrency,
-        "responses_sent": args.responses,
-        "responses_acknowledged": ok,
-        "responses_failed": failed,
-        "responses_per_s": round(rate, 1),
-        "responses_in_ops_store": in_ops,
-        "responses_in_feedback_table": int(in_feedback),
-        "responses_lost": ok - int(in_feedback),
-        "events_sent": args.events,
-        "events_accepted": accepted,
-        "events_per_s": round(accepted / ev_seconds, 1),
-        "events_in_events_table": int(in_events),
-        "events_in_ops_store": events_in_ops,
-        "events_lost": accepted - int(in_events),
-        "export_lag_s_after_last_request": round(export_lag, 2),
-        "peer_direct_collector_per_s": round(peer_rate, 1),
-        "ratio_http_vs_direct": round(rate / peer_rate, 3),
+    n_forms, n_events = len(forms["ids"]), len(events["ids"])
+    label = f"[{store}]"
+    bench.equal(f"{label} responses: no request failed", forms["failures"], {})
+    bench.equal(f"{label} events: no batch failed", events["failures"], {})
+    bench.equal(f"{label} events: every event accepted", n_events, args.events)
+    for what, acknowledged, stored in (
+        ("acknowledged responses = responses in the operational store", acked, ops_responses),
+        ("acknowledged responses = rows of the feedback table", acked, in_feedback),
+        ("accepted events = events in the operational store", accepted, ops_events),
+        ("accepted events = rows of the events table", accepted, in_events),
+    ):
+        bench.equal(f"{label} {what}", sorted(acknowledged ^ stored), [])
+    bench.equal(f"{label} direct peer stored every response", peer["stored"], min(args.responses, 3000))
+    bench.equal(f"{label} HTTP floor: no request failed", floor["failed"], 0)
+    return {
+        "store": store,
+        "responses_acknowledged": n_forms,
+        "responses_per_s": n_forms / forms["seconds"],
+        "responses_server_cpu_ms": 1000 * (cpu1 - cpu0) / max(n_forms, 1),
+        "responses_client_cpu_ms": 1000 * forms["client_cpu"] / max(n_forms, 1),
+        "responses_lost": len(acked - in_feedback),
+        "events_accepted": n_events,
+        "events_per_s": n_events / events["seconds"],
+        "events_server_cpu_us": 1e6 * (cpu2 - cpu1) / max(n_events, 1),
+        "events_lost": len(accepted - in_events),
+        "export_seconds_after_last_request": round(export_seconds, 2),
+        "direct_per_s": peer["per_s"],
+        "direct_cpu_ms": peer["cpu_ms"],
+        "floor_per_s": floor["per_s"],
+        "floor_server_cpu_ms": floor["server_cpu_ms"],
+        "floor_client_cpu_ms": floor["client_cpu_ms"],
     }
-    print(
-        f"responses: {ok:,} acknowledged, {failed:,} failed, {rate:,.0f} responses/s "
-        f"({args.concurrency} concurrent clients on loopback, ops store {result['ops_store']})"
+
+
+def postgres_url(args: argparse.Namespace) -> tuple[str | None, Callable[[], None]]:
+    """The PostgreSQL URL to measure, starting a throwaway server when none is given."""
+    url = args.postgres_url or os.environ.get("CXLENS_TEST_POSTGRES_URL")
+    if url:
+        return url, _nothing
+    folder = tempfile.mkdtemp(prefix="cxlens-intake-pg-")
+    script = str(ROOT / "scripts" / "postgres.sh")
+    started = subprocess.run(["bash", script, "start", folder], capture_output=True, text=True)
+    if started.returncode != 0:
+        print(f"PostgreSQL could not be started: {started.stderr.strip()}", file=sys.stderr)
+        return None, _nothing
+    return started.stdout.strip().splitlines()[-1], lambda: subprocess.run(
+        ["bash", script, "stop", folder], capture_output=True, check=False
     )
-    print(
-        f"  peer (Collector.start, no HTTP, one thread): {peer_rate:,.0f} responses/s; "
-        f"HTTP/direct ratio {rate / peer_rate:.2f}"
+
+
+def _nothing() -> None:
+    return None
+
+
+def _row(path: str, per_s: float, cpu_ms: float, lost: int | None = None) -> list[Any]:
+    return [path, per_s, cpu_ms, 1000 / cpu_ms if cpu_ms else None, lost]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    print(
-        f"  counted: {in_ops:,} in the operational store, {in_feedback:,} in the feedback table; "
-        f"lost: {ok - int(in_feedback)}"
-    )
-    print(
-        f"events: {accepted:,} accepted at {accepted / ev_seconds:,.0f} events/s (batches of 100); "
-        f"{in_events:,} in the events table; lost: {accepted - int(in_events)}"
-    )
-    print(f"export to the analytics store finished {export_lag:.2f} s after the last request")
+    parser.add_argument("--responses", type=int, default=5000)
+    parser.add_argument("--events", type=int, default=50000)
+    parser.add_argument("--event-batch", type=int, default=100, help="events per request (at most 1,000)")
+    parser.add_argument("--concurrency", type=int, default=32, help="connections sending survey answers")
+    parser.add_argument("--event-connections", type=int, default=8, help="connections sending event batches")
+    parser.add_argument("--stores", default="sqlite,postgresql", help="operational stores to measure")
+    parser.add_argument("--postgres-url", help="PostgreSQL to use (default: a throwaway server)")
+    bc.add_arguments(parser)
+    args = parser.parse_args()
+    bc.apply_smoke(args, responses=300, events=2000, concurrency=8, event_connections=2, stores="sqlite")
+    bench = bc.Run("intake", args)
+    results: list[dict[str, Any]] = []
+    for store in [s.strip() for s in args.stores.split(",") if s.strip()]:
+        url, stop_pg = postgres_url(args) if store == "postgresql" else (None, _nothing)
+        if store == "postgresql" and not bench.check("[postgresql] a server to measure", url is not None):
+            continue
+        try:
+            results.append(measure(store, url, args, bench))
+        finally:
+            stop_pg()
+    rows = []
+    for r in results:
+        store = r["store"]
+        rows += [
+            _row(
+                f"survey answers, HTTP ({store})",
+                r["responses_per_s"],
+                r["responses_server_cpu_ms"],
+                r["responses_lost"],
+            ),
+            _row(f"survey answers, direct, no HTTP ({store})", r["direct_per_s"], r["direct_cpu_ms"]),
+            _row(f"HTTP floor: empty form POST ({store} app)", r["floor_per_s"], r["floor_server_cpu_ms"]),
+            _row(
+                f"events in batches of {args.event_batch}, HTTP ({store})",
+                r["events_per_s"],
+                r["events_server_cpu_us"] / 1000,
+                r["events_lost"],
+            ),
+        ]
+    client = ", ".join(f"{r['responses_client_cpu_ms']:.2f}" for r in results)
     bench.table(
-        f"Intake over HTTP on loopback ({args.concurrency} clients, ops store {result['ops_store']}; "
-        f"load average {bench.load_before})",
-        ["path", "per second", "lost"],
-        [
-            ["survey responses, HTTP", rate, ok - int(in_feedback)],
-            ["survey responses, direct (peer, no HTTP)", peer_rate, None],
-            ["events in batches of 100, HTTP", accepted / ev_seconds, accepted - int(in_events)],
-        ],
+        f"Intake over HTTP on loopback: {args.concurrency} connections for answers, "
+        f"{args.event_connections} for events; one server process (load average {bench.load_before} "
+        f"on {os.cpu_count()} cores)",
+        ["path", "per second", "server CPU ms each", "per server CPU-second", "lost"],
+        rows,
+        note=(
+            "Per second: wall clock, shared with the load generator and the machine's other work. "
+            "Server CPU: user + system of the server process, all threads, exporter included; "
+            '"per server CPU-second" is what one core would serve. The direct row is the '
+            f"bench process's CPU. Load generator CPU per answer: {client} ms."
+        ),
     )
-    bench.equal("responses: none failed", failed, 0)
-    bench.equal("responses acknowledged = responses in the operational store", in_ops, ok)
-    bench.equal("responses acknowledged = responses in the feedback table", int(in_feedback), ok)
-    bench.equal("events sent = events accepted", accepted, args.events)
-    bench.equal("events accepted = events in the events table", int(in_events), accepted)
-    return bench.finish(result)
+    return bench.finish({"runs": results, "args": vars(args)})
 
 
 if __name__ == "__main__":

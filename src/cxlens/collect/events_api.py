@@ -15,18 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from cxlens.collect.inputs import printable, text_problem
 from cxlens.collect.privacy import get_privacy
 from cxlens.collect.sources import scoped_id
 from cxlens.journey.map import JourneyMap
-from cxlens.model.schema import MAX_ID_CHARS, Column, ColumnType, get_table
+from cxlens.model.schema import MAX_ID_CHARS, ColumnType, get_table
 from cxlens.ops import InboxEvent, OpsStore, utcnow
 
 MAX_BATCH = 1000
 Status = Literal["accepted", "duplicate", "rejected"]
+_COLUMNS = frozenset(get_table("events").column_names)
 
 
 @dataclass
@@ -49,10 +47,9 @@ def _timestamp(value: Any) -> datetime:
     return parsed
 
 
-def _value(column: Column, value: Any) -> Any:
+def _value(kind: ColumnType, value: Any) -> Any:
     """The value converted to the column's type, or ValueError with the reason."""
-    kind = column.type
-    if kind in (ColumnType.STRING,):
+    if kind == ColumnType.STRING:
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise ValueError("expected a string")
         problem = text_problem(str(value), identifier=True)
@@ -79,6 +76,47 @@ def _value(column: Column, value: Any) -> Any:
     raise ValueError(f"unsupported type {kind}")
 
 
+@dataclass(frozen=True)
+class _Rule:
+    """One column of the ``events`` table as the checks need it (worked out once per journey map)."""
+
+    name: str
+    kind: ColumnType
+    required: bool
+    limit: int | None
+    min: float | None
+    max: float | None
+    #: Allowed values from the journey map, and the list's name for the message.
+    allowed: frozenset[str] | None
+    allowed_from: str | None
+
+
+_rules_cache: dict[int, tuple[JourneyMap, tuple[_Rule, ...]]] = {}
+
+
+def _rules(journey: JourneyMap) -> tuple[_Rule, ...]:
+    cached = _rules_cache.get(id(journey))
+    if cached is not None and cached[0] is journey:
+        return cached[1]
+    rules = tuple(
+        _Rule(
+            c.name,
+            c.type,
+            c.required,
+            c.string_limit,
+            c.min,
+            c.max,
+            frozenset(journey.allowed(c.allowed_from_journey)) if c.allowed_from_journey else None,
+            c.allowed_from_journey,
+        )
+        for c in get_table("events").columns
+    )
+    if len(_rules_cache) > 16:
+        _rules_cache.clear()
+    _rules_cache[id(journey)] = (journey, rules)
+    return rules
+
+
 def _check_strings(value: Any) -> None:
     """Refuse control characters anywhere in a JSON value (keys included), without recursion."""
     todo = [value]
@@ -97,45 +135,48 @@ def validate_event(raw: Any, journey: JourneyMap) -> tuple[dict[str, Any] | None
     """Check one event against the data model; return (clean row, errors by field)."""
     if not isinstance(raw, dict):
         return None, {"(event)": "expected a JSON object"}
+    rules = _rules(journey)
     spec = get_table("events")
     errors: dict[str, str] = {}
-    for key in raw:
-        if key not in spec.column_names:
-            errors[printable(str(key)[:64])] = "unknown field"
+    if len(raw) > len(rules) or not raw.keys() <= _COLUMNS:
+        for key in raw:
+            if key not in _COLUMNS:
+                errors[printable(str(key)[:64])] = "unknown field"
     row: dict[str, Any] = {}
-    for col in spec.columns:
-        value = raw.get(col.name)
+    for rule in rules:
+        name = rule.name
+        value = raw.get(name)
         if value is None or value == "":
-            if col.name == "touchpoint" and isinstance(raw.get("event_type"), str):
+            if name == "touchpoint" and isinstance(raw.get("event_type"), str):
                 value = journey.touchpoint_of_event_type.get(raw["event_type"])
             if value is None:
-                if col.required:
-                    errors[col.name] = (
+                if rule.required:
+                    errors[name] = (
                         "required (no touchpoint maps to this event_type)"
-                        if col.name == "touchpoint" and raw.get("event_type")
+                        if name == "touchpoint" and raw.get("event_type")
                         else "required"
                     )
-                row[col.name] = None
+                row[name] = None
                 continue
         try:
-            clean = _value(col, value)
+            clean = _value(rule.kind, value)
         except (ValueError, TypeError, OverflowError) as exc:
-            msg = str(exc) if "expected" in str(exc) else f"invalid {col.type.value}: {exc}"
-            errors[col.name] = printable(msg)
+            msg = str(exc) if "expected" in str(exc) else f"invalid {rule.kind.value}: {exc}"
+            errors[name] = printable(msg)
             continue
-        limit = col.string_limit
-        if limit is not None and isinstance(clean, str) and len(clean) > limit:
-            errors[col.name] = f"longer than {limit:,} characters"
-        elif col.min is not None and isinstance(clean, int | float) and clean < col.min:
-            errors[col.name] = f"below the minimum {col.min:g}"
-        elif col.max is not None and isinstance(clean, int | float) and clean > col.max:
-            errors[col.name] = f"above the maximum {col.max:g}"
-        elif col.allowed_from_journey and clean not in journey.allowed(col.allowed_from_journey):
-            errors[col.name] = f"not a {col.allowed_from_journey[:-1]} of the journey map"
-        row[col.name] = clean
-    for rule in spec.row_rules:
-        if all(row.get(c) is None for c in rule.any_of):
-            errors.setdefault(rule.any_of[0], rule.description)
+        if isinstance(clean, str):
+            if rule.limit is not None and len(clean) > rule.limit:
+                errors[name] = f"longer than {rule.limit:,} characters"
+            elif rule.allowed is not None and clean not in rule.allowed:
+                errors[name] = f"not a {(rule.allowed_from or 's')[:-1]} of the journey map"
+        elif rule.min is not None and clean < rule.min:
+            errors[name] = f"below the minimum {rule.min:g}"
+        elif rule.max is not None and clean > rule.max:
+            errors[name] = f"above the maximum {rule.max:g}"
+        row[name] = clean
+    for row_rule in spec.row_rules:
+        if all(row.get(c) is None for c in row_rule.any_of):
+            errors.setdefault(row_rule.any_of[0], row_rule.description)
     return (None, errors) if errors else (row, {})
 
 
@@ -171,35 +212,22 @@ def accept_events(
             results.append(EventResult(index, row["event_id"], "accepted"))
     if not fresh:
         return results
-    with ops.sessions() as s:
-        stored = set(s.scalars(select(InboxEvent.event_id).where(InboxEvent.event_id.in_(list(fresh)))))
-    new = {k: v for k, v in fresh.items() if k not in stored}
-    try:
-        with ops.session() as s:
-            now = utcnow()
-            s.add_all(
-                [
-                    InboxEvent(event_id=k, payload=row, received_at=now, source_id=source_id)
-                    for k, (_, row) in new.items()
-                ]
-            )
-    except IntegrityError:  # a concurrent batch stored some of them first: go one by one
-        stored |= _insert_each(ops, new, source_id)
-    duplicate_indexes = {fresh[k][0] for k in stored if k in fresh}
+    now = utcnow()
+    rows = [
+        {
+            "event_id": k,
+            "payload": row,
+            "received_at": now,
+            "source_id": source_id,
+            "exported_at": None,
+            "export_hold": None,
+            "export_error": None,
+        }
+        for k, (_, row) in fresh.items()
+    ]
+    inserted = ops.writer.insert(InboxEvent, rows, skip_existing="event_id").result() or set()
+    duplicate_indexes = {index for k, (index, _) in fresh.items() if k not in inserted}
     for result in results:
         if result.status == "accepted" and result.index in duplicate_indexes:
             result.status = "duplicate"
     return results
-
-
-def _insert_each(
-    ops: OpsStore, new: dict[str, tuple[int, dict[str, Any]]], source_id: str | None
-) -> set[str]:
-    duplicates = set()
-    for key, (_, row) in new.items():
-        try:
-            with ops.session() as s:
-                s.add(InboxEvent(event_id=key, payload=row, received_at=utcnow(), source_id=source_id))
-        except IntegrityError:
-            duplicates.add(key)
-    return duplicates

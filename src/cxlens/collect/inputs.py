@@ -24,6 +24,10 @@ MAX_DEPTH = 32
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+#: Any of the above (one search for the common case: nothing to refuse).
+_ANY_TEXT = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+_ANY_ID = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
 class InputError(ValueError):
@@ -36,6 +40,8 @@ class InputError(ValueError):
 
 def text_problem(value: str, *, identifier: bool = False) -> str | None:
     """Why ``value`` cannot be accepted as text (None when it can)."""
+    if (_ANY_ID if identifier else _ANY_TEXT).search(value) is None:
+        return None
     bad = _SURROGATE.search(value)
     if bad:
         return f"invalid Unicode: a lone surrogate (U+{ord(bad.group()):04X})"
@@ -77,6 +83,42 @@ def parse_json(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
 
 def check_json(data: Any, *, max_depth: int = MAX_DEPTH) -> None:
     """Walk parsed JSON (without recursion) and refuse what :func:`parse_json` refuses."""
+    if _suspect(data, max_depth):
+        _locate(data, max_depth)
+
+
+def _suspect(data: Any, max_depth: int) -> bool:
+    """Whether a value may hold something to refuse (a quick walk; :func:`_locate` says where)."""
+    todo: list[tuple[Any, int]] = [(data, 0)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                return True
+            continue
+        if depth >= max_depth and isinstance(value, dict | list) and value:
+            return True  # its items would be deeper than allowed
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _UNSTORABLE.search(key):
+                    return True
+                if isinstance(item, str):
+                    if _UNSTORABLE.search(item):
+                        return True
+                elif isinstance(item, dict | list):
+                    todo.append((item, depth + 1))
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    if _UNSTORABLE.search(item):
+                        return True
+                elif isinstance(item, dict | list):
+                    todo.append((item, depth + 1))
+    return False
+
+
+def _locate(data: Any, max_depth: int) -> None:
+    """Raise an :class:`InputError` naming the first problem :func:`_suspect` saw."""
     todo: list[tuple[Any, list[str | int]]] = [(data, ["body"])]
     while todo:
         value, loc = todo.pop()

@@ -6,6 +6,7 @@ Web routes and the API are thin layers over :class:`Collector`; it knows nothing
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -213,6 +214,53 @@ class Collector:
             raise NotFoundError("unknown_response", "this survey session is not known; please start again")
         return row
 
+    def new_response(
+        self,
+        survey: Survey,
+        context: Context,
+        form: Mapping[str, Sequence[str]],
+        *,
+        language: str | None,
+        token: str | None,
+        all_pages: bool = False,
+    ) -> tuple[Step, dict[str, Any] | None]:
+        """Validate the first page (every page with ``all_pages``) and build the response row to
+        :meth:`save`: the step, and the row (None when a page has field errors)."""
+        context.check(self.journey)
+        got, errors = survey.read_page(0, form, {})
+        if errors:
+            return Step(None, 0, errors=errors, answers=got), None
+        answers = self._landing(survey, 0, got)
+        nxt = survey.next_page(0, answers)
+        while all_pages and nxt is not None:
+            got, errors = survey.read_page(nxt, form, answers)
+            if errors:
+                return Step(None, nxt, errors=errors, answers={**answers, **got}), None
+            answers.update(self._landing(survey, nxt, got))
+            nxt = survey.next_page(nxt, answers)
+        now = utcnow()
+        row: dict[str, Any] = {
+            "response_id": new_id(),
+            "survey_id": survey.id,
+            "survey_version": survey.version,
+            "token": token,
+            "status": "complete" if nxt is None else "partial",
+            "page": 0 if nxt is None else nxt,
+            "answers": dict(answers),
+            "language": _language(language),
+            "store_id": context.store_id,
+            "touchpoint": context.touchpoint or survey.touchpoint,
+            "channel": context.channel or survey.channel,
+            "customer_id": context.customer_id,
+            "anonymous_id": context.anonymous_id,
+            "order_id": context.order_id,
+            "kiosk": context.kiosk,
+            "started_at": now,
+            "updated_at": now,
+            "submitted_at": now if nxt is None else None,
+        }
+        return Step(row["response_id"], row["page"], done=nxt is None, answers=answers), row
+
     def start(
         self,
         survey: Survey,
@@ -222,50 +270,41 @@ class Collector:
         language: str | None,
         token: str | None = None,
     ) -> Step:
-        """Validate the first page and create the response (refused if the token was answered)."""
-        context.check(self.journey)
-        got, errors = survey.read_page(0, form, {})
-        if errors:
-            return Step(None, 0, errors=errors, answers=got)
-        got = self._landing(survey, 0, got)
-        nxt = survey.next_page(0, got)
-        now = utcnow()
-        row = Response(
-            response_id=new_id(),
-            survey_id=survey.id,
-            survey_version=survey.version,
-            token=token,
-            status="complete" if nxt is None else "partial",
-            page=0 if nxt is None else nxt,
-            answers=dict(got),
-            language=_language(language),
-            store_id=context.store_id,
-            touchpoint=context.touchpoint or survey.touchpoint,
-            channel=context.channel or survey.channel,
-            customer_id=context.customer_id,
-            anonymous_id=context.anonymous_id,
-            order_id=context.order_id,
-            kiosk=context.kiosk,
-            started_at=now,
-            updated_at=now,
-            submitted_at=now if nxt is None else None,
-        )
+        """Validate the first page and create the response (refused if the token was answered);
+        returns once the response is committed."""
+        step, row = self.new_response(survey, context, form, language=language, token=token)
+        if row is not None:
+            self.save(row)
+        return step
+
+    async def save_async(self, row: dict[str, Any]) -> None:
+        """:meth:`save` for an event loop: waits for the group commit without holding a thread."""
+        if row["token"] is None:
+            await asyncio.wrap_future(self.ops.writer.insert(Response, [row]))
+        else:
+            await asyncio.to_thread(self.save, row)
+
+    def save(self, row: dict[str, Any]) -> None:
+        """Commit a new response: through the group-commit writer, or with its invitation (locked,
+        marked answered when the response is complete) in a transaction of its own."""
+        token = row["token"]
+        if token is None:
+            self.ops.writer.insert(Response, [row]).result()
+            return
         try:
             with self.ops.session() as s:
-                if token is not None:
-                    inv = s.get(Invitation, token, with_for_update=True)
-                    if inv is None or inv.responded_at is not None:
-                        raise AlreadyAnsweredError(
-                            "already_answered", "this invitation has already been answered; thank you"
-                        )
-                    if nxt is None:
-                        inv.responded_at = now
-                s.add(row)
+                inv = s.get(Invitation, token, with_for_update=True)
+                if inv is None or inv.responded_at is not None:
+                    raise AlreadyAnsweredError(
+                        "already_answered", "this invitation has already been answered; thank you"
+                    )
+                if row["status"] == "complete":
+                    inv.responded_at = row["submitted_at"]
+                s.add(Response(**row))
         except IntegrityError:
             raise AlreadyAnsweredError(
                 "already_answered", "this invitation has already been answered; thank you"
             ) from None
-        return Step(row.response_id, row.page, done=nxt is None, answers=got)
 
     def submit_page(
         self, survey: Survey, response_id: str, page: int, form: Mapping[str, Sequence[str]]
@@ -314,6 +353,23 @@ class Collector:
         texts = {q.id for q in survey.pages[page] if q.type == "text"}
         return {k: privacy.text(v) if k in texts and isinstance(v, str) else v for k, v in got.items()}  # type: ignore[misc]
 
+    def json_response(
+        self,
+        survey: Survey,
+        context: Context,
+        answers: Mapping[str, Any],
+        *,
+        language: str | None = None,
+        token: str | None = None,
+    ) -> tuple[Step, dict[str, Any] | None]:
+        """A complete response sent as JSON, validated like the form (page by page, skip logic
+        included): the step and the row to :meth:`save` (None when there are errors)."""
+        clean, errors = survey.check_answers(answers)
+        if errors:
+            return Step(None, 0, errors=errors, answers=clean), None
+        form = {f"q_{k}": [str(v)] if not isinstance(v, list) else v for k, v in clean.items()}
+        return self.new_response(survey, context, form, language=language, token=token, all_pages=True)
+
     def submit_json(
         self,
         survey: Survey,
@@ -323,12 +379,9 @@ class Collector:
         language: str | None = None,
         token: str | None = None,
     ) -> Step:
-        """Store a complete response sent as JSON (apps, the web shop), validated like the form."""
-        clean, errors = survey.check_answers(answers)
-        if errors:
-            return Step(None, 0, errors=errors, answers=clean)
-        form = {f"q_{k}": [str(v)] if not isinstance(v, list) else v for k, v in clean.items()}
-        step = self.start(survey, context, {**form}, language=language, token=token)
-        while not step.done and not step.errors and step.response_id:
-            step = self.submit_page(survey, step.response_id, step.page, form)
+        """Store a complete response sent as JSON (apps, the web shop) in one write; nothing is
+        stored when it has errors."""
+        step, row = self.json_response(survey, context, answers, language=language, token=token)
+        if row is not None:
+            self.save(row)
         return step

@@ -6,6 +6,8 @@ them through :func:`get_collect_settings` (not cached, so tests can change the e
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,6 +26,12 @@ class CollectSettings(BaseSettings):
         default=5.0,
         description="Seconds a request waits for a busy SQLite operational store (SQLite retries with "
         "backoff meanwhile) before it is answered 503 with Retry-After.",
+    )
+    ops_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="SQLite operational store durability. NORMAL: an acknowledged answer survives a "
+        "killed or crashed server, but a power cut or kernel crash may lose the last commits. FULL: "
+        "survives those too, at an fsync per commit (shared by a batch of requests).",
     )
     public_url: str | None = Field(
         default=None,

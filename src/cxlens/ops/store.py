@@ -6,6 +6,15 @@ backoff meanwhile), so concurrent request threads queue for the write lock; a wr
 out after that gets an error :func:`is_busy` recognises, which the web app answers with 503 and
 ``Retry-After``.
 PostgreSQL is used when ``CXLENS_OPS_URL`` (or ``url=``) names one.
+
+Survey answers and events are written through :attr:`OpsStore.writer` (group commit, see
+:mod:`cxlens.ops.batch`): many requests per transaction, each acknowledged after its commit.
+
+Durability on SQLite: WAL with ``synchronous=NORMAL``. A commit is in the WAL file (the operating
+system's cache) when it returns, so a killed server process (``kill -9``, a crash) loses nothing
+it acknowledged; a power cut or kernel crash may lose the transactions committed since the last
+checkpoint (never corrupting the file). ``CXLENS_OPS_SYNCHRONOUS=FULL`` also survives those, at
+the cost of an fsync per commit, which group commit shares among the requests of a batch.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cxlens.config import get_settings
 from cxlens.ops import migrate
+from cxlens.ops.batch import GroupCommit
 from cxlens.ops.models import AuditEntry
 from cxlens.ops.settings import get_collect_settings
 
@@ -42,12 +52,12 @@ def is_busy(exc: BaseException) -> bool:
     return "database is locked" in text or "database is busy" in text or "database table is locked" in text
 
 
-def _sqlite_pragmas(busy_ms: int) -> Any:
+def _sqlite_pragmas(busy_ms: int, synchronous: str) -> Any:
     def apply(dbapi_con: Any, _record: Any) -> None:
         cur = dbapi_con.cursor()
         cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -78,24 +88,38 @@ class OpsStore:
             options.update(pool_size=10, max_overflow=20)
         self.engine: Engine = create_engine(self.url, **options)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas(int(self.busy_timeout * 1000)))
+            synchronous = get_collect_settings().ops_synchronous
+            event.listen(self.engine, "connect", _sqlite_pragmas(int(self.busy_timeout * 1000), synchronous))
         _register_tables()
         migrate.upgrade(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer; queueing writers of this process on a lock avoids the busy
         # handler's sleeps (other processes still wait through busy_timeout).
         self._write_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
+        self._writer: GroupCommit | None = None
+        self._writer_guard = threading.Lock()
 
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return str(self.engine.dialect.name)
 
+    @property
+    def writer(self) -> GroupCommit:
+        """The group-commit writer for survey answers and events (its thread starts on first use)."""
+        with self._writer_guard:
+            if self._writer is None:
+                self._writer = GroupCommit(self)
+            return self._writer
+
+    def write_lock(self) -> threading.Lock | nullcontext[None]:
+        """Held around every write transaction of this process on SQLite (one writer at a time)."""
+        return self._write_lock or nullcontext()
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in one (write) transaction: committed on success, rolled back on error."""
-        lock = self._write_lock or nullcontext()
-        with lock, self.sessions() as session, session.begin():
+        with self.write_lock(), self.sessions() as session, session.begin():
             yield session
 
     def audit(
@@ -121,7 +145,11 @@ class OpsStore:
             return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
     def close(self) -> None:
-        """Release the connections."""
+        """Write what the group-commit writer holds, then release the connections."""
+        with self._writer_guard:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
         self.engine.dispose()
 
     def __enter__(self) -> OpsStore:

@@ -126,6 +126,8 @@ def too_many(wait: float, what: str = "submissions") -> HTTPException:
 
 
 async def _hit(limiter: RateLimiter, key: str, what: str) -> None:
+    if limiter.spend_leased(key):  # most hits: no thread, no store
+        return
     wait = await run_in_threadpool(limiter.hit, key)
     if wait is not None:
         raise too_many(wait, what)

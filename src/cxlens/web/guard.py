@@ -15,6 +15,8 @@ from cxlens.collect.inputs import InputError, parse_json, text_problem
 #: Largest request body accepted by any route (the events API's batches are the largest).
 MAX_BODY = 10 * 1024 * 1024
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: Key of ``request.state`` holding the body parsed and checked by the guard.
+CHECKED_JSON = "cx_checked_json"
 
 
 def url_problem(scope: Scope) -> str | None:
@@ -69,10 +71,11 @@ class InputGuard:
         ctype = headers.get(b"content-type", b"").decode("latin-1").lower()
         if not ctype.startswith(_FORMS) and raw.lstrip()[:1] in (b"{", b"["):
             try:
-                parse_json(raw)
+                data = parse_json(raw)
             except InputError as exc:
                 await _refuse(scope, receive, send, 422, str(exc), exc.loc)
                 return
+            scope.setdefault("state", {})[CHECKED_JSON] = data  # routes need not parse it again
         await self.app(scope, _replay(raw, receive), send)
 
 

@@ -46,19 +46,32 @@ class RateLimiter:
         #: Tokens leased from the shared row and not spent yet: key -> (tokens, valid until).
         self._leases: dict[str, tuple[int, float]] = {}
 
-    def hit(self, key: str) -> float | None:
-        """Record a hit; return None if allowed, else the seconds until the next is allowed."""
+    def spend_leased(self, key: str) -> bool:
+        """Allow a hit without the store if it can be (no limit, or a leased token left; never
+        blocks, so the event loop may call it); False means call :meth:`hit`."""
         if self.limit <= 0:
-            return None
+            return True
         if self.ops is None:
-            return self._memory_hit(key)
+            return False
         key = f"{self.name}:{key}"[:256]
         now = time.monotonic()
         with self._lock:
             tokens, until = self._leases.get(key, (0, 0.0))
             if tokens > 0 and now < until:
                 self._leases[key] = (tokens - 1, until)
-                return None
+                return True
+        return False
+
+    def hit(self, key: str) -> float | None:
+        """Record a hit; return None if allowed, else the seconds until the next is allowed."""
+        if self.limit <= 0:
+            return None
+        if self.ops is None:
+            return self._memory_hit(key)
+        if self.spend_leased(key):
+            return None
+        key = f"{self.name}:{key}"[:256]
+        now = time.monotonic()
         for size in dict.fromkeys((self.lease, 1)):  # a whole lease, else a single token
             wait = self._take(key, size)
             if wait is None:
@@ -70,6 +83,12 @@ class RateLimiter:
 
     def _take(self, key: str, tokens: int) -> float | None:
         """Take ``tokens`` from the shared row at once; None if taken, else the wait for one."""
+        try:
+            return self._take_once(key, tokens)
+        except IntegrityError:  # a concurrent first hit created the row: take from it
+            return self._take_once(key, tokens)
+
+    def _take_once(self, key: str, tokens: int) -> float | None:
         assert self.ops is not None
         now = time.time()
         step = self.window / self.limit

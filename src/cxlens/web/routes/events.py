@@ -13,6 +13,7 @@ from cxlens.collect.events_api import MAX_BATCH, accept_events
 from cxlens.collect.inputs import InputError, parse_json
 from cxlens.collect.sources import source_for_key
 from cxlens.web.deps import State, too_many
+from cxlens.web.guard import CHECKED_JSON
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 MAX_BODY = 10 * 1024 * 1024
@@ -44,18 +45,21 @@ async def collect_events(state: State, request: Request) -> JSONResponse:
             headers={"WWW-Authenticate": "Bearer"},
         )
     assert state.limits is not None
-    wait = await run_in_threadpool(state.limits.events.hit, source.source_id)
-    if wait is not None:
-        raise too_many(wait, "event batches")
+    if not state.limits.events.spend_leased(source.source_id):
+        wait = await run_in_threadpool(state.limits.events.hit, source.source_id)
+        if wait is not None:
+            raise too_many(wait, "event batches")
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
         return _envelope_error(f"body larger than {MAX_BODY:,} bytes", ["body"], 413)
     raw = await request.body()
     if len(raw) > MAX_BODY:
         return _envelope_error(f"body larger than {MAX_BODY:,} bytes", ["body"], 413)
-    try:
-        data: Any = parse_json(raw)
-    except InputError as exc:
-        return _envelope_error(str(exc), exc.loc)
+    data: Any = getattr(request.state, CHECKED_JSON, None)
+    if data is None:  # not checked at the door (not JSON-looking): parse here
+        try:
+            data = parse_json(raw)
+        except InputError as exc:
+            return _envelope_error(str(exc), exc.loc)
     events = data.get("events") if isinstance(data, dict) else data
     if not isinstance(events, list):
         return _envelope_error(

@@ -144,7 +144,9 @@ async def start(
     blocked = _spam(state, request, fields, locale)
     if blocked is not None:
         return blocked
-    step = await run_in_threadpool(state.collector.start, survey, ctx, fields, language=locale)
+    step, row = state.collector.new_response(survey, ctx, fields, language=locale, token=None)
+    if row is not None:
+        await state.collector.save_async(row)
     if step.errors:
         action = link("", request.url.path.split("/")[1], survey_id, store=store, tp=tp, ch=ch)
         return render(
@@ -194,9 +196,9 @@ async def start_invitation(
         anonymous_id=inv.anonymous_id,
         order_id=inv.order_id,
     )
-    step = await run_in_threadpool(
-        state.collector.start, survey, ctx, fields, language=locale, token=inv.token
-    )
+    step, row = state.collector.new_response(survey, ctx, fields, language=locale, token=inv.token)
+    if row is not None:
+        await state.collector.save_async(row)
     if step.errors:
         return render(
             state,

@@ -77,7 +77,7 @@ def links(
 
 
 @router.post("/{survey_id}/responses", dependencies=[RateLimited], summary="Submit a complete response")
-def post_response(state: State, survey_id: str, body: ResponseIn) -> JSONResponse:
+async def post_response(state: State, survey_id: str, body: ResponseIn) -> JSONResponse:
     """Validate all answers at once (skip logic included); 422 with an error per question."""
     survey = state.collector.survey(survey_id)
     ctx = Context(
@@ -87,7 +87,9 @@ def post_response(state: State, survey_id: str, body: ResponseIn) -> JSONRespons
         anonymous_id=body.anonymous_id,
         order_id=body.order_id,
     )
-    step = state.collector.submit_json(survey, ctx, body.answers, language=body.language)
+    step, row = state.collector.json_response(survey, ctx, body.answers, language=body.language)
+    if row is not None:
+        await state.collector.save_async(row)
     if step.errors:
         detail = [{"loc": ["body", "answers", k], "msg": v, "type": v} for k, v in step.errors.items()]
         return JSONResponse({"detail": detail}, 422)
