@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import shutil
@@ -300,6 +301,10 @@ def server_env(data_dir: Path, ops_url: str | None) -> dict[str, str]:
         "CXLENS_RATE_LIMIT": "100000000",
         "CXLENS_EVENTS_RATE_LIMIT": "100000000",
         "CXLENS_EXPORT_INTERVAL": "1.0",
+        # The dashboards' cache warming is not intake work (it follows data changes, whatever
+        # their size): off, so that it does not land in the middle of a burst.
+        "CXLENS_WARM_CACHE": "false",
+        "CXLENS_WARM_PAGES": "false",
     }
     env.pop("CXLENS_OPS_URL", None)
     if ops_url:
@@ -333,9 +338,11 @@ def direct_peer(ops_url: str | None, data_dir: Path, n: int, concurrency: int) -
     return {"per_s": n / seconds, "cpu_ms": 1000 * cpu / n, "stored": stored}
 
 
-def http_floor(data_dir: Path, ops_url: str | None, n: int, concurrency: int) -> dict[str, float]:
+def http_floor(ops_url: str | None, n: int, concurrency: int) -> dict[str, float]:
     """The HTTP stack alone: the app's middleware, FastAPI and form parsing, nothing stored."""
     port = free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="cxlens-intake-floor-"))
+    atexit.register(shutil.rmtree, data_dir, True)
     server = Server([sys.executable, "-c", FLOOR_SERVER, str(port)], server_env(data_dir, ops_url), port)
     try:
         _run(lambda: fire_forms(port, "/bench/empty", min(n, 500), concurrency))  # warm up
@@ -408,7 +415,7 @@ def _measure(
     in_events = {r[0] for r in stored_events}
     print(f"[{store}] direct peer and HTTP floor ...", file=sys.stderr)
     peer = direct_peer(ops_url, data_dir, min(args.responses, 3000), args.concurrency)
-    floor = http_floor(data_dir, ops_url, min(args.responses, 3000), args.concurrency)
+    floor = http_floor(ops_url, min(args.responses, 3000), args.concurrency)
 
     n_forms, n_events = len(forms["ids"]), len(events["ids"])
     label = f"[{store}]"

@@ -83,12 +83,15 @@ def parse_json(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
 
 def check_json(data: Any, *, max_depth: int = MAX_DEPTH) -> None:
     """Walk parsed JSON (without recursion) and refuse what :func:`parse_json` refuses."""
-    if _suspect(data, max_depth):
+    if suspect(data, max_depth=max_depth):
         _locate(data, max_depth)
 
 
-def _suspect(data: Any, max_depth: int) -> bool:
-    """Whether a value may hold something to refuse (a quick walk; :func:`_locate` says where)."""
+def suspect(data: Any, *, max_depth: int | None = None) -> bool:
+    """Whether parsed JSON may hold a string that cannot be stored (a lone surrogate or NUL, in a
+    key or a value) or, with ``max_depth``, nests deeper: a quick walk for the common case, which
+    has neither (the detailed checks then say where)."""
+    limit = max_depth if max_depth is not None else -1
     todo: list[tuple[Any, int]] = [(data, 0)]
     while todo:
         value, depth = todo.pop()
@@ -96,7 +99,7 @@ def _suspect(data: Any, max_depth: int) -> bool:
             if _UNSTORABLE.search(value):
                 return True
             continue
-        if depth >= max_depth and isinstance(value, dict | list) and value:
+        if depth == limit and isinstance(value, dict | list) and value:
             return True  # its items would be deeper than allowed
         if isinstance(value, dict):
             for key, item in value.items():

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import func, select, update
 
-from cxlens.collect.inputs import printable, unstorable
+from cxlens.collect.inputs import printable, suspect, unstorable
 from cxlens.collect.surveys import Survey, survey_from_dict
 from cxlens.model.schema import get_table
 from cxlens.ops import InboxEvent, OpsStore, Response, SurveyRecord, get_collect_settings, utcnow
@@ -51,8 +51,9 @@ def feedback_id(response_id: str) -> str:
     return f"survey-{response_id}"
 
 
-def feedback_rows(responses: list[Response], surveys: dict[str, Survey]) -> pd.DataFrame:
-    """Completed responses as rows of the ``feedback`` table (survey, touchpoint, store, customer)."""
+def feedback_rows(responses: Sequence[Any], surveys: dict[str, Survey]) -> pd.DataFrame:
+    """Completed responses (rows with the columns of :class:`Response`) as rows of the
+    ``feedback`` table (survey, touchpoint, store, customer)."""
     columns = get_table("feedback").column_names
     records = []
     for r in responses:
@@ -125,6 +126,8 @@ def _environmental() -> tuple[type[BaseException], ...]:
 
 def record_problem(record: dict[str, Any]) -> str | None:
     """Why a row for the analytics store cannot be stored as it is (invalid text), or None."""
+    if not suspect(record):
+        return None
     todo: list[tuple[str, Any]] = list(record.items())
     while todo:
         key, value = todo.pop()
@@ -200,19 +203,17 @@ def export_feedback(
     feedback table requires one of them.
     """
     close_abandoned(ops)
-    with ops.sessions() as s:
-        rows = list(
-            s.scalars(
-                select(Response)
-                .where(
-                    Response.status.in_(("complete", "abandoned")),
-                    Response.exported_at.is_(None),
-                    Response.export_hold.is_(None),
-                )
-                .order_by(Response.submitted_at)
-                .limit(limit)
+    with ops.sessions() as s:  # rows of the columns, not ORM objects: a fifth of the export's CPU
+        rows = s.execute(
+            select(*Response.__table__.columns)
+            .where(
+                Response.status.in_(("complete", "abandoned")),
+                Response.exported_at.is_(None),
+                Response.export_hold.is_(None),
             )
-        )
+            .order_by(Response.submitted_at)
+            .limit(limit)
+        ).all()
         if not rows:
             return Exported()
         ids = {r.survey_id for r in rows}
@@ -252,7 +253,7 @@ def _unknown(store: str) -> str:
     return f"store {printable(store)!r} is not in the stores table"
 
 
-def _context(r: Response) -> dict[str, Any]:
+def _context(r: Any) -> dict[str, Any]:
     return {
         "store_id": r.store_id,
         "touchpoint": r.touchpoint,
@@ -269,15 +270,13 @@ def export_events(
 ) -> Exported:
     """Ingest accepted, not yet exported events into ``events`` and mark them exported; hold the
     rows that cannot go."""
-    with ops.sessions() as s:
-        rows = list(
-            s.scalars(
-                select(InboxEvent)
-                .where(InboxEvent.exported_at.is_(None), InboxEvent.export_hold.is_(None))
-                .order_by(InboxEvent.received_at)
-                .limit(limit)
-            )
-        )
+    with ops.sessions() as s:  # the two columns needed, not ORM objects: a tenth of the CPU
+        rows = s.execute(
+            select(InboxEvent.event_id, InboxEvent.payload)
+            .where(InboxEvent.exported_at.is_(None), InboxEvent.export_hold.is_(None))
+            .order_by(InboxEvent.received_at)
+            .limit(limit)
+        ).all()
     if not rows:
         return Exported()
     held: dict[str, tuple[str, str]] = {}
@@ -286,7 +285,7 @@ def export_events(
         payload = r.payload if isinstance(r.payload, dict) else {}
         store = payload.get("store_id")
         if not isinstance(r.payload, dict) or (problem := record_problem(payload)) is not None:
-            held[r.event_id] = (INVALID, problem if isinstance(r.payload, dict) else "not a JSON object")
+            held[r.event_id] = (INVALID, problem or "not a JSON object")
         elif stores is not None and store is not None and str(store) not in stores:
             held[r.event_id] = (UNKNOWN_STORE, _unknown(str(store)))
         else:

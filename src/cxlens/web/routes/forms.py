@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from cxlens.collect.links import link
 from cxlens.collect.responses import Context, Step
 from cxlens.collect.surveys import Answer, Survey
-from cxlens.web.deps import RateLimited, State
+from cxlens.web.deps import AppState, RateLimited, State, rate_limit
 from cxlens.web.i18n import LANGUAGE_NAMES, choose_locale, direction, ui
 from cxlens.web.pages import message_page
 
@@ -124,23 +125,78 @@ def show(
     return render(state, request, survey, page=0, locale=locale, action=action, kiosk=kiosk)
 
 
-@router.post("/s/{survey_id}", dependencies=[RateLimited], summary="Submit the first page of a link survey")
-@router.post("/k/{survey_id}", dependencies=[RateLimited], summary="Submit a kiosk survey page")
-async def start(
-    state: State,
-    request: Request,
-    survey_id: str,
-    store: Store = None,
-    tp: Touchpoint = None,
-    ch: Channel = None,
-    lang: Annotated[str | None, Form(max_length=16)] = None,
-) -> Response:
-    """Validate the first page and start a response (or re-show the page with field errors)."""
+def _too_long(where: str, name: str, value: str, limit: int) -> dict[str, Any]:
+    return {
+        "type": "string_too_long",
+        "loc": (where, name),
+        "msg": f"String should have at most {limit} characters",
+        "input": value,
+        "ctx": {"max_length": limit},
+    }
+
+
+def _start_params(request: Request, fields: dict[str, list[str]]) -> tuple[str | None, ...]:
+    """``store``, ``tp``, ``ch`` from the query and ``lang`` from the form, refused (422) past
+    their lengths like FastAPI's declared parameters would be."""
+    values, errors = [], []
+    for name, limit in (("store", 256), ("tp", 256), ("ch", 64)):
+        value = request.query_params.get(name)
+        if value is not None and len(value) > limit:
+            errors.append(_too_long("query", name, value, limit))
+        values.append(value)
+    lang = fields["lang"][-1] if fields.get("lang") else None
+    if lang is not None and len(lang) > 16:
+        errors.append(_too_long("body", "lang", lang, 16))
+    if errors:
+        raise RequestValidationError(errors)
+    return (*values, lang)
+
+
+#: The parameters :func:`start` reads itself, documented as FastAPI would document them.
+START_DOC: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": text,
+            "schema": {"type": "string", "maxLength": limit},
+        }
+        for name, limit, text in (
+            ("store", 256, "Store id."),
+            ("tp", 256, "Journey touchpoint."),
+            ("ch", 64, "Channel."),
+        )
+    ],
+    "requestBody": {
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"lang": {"type": "string", "maxLength": 16}},
+                    "additionalProperties": {"type": "string"},
+                }
+            }
+        }
+    },
+}
+
+
+@router.post("/s/{survey_id}", summary="Submit the first page of a link survey", openapi_extra=START_DOC)
+@router.post("/k/{survey_id}", summary="Submit a kiosk survey page", openapi_extra=START_DOC)
+async def start(request: Request, survey_id: str) -> Response:
+    """Validate the first page and start a response (or re-show the page with field errors).
+
+    The busiest route (every kiosk answer): it reads its parameters and checks the rate limit
+    itself, without FastAPI's dependency solving, a fifth of its CPU (docs/collect.md)."""
+    state: AppState = request.app.state.cx
+    await rate_limit(request, state)
+    fields = await _form(request)
+    store, tp, ch, lang = _start_params(request, fields)
     survey = state.collector.survey(survey_id)
     kiosk = request.url.path.startswith("/k/")
     ctx = Context(store_id=store, touchpoint=tp, channel=ch or ("kiosk" if kiosk else None), kiosk=kiosk)
     locale = _locale(request, survey, lang)
-    fields = await _form(request)
     blocked = _spam(state, request, fields, locale)
     if blocked is not None:
         return blocked
