@@ -8,9 +8,11 @@ and reach the analytics store through :mod:`cxlens.collect.outbox`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -185,7 +187,28 @@ def accept_events(
 ) -> list[EventResult]:
     """Validate a batch and store the new events in the inbox; repeated ids come back as
     duplicates. With ``source_id`` every id is scoped by the source (``<source>:<id>``, also in
-    the analytics store), so sources cannot collide; results show the ids as sent."""
+    the analytics store), so sources cannot collide; results show the ids as sent. Returns once
+    the new events are committed."""
+    results, fresh = _check_batch(ops, journey, events, source_id)
+    if fresh:
+        _mark_duplicates(results, fresh, _store(ops, fresh, source_id).result())
+    return results
+
+
+async def accept_events_async(
+    ops: OpsStore, journey: JourneyMap, events: Sequence[Any], source_id: str | None = None
+) -> list[EventResult]:
+    """:func:`accept_events` for an event loop: waits for the group commit without a thread."""
+    results, fresh = _check_batch(ops, journey, events, source_id)
+    if fresh:
+        _mark_duplicates(results, fresh, await asyncio.wrap_future(_store(ops, fresh, source_id)))
+    return results
+
+
+def _check_batch(
+    ops: OpsStore, journey: JourneyMap, events: Sequence[Any], source_id: str | None
+) -> tuple[list[EventResult], dict[str, tuple[int, dict[str, Any]]]]:
+    """The verdict on each event, and the new ones by stored id (with their index)."""
     results: list[EventResult] = []
     fresh: dict[str, tuple[int, dict[str, Any]]] = {}
     privacy = get_privacy(ops)
@@ -208,26 +231,39 @@ def accept_events(
                 row["properties"] = json.dumps(
                     privacy.json(json.loads(row["properties"])), ensure_ascii=False
                 )
-            fresh[key] = (index, {**row, "event_id": key})
+            # Empty fields are left out of the stored payload (the exporter reads them as null).
+            payload = {k: v for k, v in row.items() if v is not None}
+            fresh[key] = (index, {**payload, "event_id": key})
             results.append(EventResult(index, row["event_id"], "accepted"))
-    if not fresh:
-        return results
+    return results, fresh
+
+
+def _store(
+    ops: OpsStore, fresh: dict[str, tuple[int, dict[str, Any]]], source_id: str | None
+) -> Future[set[Any] | None]:
+    """Queue the new events for the group commit, skipping ids already stored."""
     now = utcnow()
     rows = [
         {
-            "event_id": k,
-            "payload": row,
+            "event_id": key,
+            "payload": payload,
             "received_at": now,
             "source_id": source_id,
             "exported_at": None,
             "export_hold": None,
             "export_error": None,
         }
-        for k, (_, row) in fresh.items()
+        for key, (_, payload) in fresh.items()
     ]
-    inserted = ops.writer.insert(InboxEvent, rows, skip_existing="event_id").result() or set()
-    duplicate_indexes = {index for k, (index, _) in fresh.items() if k not in inserted}
+    return ops.writer.insert(InboxEvent, rows, skip_existing="event_id")
+
+
+def _mark_duplicates(
+    results: list[EventResult], fresh: dict[str, tuple[int, dict[str, Any]]], inserted: set[Any] | None
+) -> None:
+    """Events another request stored first are duplicates, not accepted."""
+    stored = inserted or set()
+    duplicates = {index for key, (index, _) in fresh.items() if key not in stored}
     for result in results:
-        if result.status == "accepted" and result.index in duplicate_indexes:
+        if result.status == "accepted" and result.index in duplicates:
             result.status = "duplicate"
-    return results

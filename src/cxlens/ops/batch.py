@@ -137,7 +137,9 @@ class GroupCommit:
         with self.ops.write_lock(), self.ops.engine.begin() as con:
             for (_, key), writes in groups.items():
                 if key is None:
-                    con.execute(insert(writes[0].table), [row for w in writes for row in w.rows])
+                    rows = [row for w in writes for row in w.rows]
+                    if rows:
+                        con.execute(insert(writes[0].table), rows)
                     results.update((id(w), None) for w in writes)
                 else:
                     results.update(self._insert_new(con, writes, key))

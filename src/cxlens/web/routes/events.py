@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from cxlens.collect.events_api import MAX_BATCH, accept_events
+from cxlens.collect.events_api import MAX_BATCH, accept_events_async
 from cxlens.collect.inputs import InputError, parse_json
 from cxlens.collect.sources import source_for_key
 from cxlens.web.deps import State, too_many
@@ -69,9 +69,7 @@ async def collect_events(state: State, request: Request) -> JSONResponse:
         return _envelope_error("the batch is empty", ["body", "events"])
     if len(events) > MAX_BATCH:
         return _envelope_error(f"at most {MAX_BATCH} events per batch", ["body", "events"])
-    results = await run_in_threadpool(
-        accept_events, state.ops, state.collector.journey, events, source.source_id
-    )
+    results = await accept_events_async(state.ops, state.collector.journey, events, source.source_id)
     counts = {s: sum(1 for r in results if r.status == s) for s in ("accepted", "duplicate", "rejected")}
     status = 202 if not counts["rejected"] else 422 if counts["rejected"] == len(results) else 207
     body = {
