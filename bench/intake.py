@@ -380,6 +380,8 @@ def _measure(
     ops.close()
     port = free_port()
     argv = [sys.executable, "-m", "cxlens", "--data-dir", str(data_dir), "collect", "serve"]
+    if args.workers > 1:  # `cxlens collect serve --workers N`
+        argv += ["--workers", str(args.workers)]
     server = Server([*argv, "--port", str(port)], server_env(data_dir, ops_url), port)
     try:
         _run(lambda: fire_forms(port, f"/k/{run}-warm", 50, 4))  # unknown survey: warms the stack
@@ -467,6 +469,10 @@ def postgres_url(args: argparse.Namespace) -> tuple[str | None, Callable[[], Non
     )
 
 
+def _processes(workers: int) -> str:
+    return "one server process" if workers == 1 else f"{workers} server worker processes"
+
+
 def _nothing() -> None:
     return None
 
@@ -485,6 +491,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="connections sending survey answers")
     parser.add_argument("--event-connections", type=int, default=8, help="connections sending event batches")
     parser.add_argument("--stores", default="sqlite,postgresql", help="operational stores to measure")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (serve --workers)")
     parser.add_argument("--postgres-url", help="PostgreSQL to use (default: a throwaway server)")
     bc.add_arguments(parser)
     args = parser.parse_args()
@@ -521,7 +528,7 @@ def main() -> int:
     client = ", ".join(f"{r['responses_client_cpu_ms']:.2f}" for r in results)
     bench.table(
         f"Intake over HTTP on loopback: {args.concurrency} connections for answers, "
-        f"{args.event_connections} for events; one server process (load average {bench.load_before} "
+        f"{args.event_connections} for events; {_processes(args.workers)} (load average {bench.load_before} "
         f"on {os.cpu_count()} cores)",
         ["path", "per second", "server CPU ms each", "per server CPU-second", "lost"],
         rows,
