@@ -286,8 +286,8 @@ def serve(
         int | None,
         typer.Option(
             min=1,
-            help="Worker processes (CXLENS_WORKERS); more than one needs the PostgreSQL operational "
-            "store (CXLENS_OPS_URL).",
+            help="Worker processes (CXLENS_WORKERS), on SQLite or PostgreSQL; one of them runs the "
+            "exports and periodic jobs.",
         ),
     ] = None,
 ) -> None:
@@ -320,12 +320,6 @@ def serve(
             ws.close()
         return
     ws.close()
-    if not (settings.ops_url or "").startswith("postgresql"):
-        raise fail(
-            "several workers need the PostgreSQL operational store: set CXLENS_OPS_URL="
-            "postgresql+psycopg://user@host/db (SQLite serves one process)",
-            code=2,
-        )
     # Every worker builds its app from the environment: hand it the command line's options.
     if state.data_dir is not None:
         os.environ["CXLENS_DATA_DIR"] = str(state.data_dir)

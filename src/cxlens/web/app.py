@@ -10,6 +10,7 @@ routers over the same :class:`~cxlens.web.deps.AppState`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator, Mapping
@@ -93,6 +94,8 @@ def create_app(
                 pages.start()
         if exporter is not None:
             exporter.start()
+        if settings.workers > 1:  # a worker process: start-up objects out of the collector's way
+            gc.freeze()
         try:
             yield
         finally:

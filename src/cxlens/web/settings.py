@@ -68,7 +68,7 @@ class WebSettings(CollectSettings):
         default=1,
         ge=1,
         description="Web worker processes (`cxlens serve --workers`); with more than one, one of them "
-        "runs the exports and periodic jobs, and the operational store must be PostgreSQL.",
+        "runs the exports and periodic jobs (SQLite or PostgreSQL operational store).",
     )
     warm_cache: bool = Field(
         default=True,
