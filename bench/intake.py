@@ -361,37 +361,64 @@ def http_floor(ops_url: str | None, n: int, concurrency: int) -> dict[str, float
 
 # -- one store -------------------------------------------------------------------------------------
 def measure(store: str, ops_url: str | None, args: argparse.Namespace, bench: bc.Run) -> dict[str, Any]:
-    """Everything measured and checked for one operational store."""
-    data_dir = Path(tempfile.mkdtemp(prefix=f"cxlens-intake-{store}-"))
+    """Everything measured and checked for one operational store: the server with each number of
+    worker processes asked for, then the peers."""
+    result: dict[str, Any] = {"store": store, "servers": []}
+    for workers in args.workers:
+        data_dir = Path(tempfile.mkdtemp(prefix=f"cxlens-intake-{store}-"))
+        try:
+            result["servers"].append(measure_server(store, ops_url, workers, data_dir, args, bench))
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    print(f"[{store}] direct peer and HTTP floor ...", file=sys.stderr)
+    data_dir = Path(tempfile.mkdtemp(prefix=f"cxlens-intake-{store}-peer-"))
     try:
-        return _measure(store, ops_url, data_dir, args, bench)
+        n = min(args.responses, 3000)
+        peer = direct_peer(ops_url, data_dir, n, args.concurrency)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+    floor = http_floor(ops_url, n, args.concurrency)
+    bench.equal(f"[{store}] direct peer stored every response", peer["stored"], n)
+    bench.equal(f"[{store}] HTTP floor: no request failed", floor["failed"], 0)
+    result.update(
+        direct_per_s=peer["per_s"],
+        direct_cpu_ms=peer["cpu_ms"],
+        floor_per_s=floor["per_s"],
+        floor_server_cpu_ms=floor["server_cpu_ms"],
+        floor_client_cpu_ms=floor["client_cpu_ms"],
+    )
+    return result
 
 
-def _measure(
-    store: str, ops_url: str | None, data_dir: Path, args: argparse.Namespace, bench: bc.Run
+def measure_server(
+    store: str, ops_url: str | None, workers: int, data_dir: Path, args: argparse.Namespace, bench: bc.Run
 ) -> dict[str, Any]:
+    """Answers, then events in each batch size, through one server; every acknowledged id looked
+    up in both stores after the export."""
     ops = OpsStore(ops_url, data_dir=data_dir)
     # A survey and a source of the run's own, so that a shared PostgreSQL store does not mix runs.
     run = f"bench-{time.time_ns()}"
     Collector(ops, load_journey_map()).save_survey(template("in_store", run))
-    write_key = create_source(ops, run)  # events are stored as "<run>:<run>-<i>"
+    write_key = create_source(ops, run)  # events are stored as "<run>:<run>-b<batch>-<i>"
     ops.close()
     port = free_port()
     argv = [sys.executable, "-m", "cxlens", "--data-dir", str(data_dir), "collect", "serve"]
-    if args.workers > 1:  # `cxlens collect serve --workers N`
-        argv += ["--workers", str(args.workers)]
-    server = Server([*argv, "--port", str(port)], server_env(data_dir, ops_url), port)
+    argv += ["--port", str(port), "--workers", str(workers)]
+    server = Server(argv, server_env(data_dir, ops_url), port)
+    events: dict[int, dict[str, Any]] = {}
     try:
         _run(lambda: fire_forms(port, f"/k/{run}-warm", 50, 4))  # unknown survey: warms the stack
-        cpu0 = server.cpu()
+        cpu = server.cpu()
         forms = _run(lambda: fire_forms(port, f"/k/{run}", args.responses, args.concurrency))
-        cpu1 = server.cpu()
-        events = _run(
-            lambda: fire_events(port, run, args.events, args.event_batch, args.event_connections, write_key)
-        )
-        cpu2 = server.cpu()
+        forms["server_cpu"] = server.cpu() - cpu
+        for batch in args.event_batch:
+            cpu = server.cpu()
+            events[batch] = _run(
+                lambda b=batch: fire_events(
+                    port, f"{run}-b{b}", args.events, b, args.event_connections, write_key
+                )
+            )
+            events[batch]["server_cpu"] = server.cpu() - cpu
         sent_done = time.perf_counter()
         ops = OpsStore(ops_url, data_dir=data_dir)
         while ops.count(Response, Response.survey_id == run, Response.exported_at.is_(None)) or ops.count(
@@ -412,18 +439,17 @@ def _measure(
         like = [f"{run}:%"]
         stored_events = ws.con.execute("SELECT event_id FROM events WHERE event_id LIKE ?", like).fetchall()
     acked = set(forms["ids"])
-    accepted = {f"{run}:{e}" for e in events["ids"]}
+    accepted = {f"{run}:{e}" for got in events.values() for e in got["ids"]}
     in_feedback = {r[0].removeprefix("survey-") for r in feedback}
     in_events = {r[0] for r in stored_events}
-    print(f"[{store}] direct peer and HTTP floor ...", file=sys.stderr)
-    peer = direct_peer(ops_url, data_dir, min(args.responses, 3000), args.concurrency)
-    floor = http_floor(ops_url, min(args.responses, 3000), args.concurrency)
 
-    n_forms, n_events = len(forms["ids"]), len(events["ids"])
-    label = f"[{store}]"
+    label = f"[{store}, {_processes(workers)}]"
     bench.equal(f"{label} responses: no request failed", forms["failures"], {})
-    bench.equal(f"{label} events: no batch failed", events["failures"], {})
-    bench.equal(f"{label} events: every event accepted", n_events, args.events)
+    for batch, got in events.items():
+        bench.equal(f"{label} events in batches of {batch}: no batch failed", got["failures"], {})
+        bench.equal(
+            f"{label} events in batches of {batch}: every event accepted", len(got["ids"]), args.events
+        )
     for what, acknowledged, stored in (
         ("acknowledged responses = responses in the operational store", acked, ops_responses),
         ("acknowledged responses = rows of the feedback table", acked, in_feedback),
@@ -431,25 +457,24 @@ def _measure(
         ("accepted events = rows of the events table", accepted, in_events),
     ):
         bench.equal(f"{label} {what}", sorted(acknowledged ^ stored), [])
-    bench.equal(f"{label} direct peer stored every response", peer["stored"], min(args.responses, 3000))
-    bench.equal(f"{label} HTTP floor: no request failed", floor["failed"], 0)
+    n_forms = len(forms["ids"])
     return {
-        "store": store,
+        "workers": workers,
         "responses_acknowledged": n_forms,
         "responses_per_s": n_forms / forms["seconds"],
-        "responses_server_cpu_ms": 1000 * (cpu1 - cpu0) / max(n_forms, 1),
+        "responses_server_cpu_ms": 1000 * forms["server_cpu"] / max(n_forms, 1),
         "responses_client_cpu_ms": 1000 * forms["client_cpu"] / max(n_forms, 1),
         "responses_lost": len(acked - in_feedback),
-        "events_accepted": n_events,
-        "events_per_s": n_events / events["seconds"],
-        "events_server_cpu_us": 1e6 * (cpu2 - cpu1) / max(n_events, 1),
+        "events": {
+            batch: {
+                "accepted": len(got["ids"]),
+                "per_s": len(got["ids"]) / got["seconds"],
+                "server_cpu_us": 1e6 * got["server_cpu"] / max(len(got["ids"]), 1),
+            }
+            for batch, got in events.items()
+        },
         "events_lost": len(accepted - in_events),
         "export_seconds_after_last_request": round(export_seconds, 2),
-        "direct_per_s": peer["per_s"],
-        "direct_cpu_ms": peer["cpu_ms"],
-        "floor_per_s": floor["per_s"],
-        "floor_server_cpu_ms": floor["server_cpu_ms"],
-        "floor_client_cpu_ms": floor["client_cpu_ms"],
     }
 
 
@@ -469,8 +494,12 @@ def postgres_url(args: argparse.Namespace) -> tuple[str | None, Callable[[], Non
     )
 
 
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
 def _processes(workers: int) -> str:
-    return "one server process" if workers == 1 else f"{workers} server worker processes"
+    return "1 process" if workers == 1 else f"{workers} worker processes"
 
 
 def _nothing() -> None:
@@ -487,15 +516,24 @@ def main() -> int:
     )
     parser.add_argument("--responses", type=int, default=5000)
     parser.add_argument("--events", type=int, default=50000)
-    parser.add_argument("--event-batch", type=int, default=100, help="events per request (at most 1,000)")
+    parser.add_argument(
+        "--event-batch",
+        type=_ints,
+        default=[100, 1000],
+        help="events per request, comma-separated (at most 1,000)",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="connections sending survey answers")
     parser.add_argument("--event-connections", type=int, default=8, help="connections sending event batches")
     parser.add_argument("--stores", default="sqlite,postgresql", help="operational stores to measure")
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes (serve --workers)")
+    parser.add_argument(
+        "--workers", type=_ints, default=[1, 2], help="server worker processes to measure, comma-separated"
+    )
     parser.add_argument("--postgres-url", help="PostgreSQL to use (default: a throwaway server)")
     bc.add_arguments(parser)
     args = parser.parse_args()
-    bc.apply_smoke(args, responses=300, events=2000, concurrency=8, event_connections=2, stores="sqlite")
+    bc.apply_smoke(
+        args, responses=300, events=2000, concurrency=8, event_connections=2, stores="sqlite", workers=[1]
+    )
     bench = bc.Run("intake", args)
     results: list[dict[str, Any]] = []
     for store in [s.strip() for s in args.stores.split(",") if s.strip()]:
@@ -509,34 +547,44 @@ def main() -> int:
     rows = []
     for r in results:
         store = r["store"]
-        rows += [
-            _row(
-                f"survey answers, HTTP ({store})",
-                r["responses_per_s"],
-                r["responses_server_cpu_ms"],
-                r["responses_lost"],
-            ),
-            _row(f"survey answers, direct, no HTTP ({store})", r["direct_per_s"], r["direct_cpu_ms"]),
-            _row(f"HTTP floor: empty form POST ({store} app)", r["floor_per_s"], r["floor_server_cpu_ms"]),
-            _row(
-                f"events in batches of {args.event_batch}, HTTP ({store})",
-                r["events_per_s"],
-                r["events_server_cpu_us"] / 1000,
-                r["events_lost"],
-            ),
-        ]
-    client = ", ".join(f"{r['responses_client_cpu_ms']:.2f}" for r in results)
+        for srv in r["servers"]:
+            where = f"{store}, {_processes(srv['workers'])}"
+            rows.append(
+                _row(
+                    f"survey answers, HTTP ({where})",
+                    srv["responses_per_s"],
+                    srv["responses_server_cpu_ms"],
+                    srv["responses_lost"],
+                )
+            )
+        rows.append(_row(f"survey answers, direct, no HTTP ({store})", r["direct_per_s"], r["direct_cpu_ms"]))
+        rows.append(
+            _row(f"HTTP floor: empty form POST ({store} app)", r["floor_per_s"], r["floor_server_cpu_ms"])
+        )
+        for srv in r["servers"]:
+            where = f"{store}, {_processes(srv['workers'])}"
+            for batch, ev in srv["events"].items():
+                lost = srv["events_lost"] if batch == args.event_batch[-1] else None
+                rows.append(
+                    _row(
+                        f"events in batches of {batch}, HTTP ({where})",
+                        ev["per_s"],
+                        ev["server_cpu_us"] / 1000,
+                        lost,
+                    )
+                )
+    client = max((srv["responses_client_cpu_ms"] for r in results for srv in r["servers"]), default=0.0)
     bench.table(
         f"Intake over HTTP on loopback: {args.concurrency} connections for answers, "
-        f"{args.event_connections} for events; {_processes(args.workers)} (load average {bench.load_before} "
-        f"on {os.cpu_count()} cores)",
+        f"{args.event_connections} for events (load average {bench.load_before} on {os.cpu_count()} cores)",
         ["path", "per second", "server CPU ms each", "per server CPU-second", "lost"],
         rows,
         note=(
             "Per second: wall clock, shared with the load generator and the machine's other work. "
             "Server CPU: user + system of the server process, all threads, exporter included; "
             '"per server CPU-second" is what one core would serve. The direct row is the '
-            f"bench process's CPU. Load generator CPU per answer: {client} ms."
+            f"bench process's CPU. Load generator CPU per answer: at most {client:.2f} ms. Events lost: "
+            "counted once per server, on its last row."
         ),
     )
     return bench.finish({"runs": results, "args": vars(args)})
