@@ -51,7 +51,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -172,14 +172,7 @@ async def fire_forms(port: int, path: str, n: int, concurrency: int) -> dict[str
                 failures[status] = failures.get(status, 0) + 1
         await conn.close()
 
-    cpu, start = bc.cpu_seconds(), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return {
-        "ids": ids,
-        "failures": failures,
-        "seconds": time.perf_counter() - start,
-        "client_cpu": bc.cpu_seconds() - cpu,
-    }
+    return await _drive(worker, concurrency, ids, failures)
 
 
 async def fire_events(port: int, run: str, n: int, batch: int, concurrency: int, key: str) -> dict[str, Any]:
@@ -218,10 +211,17 @@ async def fire_events(port: int, run: str, n: int, batch: int, concurrency: int,
                 failures[status] = failures.get(status, 0) + 1
         await conn.close()
 
+    return await _drive(worker, concurrency, accepted, failures)
+
+
+async def _drive(
+    worker: Callable[[], Awaitable[None]], concurrency: int, ids: list[str], failures: dict[int, int]
+) -> dict[str, Any]:
+    """Run ``concurrency`` copies of ``worker``; what they acknowledged, seconds and client CPU."""
     cpu, start = bc.cpu_seconds(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return {
-        "ids": accepted,
+        "ids": ids,
         "failures": failures,
         "seconds": time.perf_counter() - start,
         "client_cpu": bc.cpu_seconds() - cpu,
