@@ -115,3 +115,31 @@ def test_event_intake_is_idempotent_under_concurrent_batches(ops: OpsStore) -> N
     assert accepted == 50
     assert sum(r.count("duplicate") for r in results) == 150
     assert ops.count(InboxEvent) == 50
+
+
+def test_read_then_write_sessions_of_two_stores_on_one_sqlite_file_do_not_lose_updates(
+    tmp_path: Path,
+) -> None:
+    """Two OpsStore objects stand for two server workers sharing one SQLite file: a session that
+    reads a value and writes it back incremented must not interleave with the other's."""
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'ops.sqlite'}"
+    stores = [OpsStore(url), OpsStore(url)]
+    with stores[0].session() as s:
+        s.execute(text("CREATE TABLE counter (n INTEGER)"))
+        s.execute(text("INSERT INTO counter VALUES (0)"))
+
+    def bump(store: OpsStore) -> None:
+        for _ in range(100):
+            with store.session() as s:
+                n = s.execute(text("SELECT n FROM counter")).scalar_one()
+                s.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+
+    threads = [threading.Thread(target=bump, args=(store,)) for store in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with stores[0].session() as s:
+        assert s.execute(text("SELECT n FROM counter")).scalar_one() == 200

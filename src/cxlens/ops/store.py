@@ -120,6 +120,11 @@ class OpsStore:
     def session(self) -> Iterator[Session]:
         """A session in one (write) transaction: committed on success, rolled back on error."""
         with self.write_lock(), self.sessions() as session, session.begin():
+            if self._write_lock is not None:
+                # pysqlite defers BEGIN to the first write, so the reads of a read-then-write
+                # transaction would run outside it; BEGIN IMMEDIATE takes SQLite's write lock
+                # first, so server workers in other processes cannot interleave such updates.
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
 
     def audit(
