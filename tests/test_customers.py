@@ -427,9 +427,10 @@ def test_demo_churn_model_is_calibrated_and_names_late_deliveries(demo_ws: Works
     assert v.lift["lift"].iloc[0] > 1.1 > v.lift["lift"].iloc[-1]
     assert v.lift["cumulative_capture"].iloc[-1] == pytest.approx(1.0)
     # the planted cause: late deliveries make customers stop buying
-    late = test["late_deliveries"] > 0
+    # (v.test is in customer order: the mask comes from its own rows, not from ``test``'s)
+    late = v.test["late_deliveries"] > 0
     assert v.test.loc[late, "churn_probability"].mean() > v.test.loc[~late, "churn_probability"].mean()
-    reasons = v.model.reasons(test[late])
+    reasons = v.model.reasons(v.test.loc[late, test.columns])
     named = reasons[["reason_1", "reason_2", "reason_3"]].isin(["late_deliveries", "late_share"]).any(axis=1)
     assert named.mean() > 0.2
 

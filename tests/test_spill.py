@@ -36,14 +36,15 @@ def _events(path: Path, n: int = 300_000, seed: int = 4) -> Path:
 
 def _run(data_dir: Path, source: Path) -> tuple[pd.DataFrame, pd.DataFrame, str, bool]:
     """Load the events and compute transitions and the step matrix; also the limit in force and
-    whether DuckDB spilled (its temporary directory exists while the store is open)."""
+    whether DuckDB spilled (it wrote files in this process's temporary directory, which the
+    workspace creates empty)."""
     with Workspace(data_dir) as ws:
         ws.ingest("identities", pd.DataFrame(columns=["anonymous_id", "customer_id", "id_type"]))
         ws.ingest("events", source)
         transitions = jr.transitions(ws, "touchpoint")
         steps = jr.step_matrix(ws, "touchpoint", max_steps=12)
         limit = ws.backend().raw_sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
-        spilled = (data_dir / "tmp").is_dir()
+        spilled = any(ws.tmp_dir.iterdir())
     return transitions, steps, str(limit), spilled
 
 
