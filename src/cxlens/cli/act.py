@@ -63,15 +63,14 @@ def _actor(value: str | None) -> str:
 
 
 @contextmanager
-def _ops() -> Iterator[OpsStore]:
-    from cxlens.act import cases as cs
-    from cxlens.act import plans as pl
+def _ops(*errors: type[Exception]) -> Iterator[OpsStore]:
+    """The operational store; ``errors`` (the act layer's own, e.g. ``CaseError``) become messages."""
     from cxlens.ops import OpsStore
 
     store = OpsStore(data_dir=state.data_dir)
     try:
         yield store
-    except (cs.CaseError, pl.PlanError) as exc:
+    except errors as exc:
         raise fail(str(exc)) from None
     finally:
         store.close()
@@ -126,13 +125,14 @@ def alerts_run(
 ) -> None:
     """Evaluate the rules on new feedback and on the metrics; record, route and deliver alerts."""
     from cxlens.act import alerts as al
+    from cxlens.act import cases as cs
 
     try:
         ruleset = al.load_rules(rules)
     except ValueError as exc:
         raise fail(str(exc)) from None
     route = _routing(routing)
-    with open_workspace() as ws, _ops() as ops:
+    with open_workspace() as ws, _ops(cs.CaseError) as ops:
         run = al.run_alerts(
             ops, ws, ruleset, route, since=_when(since, "--since"), send=send, base_url=base_url
         )
@@ -203,7 +203,7 @@ def cases_list(
     from cxlens.act import cases as cs
 
     check_stores([store])
-    with _ops() as ops:
+    with _ops(cs.CaseError) as ops:
         found = cs.list_cases(ops, status=status, store_id=store, assignee=assignee, limit=limit)
     print_frame(_frame([cs.case_dict(c) for c in found], CASE_COLUMNS), output, "Cases")
 
@@ -215,7 +215,7 @@ def cases_show(case_id: CaseId, output: FormatOpt = "table") -> None:
 
     from cxlens.act import cases as cs
 
-    with _ops() as ops:
+    with _ops(cs.CaseError) as ops:
         case = cs.get_case(ops, case_id)
         notes = cs.case_notes(ops, case_id)
     data = cs.case_dict(case)
@@ -249,7 +249,7 @@ def cases_open(
 
     check_stores([store])
     route = _routing(routing)
-    with _ops() as ops:
+    with _ops(cs.CaseError) as ops:
         if alert is not None:
             case = cs.open_from_alert(ops, alert, routing=route, actor=_actor(actor))
         elif title is None:
@@ -283,7 +283,7 @@ def cases_assign(
     """Give a case to someone."""
     from cxlens.act import cases as cs
 
-    with _ops() as ops:
+    with _ops(cs.CaseError) as ops:
         case = cs.assign(ops, case_id, assignee, actor=_actor(actor))
     print_record(cs.case_dict(case), output, message=f"case {case_id} assigned to {assignee}")
 
@@ -298,7 +298,7 @@ def cases_status(
     """Move a case to another status (the lifecycle is enforced)."""
     from cxlens.act import cases as cs
 
-    with _ops() as ops:
+    with _ops(cs.CaseError) as ops:
         case = cs.set_status(ops, case_id, status, actor=_actor(actor))
     print_record(cs.case_dict(case), output, message=f"case {case_id} is now {status}")
 
@@ -313,7 +313,7 @@ def cases_note(
     """Add a note to a case."""
     from cxlens.act import cases as cs
 
-    with _ops() as ops:
+    with _ops(cs.CaseError) as ops:
         note = cs.add_note(ops, case_id, text, actor=_actor(actor))
     record = {"case_id": case_id, "at": note.created_at, "author": note.author, "text": note.text}
     print_record(record, output, message=f"note added to case {case_id}")
@@ -335,7 +335,7 @@ def cases_resolve(
     """Resolve a case with its resolution, root causes and customer follow-up."""
     from cxlens.act import cases as cs
 
-    with _ops() as ops:
+    with _ops(cs.CaseError) as ops:
         case = cs.resolve(ops, case_id, resolution, root_causes=root_cause, actor=_actor(actor))
         if follow_up:
             case = cs.follow_up(ops, case_id, follow_up, actor=_actor(actor))
@@ -355,7 +355,7 @@ def cases_escalate(
     from cxlens.act import cases as cs
 
     route = _routing(routing)
-    with _ops() as ops:
+    with _ops(cs.CaseError) as ops:
         done = cs.escalate_overdue(ops, route, _when(now, "--now"), base_url=base_url)
     if output != "table":
         rows = [
@@ -411,7 +411,7 @@ def plans_add(
     split = lambda xs: [s for x in xs or [] for s in x.split(",")]  # noqa: E731
     check_stores(split(store))
     check_stores(split(control), "--control")
-    with _ops() as ops:
+    with _ops(pl.PlanError) as ops:
         plan = pl.create_plan(
             ops,
             name,
@@ -434,7 +434,7 @@ def plans_list(output: FormatOpt = "table") -> None:
     """Action plans, newest first."""
     from cxlens.act import plans as pl
 
-    with _ops() as ops:
+    with _ops(pl.PlanError) as ops:
         rows = [pl.plan_dict(p) for p in pl.list_plans(ops)]
     for row in rows:
         row["stores"] = ",".join(row["stores"] or [])
@@ -452,7 +452,7 @@ def plans_measure(
 
     from cxlens.act import plans as pl
 
-    with _ops() as ops, open_workspace(read_only=True) as ws:
+    with _ops(pl.PlanError) as ops, open_workspace(read_only=True) as ws:
         plan = pl.get_plan(ops, plan_id)
         try:
             effect = pl.measure(plan, ws, ops=ops, confidence=confidence)
