@@ -437,7 +437,7 @@ def serve(
         if workers == 1:
             try:
                 app = create_app(settings, ws)
-                gc.freeze()  # start-up objects out of the collector's way: less CPU per request (bench/intake.py)
+                gc.freeze()  # start-up objects out of the collector's way (bench/intake.py)
                 uvicorn.run(app, host=host, port=port, log_level="warning")
             finally:
                 ws.close()
