@@ -7,7 +7,7 @@ items = product categories, minimum support 8% (9,714 rules). Timed in one run, 
 2. mining: cxlens ``frequent_itemsets`` + ``association_rules`` against mlxtend's ``fpgrowth`` +
    ``association_rules`` on the same one-hot frame (the rule sets are compared);
 3. output: the rules as JSON written straight to stdout (``cli.common.write_json``, what
-   ``cxlens customers rules --json`` does now) against Rich's ``print_json`` (what it did before),
+   ``cxlens customers rules -o json`` does now) against Rich's ``print_json`` (what it did before),
    both into a null device.
 
 Checks (exit code 1 if any fails): the same rules as mlxtend with the same support, confidence

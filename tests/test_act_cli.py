@@ -168,16 +168,25 @@ def test_plans_add_list_and_errors(data_dir: Path) -> None:
         "add",
         "Staff training",
         "-s",
-        "S1,S3",
+        "S1,S2",
         "--start",
         "2026-07-01",
         "--touchpoint",
         "store_visit",
+        "--metric",
+        "CSAT",
     )
     assert code == 0, text
     code, text = act(data_dir, "plans", "list", "-o", "json")
     [plan] = json.loads(text)
-    assert (plan["stores"], plan["start_date"], plan["metric"]) == ("S1,S3", "2026-07-01", "csat")
+    assert (plan["stores"], plan["start_date"], plan["metric"]) == ("S1,S2", "2026-07-01", "csat")
+    code, text = act(data_dir, "plans", "add", "Typo", "-s", "S3", "--start", "2026-07-01")
+    assert code == 1
+    assert "--store S3: no such store in the stores table (2 stores)" in text
+    code, text = act(data_dir, "plans", "add", "Typo", "-s", "S1", "-c", "s2", "--start", "2026-07-01")
+    assert code == 1
+    assert "--control s2: no such store" in text
+    assert "did you mean S2?" in text
     code, text = act(data_dir, "plans", "add", "Bad", "-s", "S1", "--start", "soon")
     assert code == 1
     assert "start must be a date" in text

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -128,3 +130,127 @@ def test_error_messages_print_square_brackets_as_they_are(capsys) -> None:  # ty
     printed = capsys.readouterr().err
     assert "pip install 'cxlens[web]'" in printed
     assert "'[b]x[/b]'" in printed
+
+
+def test_store_ids_are_checked_against_the_stores_table(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "d")
+
+    def users(*args: str) -> Any:
+        return runner.invoke(
+            app, ["--data-dir", data_dir, "users", *args, "--password", "correct horse battery"]
+        )
+
+    # no stores loaded yet: taken as given, with a warning (stores may be set up before their data)
+    early = users("create", "early", "--role", "store_manager", "--store", "S999")
+    assert early.exit_code == 0, early.output
+    assert "no stores are loaded yet, so S999 cannot be checked" in early.stderr
+    stores = tmp_path / "stores.csv"
+    stores.write_text("store_id,name\nS001,Harbour\nS002,Central\n")
+    assert runner.invoke(app, ["--data-dir", data_dir, "ingest", "stores", str(stores)]).exit_code == 0
+    bad = users("create", "kim", "--role", "store_manager", "--store", "S999")
+    assert bad.exit_code == 1
+    assert "--store S999: no such store in the stores table (2 stores)" in bad.output
+    assert "kim" not in runner.invoke(app, ["--data-dir", data_dir, "users", "list"]).output
+    typo = users("create", "kim", "--role", "store_manager", "--store", "s001")
+    assert "did you mean S001?" in typo.output
+    good = users("create", "kim", "--role", "store_manager", "--store", "S001", "-o", "json")
+    assert good.exit_code == 0, good.output
+    assert json.loads(good.stdout) == {"username": "kim", "role": "store_manager", "stores": ["S001"]}
+
+
+def test_wide_tables_wrap_in_a_terminal_and_keep_their_width_in_a_pipe(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from cxlens.cli.common import out, print_frame
+
+    frame = pd.DataFrame(
+        {f"estimate_{i}": [1234.5678 * i] for i in range(8)} | {"store_name": ["Harbour Road superstore"]}
+    )
+    print_frame(frame, "table", "wide")  # into a pipe: its natural width, nothing cut or wrapped
+    piped = capsys.readouterr().out
+    assert "…" not in piped
+    assert all(f"estimate_{i}" in piped for i in range(8))
+    assert "Harbour Road superstore" in piped
+    assert max(len(line) for line in piped.splitlines()) > 80
+    monkeypatch.setattr(out, "_force_terminal", True)
+    monkeypatch.setattr(out, "_width", 60)
+    print_frame(frame, "table", "wide")  # a 60-column terminal: cells wrap, none is cut to "estima…"
+    shown = capsys.readouterr().out
+    assert "…" not in shown
+    assert max(len(line) for line in shown.splitlines()) <= 60
+
+
+def test_numbers_never_read_minus_zero(capsys) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from cxlens.cli.common import cell, print_record
+    from cxlens.cli.main import print_headline
+
+    assert cell(-0.0) == "0.00"
+    assert cell(-0.004) == "-0.004"  # small but not zero: two significant digits, sign kept
+    assert cell(-1234.5) == "-1,234.50"
+    print_record({"change": -0.00001 + 0.00001 - 1e-12, "diff": -3e-5}, "table", "x")
+    record = capsys.readouterr().out
+    assert "-0 " not in record
+    head = pd.DataFrame(
+        [
+            {"label": "NPS", "n": 120, "period": pd.Timestamp("2025-06-01"), "value": -0.04, "ci_low": -9.2,
+             "ci_high": 9.1, "change": -0.03, "previous_period": pd.Timestamp("2025-05-01"),
+             "verdict": "no significant change", "p_value": 0.99}
+        ]
+    )  # fmt: skip
+    print_headline(head)
+    line = capsys.readouterr().out
+    assert "2025-06: 0.0 (95% CI -9.2 to 9.1" in line
+    assert "; +0.0 vs 2025-05" in line
+    assert "-0.0" not in line
+
+
+@pytest.mark.slow
+def test_serve_says_it_is_ready_only_when_it_answers(tmp_path: Path) -> None:
+    """`cxlens serve` warms the figure cache before it answers; its "ready" line comes after that,
+    so a request sent the moment the line appears is answered."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    import pandas as pd
+
+    from conftest import free_port
+    from cxlens.storage.workspace import Workspace
+
+    data_dir = tmp_path / "d"
+    with Workspace(data_dir) as ws:
+        ws.ingest("stores", pd.DataFrame({"store_id": ["S1"], "name": ["One"]}))
+        ws.ingest(
+            "feedback",
+            pd.DataFrame(
+                {
+                    "feedback_id": [f"f{i}" for i in range(40)],
+                    "submitted_at": pd.Timestamp("2025-06-01") + pd.to_timedelta(range(40), unit="h"),
+                    "source": "survey",
+                    "store_id": "S1",
+                    "nps": pd.array([i % 11 for i in range(40)], dtype="Int64"),
+                }
+            ),
+        )
+    port = free_port()
+    env = {**os.environ, "CXLENS_DATA_DIR": str(data_dir), "CXLENS_WARM_PAGES": "false"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cxlens", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the server prints, or exits
+        assert line.startswith(f"ready: cxlens on http://127.0.0.1:{port}"), (line, proc.poll())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        proc.terminate()
+        _, errors = proc.communicate(timeout=60)
+    assert f"starting cxlens on http://127.0.0.1:{port}" in errors

@@ -160,7 +160,9 @@ def test_cli_manages_users_keys_and_sources(tmp_path: Path) -> None:
     assert "last active admin" in last.output
     wkey = run("collect", "sources", "add", "pos", "--name", "tills").output.strip()
     assert wkey.startswith("cxw_")
-    assert "pos\ttills" in run("collect", "sources", "list").output
+    [source] = json.loads(run("collect", "sources", "list", "-o", "json").output)
+    assert (source["source_id"], source["name"], source["status"]) == ("pos", "tills", "active")
+    assert wkey.startswith(source["key_prefix"])
     ops = OpsStore(data_dir=tmp_path)
     try:
         actors = {a for a, _ in audit(ops, "access") + audit(ops, "create")}

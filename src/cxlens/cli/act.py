@@ -7,17 +7,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
-from cxlens.act import alerts as al
-from cxlens.act import cases as cs
-from cxlens.act import plans as pl
-from cxlens.act.routing import Routing, load_routing
-from cxlens.cli.common import FormatOpt, fail, open_workspace, out, print_frame, state
-from cxlens.ops import OpsStore
+from cxlens.cli.common import (
+    FormatOpt,
+    check_stores,
+    fail,
+    lowercase,
+    open_workspace,
+    out,
+    print_frame,
+    print_record,
+    state,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cxlens.act.routing import Routing
+    from cxlens.ops import OpsStore
 
 act_app = typer.Typer(
     help="Act: alerts, cases with SLAs, action plans and their measured effect.", no_args_is_help=True
@@ -39,7 +50,6 @@ RoutingOpt = Annotated[
 ActorOpt = Annotated[
     str | None, typer.Option("--as", help="Who is acting (audit log); default: cli:<os user>.")
 ]
-Output = Annotated[str, typer.Option("--output", "-o", help="table, json or csv.")]
 CaseId = Annotated[int, typer.Argument(help="Case number.")]
 
 
@@ -53,17 +63,22 @@ def _actor(value: str | None) -> str:
 
 
 @contextmanager
-def _ops() -> Iterator[OpsStore]:
+def _ops(*errors: type[Exception]) -> Iterator[OpsStore]:
+    """The operational store; ``errors`` (the act layer's own, e.g. ``CaseError``) become messages."""
+    from cxlens.ops import OpsStore
+
     store = OpsStore(data_dir=state.data_dir)
     try:
         yield store
-    except (cs.CaseError, pl.PlanError) as exc:
+    except errors as exc:
         raise fail(str(exc)) from None
     finally:
         store.close()
 
 
 def _routing(path: Path | None) -> Routing:
+    from cxlens.act.routing import load_routing
+
     try:
         return load_routing(path)
     except ValueError as exc:
@@ -71,6 +86,8 @@ def _routing(path: Path | None) -> Routing:
 
 
 def _when(value: str | None, name: str) -> datetime | None:
+    import pandas as pd
+
     if value is None:
         return None
     try:
@@ -82,6 +99,8 @@ def _when(value: str | None, name: str) -> datetime | None:
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
 
 
@@ -102,25 +121,34 @@ def alerts_run(
     base_url: Annotated[
         str, typer.Option(help="Base URL of the web app, for links.")
     ] = "http://127.0.0.1:8000",
+    output: FormatOpt = "table",
 ) -> None:
     """Evaluate the rules on new feedback and on the metrics; record, route and deliver alerts."""
+    from cxlens.act import alerts as al
+    from cxlens.act import cases as cs
+
     try:
         ruleset = al.load_rules(rules)
     except ValueError as exc:
         raise fail(str(exc)) from None
     route = _routing(routing)
-    with open_workspace() as ws, _ops() as ops:
+    with open_workspace() as ws, _ops(cs.CaseError) as ops:
         run = al.run_alerts(
             ops, ws, ruleset, route, since=_when(since, "--since"), send=send, base_url=base_url
         )
-    out.print(
-        f"evaluated {run.evaluated} feedback rows: {run.fired} new alerts, {run.deduplicated} duplicates, "
-        f"{run.cases_opened} cases opened, {run.delivered} delivered, {run.failed} failed",
-        highlight=False,
-    )
-    out.print(run.volume_note(), highlight=False, markup=False)
-    for line in run.errors:
-        out.print(f"  {line}", highlight=False, markup=False)
+    if output != "table":
+        counts = ("evaluated", "fired", "deduplicated", "cases_opened", "delivered", "digests", "failed")
+        record = {k: getattr(run, k) for k in counts}
+        print_record({**record, "alert_ids": run.alert_ids, "errors": run.errors}, output)
+    else:
+        out.print(
+            f"evaluated {run.evaluated} feedback rows: {run.fired} new alerts, {run.deduplicated} "
+            f"duplicates, {run.cases_opened} cases opened, {run.delivered} delivered, {run.failed} failed",
+            highlight=False,
+        )
+        out.print(run.volume_note(), highlight=False, markup=False)
+        for line in run.errors:
+            out.print(f"  {line}", highlight=False, markup=False)
     if run.failed:
         raise typer.Exit(1)
 
@@ -136,6 +164,9 @@ def alerts_list(
     output: FormatOpt = "table",
 ) -> None:
     """Recent alerts, newest first."""
+    from cxlens.act import alerts as al
+
+    check_stores([store])
     with _ops() as ops:
         rows = [
             al.alert_dict(a)
@@ -169,7 +200,10 @@ def cases_list(
     output: FormatOpt = "table",
 ) -> None:
     """Cases, newest first."""
-    with _ops() as ops:
+    from cxlens.act import cases as cs
+
+    check_stores([store])
+    with _ops(cs.CaseError) as ops:
         found = cs.list_cases(ops, status=status, store_id=store, assignee=assignee, limit=limit)
     print_frame(_frame([cs.case_dict(c) for c in found], CASE_COLUMNS), output, "Cases")
 
@@ -177,17 +211,21 @@ def cases_list(
 @cases_app.command("show")
 def cases_show(case_id: CaseId, output: FormatOpt = "table") -> None:
     """One case with its notes."""
-    with _ops() as ops:
+    import pandas as pd
+
+    from cxlens.act import cases as cs
+
+    with _ops(cs.CaseError) as ops:
         case = cs.get_case(ops, case_id)
         notes = cs.case_notes(ops, case_id)
     data = cs.case_dict(case)
     if output == "json":
         data["notes"] = [{"at": n.created_at.isoformat(), "author": n.author, "text": n.text} for n in notes]
-        out.print_json(data=data)
+        write_json(data)
         return
     frame = pd.DataFrame({"field": list(data), "value": ["" if v is None else str(v) for v in data.values()]})
     print_frame(frame, output, f"Case {case_id}")
-    for n in notes:
+    for n in notes if output == "table" else []:
         out.print(f"{n.created_at:%Y-%m-%d %H:%M} {n.author}: {n.text}", highlight=False, markup=False)
 
 
@@ -204,10 +242,14 @@ def cases_open(
     ] = None,
     routing: RoutingOpt = None,
     actor: ActorOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Open a case by hand, or from an alert."""
+    from cxlens.act import cases as cs
+
+    check_stores([store])
     route = _routing(routing)
-    with _ops() as ops:
+    with _ops(cs.CaseError) as ops:
         if alert is not None:
             case = cs.open_from_alert(ops, alert, routing=route, actor=_actor(actor))
         elif title is None:
@@ -224,20 +266,26 @@ def cases_open(
                 routing=route,
                 actor=_actor(actor),
             )
-    out.print(
-        f"opened case {case.case_id} for {case.assignee}, due {case.sla_due_at:%Y-%m-%d %H:%M} UTC",
-        highlight=False,
+    print_record(
+        cs.case_dict(case),
+        output,
+        message=f"opened case {case.case_id} for {case.assignee}, due {case.sla_due_at:%Y-%m-%d %H:%M} UTC",
     )
 
 
 @cases_app.command("assign")
 def cases_assign(
-    case_id: CaseId, assignee: Annotated[str, typer.Argument(help="New assignee.")], actor: ActorOpt = None
+    case_id: CaseId,
+    assignee: Annotated[str, typer.Argument(help="New assignee.")],
+    actor: ActorOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Give a case to someone."""
-    with _ops() as ops:
-        cs.assign(ops, case_id, assignee, actor=_actor(actor))
-    out.print(f"case {case_id} assigned to {assignee}", highlight=False, markup=False)
+    from cxlens.act import cases as cs
+
+    with _ops(cs.CaseError) as ops:
+        case = cs.assign(ops, case_id, assignee, actor=_actor(actor))
+    print_record(cs.case_dict(case), output, message=f"case {case_id} assigned to {assignee}")
 
 
 @cases_app.command("status")
@@ -245,21 +293,30 @@ def cases_status(
     case_id: CaseId,
     status: Annotated[str, typer.Argument(help="open, in_progress, resolved or closed.")],
     actor: ActorOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Move a case to another status (the lifecycle is enforced)."""
-    with _ops() as ops:
-        cs.set_status(ops, case_id, status, actor=_actor(actor))
-    out.print(f"case {case_id} is now {status}", highlight=False, markup=False)
+    from cxlens.act import cases as cs
+
+    with _ops(cs.CaseError) as ops:
+        case = cs.set_status(ops, case_id, status, actor=_actor(actor))
+    print_record(cs.case_dict(case), output, message=f"case {case_id} is now {status}")
 
 
 @cases_app.command("note")
 def cases_note(
-    case_id: CaseId, text: Annotated[str, typer.Argument(help="The note.")], actor: ActorOpt = None
+    case_id: CaseId,
+    text: Annotated[str, typer.Argument(help="The note.")],
+    actor: ActorOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Add a note to a case."""
-    with _ops() as ops:
-        cs.add_note(ops, case_id, text, actor=_actor(actor))
-    out.print(f"note added to case {case_id}", highlight=False)
+    from cxlens.act import cases as cs
+
+    with _ops(cs.CaseError) as ops:
+        note = cs.add_note(ops, case_id, text, actor=_actor(actor))
+    record = {"case_id": case_id, "at": note.created_at, "author": note.author, "text": note.text}
+    print_record(record, output, message=f"note added to case {case_id}")
 
 
 @cases_app.command("resolve")
@@ -273,13 +330,16 @@ def cases_resolve(
         str | None, typer.Option(help="Customer follow-up notes (marks the customer contacted now).")
     ] = None,
     actor: ActorOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Resolve a case with its resolution, root causes and customer follow-up."""
-    with _ops() as ops:
-        cs.resolve(ops, case_id, resolution, root_causes=root_cause, actor=_actor(actor))
+    from cxlens.act import cases as cs
+
+    with _ops(cs.CaseError) as ops:
+        case = cs.resolve(ops, case_id, resolution, root_causes=root_cause, actor=_actor(actor))
         if follow_up:
-            cs.follow_up(ops, case_id, follow_up, actor=_actor(actor))
-    out.print(f"case {case_id} resolved", highlight=False)
+            case = cs.follow_up(ops, case_id, follow_up, actor=_actor(actor))
+    print_record(cs.case_dict(case), output, message=f"case {case_id} resolved")
 
 
 @cases_app.command("escalate")
@@ -289,11 +349,21 @@ def cases_escalate(
     base_url: Annotated[
         str, typer.Option(help="Base URL of the web app, for links.")
     ] = "http://127.0.0.1:8000",
+    output: FormatOpt = "table",
 ) -> None:
     """SLA sweep: escalate every open case past its due time (safe to run as often as you like)."""
+    from cxlens.act import cases as cs
+
     route = _routing(routing)
-    with _ops() as ops:
+    with _ops(cs.CaseError) as ops:
         done = cs.escalate_overdue(ops, route, _when(now, "--now"), base_url=base_url)
+    if output != "table":
+        rows = [
+            {"case_id": e.case_id, "level": e.level, "owner": e.owner, "errors": "; ".join(e.errors)}
+            for e in done
+        ]
+        print_frame(_frame(rows, ["case_id", "level", "owner", "errors"]), output)
+        return
     out.print(f"escalated {len(done)} cases", highlight=False)
     for e in done:
         errors = f" (notification failed: {'; '.join(e.errors)})" if e.errors else ""
@@ -323,7 +393,7 @@ def plans_add(
         list[str], typer.Option("--store", "-s", help="Store in the plan (repeatable or comma-separated).")
     ],
     start: Annotated[str, typer.Option(help="Start date, e.g. 2025-07-01.")],
-    metric: Annotated[str, typer.Option(help="nps, csat, ces or rating.")] = "csat",
+    metric: Annotated[str, typer.Option(help="nps, csat, ces or rating.", callback=lowercase)] = "csat",
     touchpoint: Annotated[str | None, typer.Option(help="Touchpoint the plan acts on.")] = None,
     driver: Annotated[str | None, typer.Option(help="Driver or aspect the plan acts on, e.g. staff.")] = None,
     control: Annotated[
@@ -333,10 +403,15 @@ def plans_add(
     owner: Annotated[str | None, typer.Option(help="Who owns the plan.")] = None,
     notes: Annotated[str | None, typer.Option(help="Free-text notes.")] = None,
     actor: ActorOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Record an action plan."""
+    from cxlens.act import plans as pl
+
     split = lambda xs: [s for x in xs or [] for s in x.split(",")]  # noqa: E731
-    with _ops() as ops:
+    check_stores(split(store))
+    check_stores(split(control), "--control")
+    with _ops(pl.PlanError) as ops:
         plan = pl.create_plan(
             ops,
             name,
@@ -351,13 +426,15 @@ def plans_add(
             notes=notes,
             actor=_actor(actor),
         )
-    out.print(f"added plan {plan.plan_id}: {plan.name}", highlight=False, markup=False)
+    print_record(pl.plan_dict(plan), output, message=f"added plan {plan.plan_id}: {plan.name}")
 
 
 @plans_app.command("list")
 def plans_list(output: FormatOpt = "table") -> None:
     """Action plans, newest first."""
-    with _ops() as ops:
+    from cxlens.act import plans as pl
+
+    with _ops(pl.PlanError) as ops:
         rows = [pl.plan_dict(p) for p in pl.list_plans(ops)]
     for row in rows:
         row["stores"] = ",".join(row["stores"] or [])
@@ -371,7 +448,11 @@ def plans_measure(
     output: FormatOpt = "table",
 ) -> None:
     """The plan's effect: difference-in-differences against control stores, with an interval."""
-    with _ops() as ops, open_workspace(read_only=True) as ws:
+    import pandas as pd
+
+    from cxlens.act import plans as pl
+
+    with _ops(pl.PlanError) as ops, open_workspace(read_only=True) as ws:
         plan = pl.get_plan(ops, plan_id)
         try:
             effect = pl.measure(plan, ws, ops=ops, confidence=confidence)
@@ -379,7 +460,7 @@ def plans_measure(
             raise fail(f"cannot measure plan {plan_id}: {exc}") from None
     data = effect.as_dict()
     if output == "json":
-        out.print_json(data=data)
+        write_json(data)
         return
     cols = [
         "estimate",
@@ -415,7 +496,7 @@ def audit(
     ] = None,
     object_id: Annotated[str | None, typer.Option("--id", help="Only this object.")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
-    output: Output = "table",
+    output: FormatOpt = "table",
 ) -> None:
     """Recent audit-log entries: who changed what, with the values before and after."""
     from sqlalchemy import select

@@ -10,11 +10,16 @@ from cxlens.cli.common import (
     ByOpt,
     EngineOpt,
     FormatOpt,
+    JsonAlias,
     MetricOpt,
     fail,
+    lowercase,
     open_workspace,
+    out,
+    output_format,
     parse_filters,
     print_frame,
+    write_json,
 )
 
 analyse_app = typer.Typer(help="CX metrics with intervals and significance tests.", no_args_is_help=True)
@@ -87,7 +92,6 @@ def analyse_compare(
         print_frame(df, output, "differences (significant = p < 0.05)")
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 _DRIVER_COLUMNS = ["rank", "driver", "importance", "ci_low", "ci_high", "share", "direction", "performance",
                    "coverage", "quadrant", "revenue_at_risk"]  # fmt: skip
 _BENCHMARK_COLUMNS = ["indicator", "brand", "n", "share_positive", "diff_share", "p_share", "mean",
@@ -102,29 +106,18 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _emit(
-    payload: dict[str, Any],
-    frame: Any,
-    output: str,
-    as_json: bool,
-    title: str,
-    columns: list[str] | None = None,
+    payload: dict[str, Any], frame: Any, output: str, title: str, columns: list[str] | None = None
 ) -> None:
     """JSON (the whole result), CSV (every column) or a table (the columns that fit a terminal)."""
-    import json
-
-    from cxlens.cli.common import out
-
-    if as_json or output == "json":
-        out.print_json(json.dumps(payload, default=str))
+    if output == "json":
+        write_json(payload)
         return
-    if output == "table" and columns is not None:
-        frame = frame[[c for c in columns if c in frame.columns]]
-    print_frame(frame, output, title)
+    print_frame(frame, output, title, columns)
 
 
 @analyse_app.command("drivers")
 def analyse_drivers(
-    outcome: Annotated[str, typer.Option(help="nps, csat or repurchase.")] = "nps",
+    outcome: Annotated[str, typer.Option(help="nps, csat or repurchase.", callback=lowercase)] = "nps",
     touchpoint: Annotated[
         str | None, typer.Option(help="Only this touchpoint's answers form the outcome (nps, csat).")
     ] = None,
@@ -139,12 +132,13 @@ def analyse_drivers(
     ] = None,
     engine: EngineOpt = None,
     output: FormatOpt = "table",
-    as_json: JsonOpt = False,
+    as_json: JsonAlias = False,
 ) -> None:
     """Key drivers of NPS, CSAT or repurchase: Shapley importance with intervals, priority quadrant,
     revenue at risk."""
     from cxlens.analyse.drivers import OUTCOMES, key_drivers, text_getter
 
+    output = output_format(output, as_json)
     if outcome not in OUTCOMES:
         raise fail(f"unknown outcome {outcome!r}; choose from {', '.join(OUTCOMES)}", code=2)
     if value not in ("auto", "clv", "spend"):
@@ -165,11 +159,9 @@ def analyse_drivers(
             f"drivers of {outcome}: {result.method}, R² {result.r2:.3f} "
             f"[{result.r2_ci[0]:.3f}, {result.r2_ci[1]:.3f}], {result.n_units:,} customers"
         )
-        _emit(result.as_dict(), result.drivers, output, as_json, title, _DRIVER_COLUMNS)
-        if result.cost and not (as_json or output != "table"):
+        _emit(result.as_dict(), result.drivers, output, title, _DRIVER_COLUMNS)
+        if result.cost and output == "table":
             c = result.cost
-            from cxlens.cli.common import out
-
             out.print(
                 f"cost of inaction: {c['detractors']:,} detractors, revenue at risk "
                 f"{c['revenue_at_risk']:,.0f} of {c['revenue_total']:,.0f} ({c['basis']})"
@@ -185,12 +177,13 @@ def analyse_benchmark(
     ] = None,
     engine: EngineOpt = None,
     output: FormatOpt = "table",
-    as_json: JsonOpt = False,
+    as_json: JsonAlias = False,
 ) -> None:
     """Our brand against each competitor per indicator (rating, text aspects), with significance."""
     from cxlens.analyse.benchmark import benchmark
     from cxlens.analyse.drivers import text_getter
 
+    output = output_format(output, as_json)
     with open_workspace() as ws:
         df = _call(benchmark, text_getter(ws, engine), text=text, start=start, end=end)
         records = df.replace({float("nan"): None}).to_dict("records")
@@ -198,7 +191,6 @@ def analyse_benchmark(
             {"rows": records},
             df,
             output,
-            as_json,
             "competitor benchmark (diff = competitor - ours)",
             _BENCHMARK_COLUMNS,
         )
@@ -210,7 +202,10 @@ def analyse_effect(
     start: Annotated[str, typer.Option(help="Start of the action plan, e.g. 2025-07-01.")],
     metric: Annotated[
         str,
-        typer.Option(help="csat (% satisfied), csat_mean (1-5), nps, ces or rating; in the metric's units."),
+        typer.Option(
+            help="csat (% satisfied), csat_mean (1-5), nps, ces or rating; in the metric's units.",
+            callback=lowercase,
+        ),
     ] = "csat",
     touchpoint: Annotated[str | None, typer.Option(help="Only feedback at this touchpoint.")] = None,
     control: Annotated[
@@ -218,13 +213,14 @@ def analyse_effect(
     ] = None,
     engine: EngineOpt = None,
     output: FormatOpt = "table",
-    as_json: JsonOpt = False,
+    as_json: JsonAlias = False,
 ) -> None:
     """Effect of an action plan: difference-in-differences against control stores, with an interval."""
     import pandas as pd
 
     from cxlens.analyse.effects import did_effect
 
+    output = output_format(output, as_json)
     treated = [s.strip() for s in stores.split(",") if s.strip()]
     controls = [s.strip() for s in control.split(",") if s.strip()] if control else None
     with open_workspace() as ws:
@@ -254,4 +250,4 @@ def analyse_effect(
             f"[{effect.ci_low:+.3f}, {effect.ci_high:+.3f}] ({effect.confidence:.0%}), "
             f"p = {effect.p_value:.3g}, {verdict}"
         )
-        _emit(d, rows, output, as_json, title)
+        _emit(d, rows, output, title)

@@ -1,26 +1,35 @@
-"""Shared pieces of the command line: consoles, global options, errors, output formats."""
+"""Shared pieces of the command line: consoles, global options, errors, output formats.
+
+Start-up time: this module, like every ``cxlens.cli`` module, imports only the standard library,
+Typer and Rich at its top; storage, analytics and pandas are imported inside the functions that
+use them (docs/ARCHITECTURE.md, "Command line").
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
-from rich.table import Table as RichTable
 
-from cxlens.journey.map import JourneyMapError
-from cxlens.report.export import safe_csv
-from cxlens.storage.workspace import LegacyStoreError, StoreLockedError, Workspace
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.progress import Progress
+    from rich.table import Table as RichTable
 
-#: Help panels: the four steps of customer experience management, plus workspace chores.
+    from cxlens.storage.workspace import Workspace
+
+#: Help panels: the four steps of customer experience management, plus workspace chores, in the
+#: order ``cxlens --help`` lists them.
 MAP, COLLECT, ANALYSE, ACT, ADMIN = (
     "1. Map the journey",
     "2. Collect experience data",
@@ -28,16 +37,51 @@ MAP, COLLECT, ANALYSE, ACT, ADMIN = (
     "4. Act",
     "Workspace",
 )
+PANELS = (MAP, COLLECT, ANALYSE, ACT, ADMIN)
 
 out = Console()
 err = Console(stderr=True)
 
+#: The values of ``--output``: a table for people, JSON or CSV for programs.
+OUTPUTS = ("table", "json", "csv")
+
+
+def _output(value: str) -> str:
+    choice = value.strip().lower()
+    if choice not in OUTPUTS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(OUTPUTS)}")
+    return choice
+
+
+def lowercase(values: Any) -> Any:
+    """An option callback for names people write in any case (metrics, outcomes, scores: ``NPS``
+    is ``nps``): one name or a list of them, lower-cased."""
+    if isinstance(values, str):
+        return values.strip().lower()
+    return [v.strip().lower() for v in values] if values is not None else values
+
+
 EngineOpt = Annotated[str | None, typer.Option("--engine", "-e", help="duckdb (default) or spark.")]
-MetricOpt = Annotated[list[str], typer.Option("--metric", "-m", help="nps, csat, csat_mean, ces or rating.")]
+MetricOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--metric", "-m", help="nps, csat, csat_mean, ces or rating (any case).", callback=lowercase
+    ),
+]
 ByOpt = Annotated[
     list[str], typer.Option("--by", "-b", help="Dimension(s) to group by, e.g. store_id, stage.")
 ]
-FormatOpt = Annotated[str, typer.Option("--output", "-o", help="table, json or csv.")]
+FormatOpt = Annotated[
+    str,
+    typer.Option("--output", "-o", help="table (for people), json or csv (for programs).", callback=_output),
+]
+#: ``--json``, the older spelling of ``-o json`` on the commands that had it: kept, not shown.
+JsonAlias = Annotated[bool, typer.Option("--json", hidden=True, help="Same as -o json.")]
+
+
+def output_format(output: str, as_json: bool = False) -> str:
+    """The output chosen by ``-o`` or by the older ``--json``."""
+    return "json" if as_json else output
 
 
 class State:
@@ -60,6 +104,9 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 @contextmanager
 def open_workspace(read_only: bool = False) -> Iterator[Workspace]:
     """Open the workspace from the global options, turning setup errors into clear messages."""
+    from cxlens.journey.map import JourneyMapError
+    from cxlens.storage.workspace import LegacyStoreError, StoreLockedError, Workspace
+
     try:
         ws = Workspace(state.data_dir, state.journey_map, read_only=read_only)
     except JourneyMapError as exc:
@@ -78,6 +125,8 @@ def progress_bars(enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
         yield None
         return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -88,6 +137,40 @@ def progress_bars(enabled: bool) -> Iterator[Progress | None]:
         transient=True,
     ) as progress:
         yield progress
+
+
+def check_stores(ids: Iterable[str | None], option: str = "--store") -> list[str]:
+    """The store ids given, checked against the stores table: an unknown id is an error naming
+    the closest known ones. With no stores loaded yet they are taken as they are (a warning says
+    so): stores may be set up before their data arrives."""
+    wanted = [s for s in ids if s]
+    if not wanted:
+        return []
+    try:
+        with open_workspace(read_only=True) as ws:
+            known = (
+                {str(s) for s in ws.table("stores").store_id.to_pandas()} if ws.has_table("stores") else set()
+            )
+    except FileNotFoundError:  # no store yet
+        known = set()
+    if not known:
+        err.print(
+            f"[yellow]warning:[/] no stores are loaded yet, so {', '.join(map(escape, wanted))} "
+            "cannot be checked (cxlens ingest stores FILE)",
+            highlight=False,
+        )
+        return wanted
+    by_case = {k.casefold(): k for k in known}
+    for store in wanted:
+        if store not in known:
+            close = [by_case[store.casefold()]] if store.casefold() in by_case else []
+            close = close or difflib.get_close_matches(store, sorted(known), n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise fail(f"{option} {store}: no such store in the stores table ({len(known):,} stores){hint}")
+    return wanted
+
+
+# -- output: JSON and CSV straight to stdout for programs, Rich tables for people ------------------
 
 
 def _finite(value: Any) -> Any:
@@ -101,27 +184,48 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame as JSON-ready records (via pandas' JSON writer: dates as ISO, NaN as null)."""
+    text = frame.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str)
+    return list(json.loads(text))
+
+
 def write_json(data: Any) -> None:
-    """Machine-readable output: ``data`` (a frame as records, or plain data) as JSON straight to
-    stdout, not through Rich (rendering a large document with Rich costs seconds)."""
+    """Machine-readable output: ``data`` (a frame as records, or plain data, frames inside it
+    too) as JSON straight to stdout, not through Rich (rendering a large document with Rich costs
+    seconds)."""
     if hasattr(data, "to_json"):
         text = data.to_json(orient="records", date_format="iso", force_ascii=False, default_handler=str)
     else:
-        text = json.dumps(_finite(data), ensure_ascii=False, default=str)
+        text = json.dumps(_finite(data), ensure_ascii=False, default=_json_default)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
-def write_csv(frame: Any) -> None:
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "to_json"):  # a frame inside a document
+        return _records(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return _finite(value.item())
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def write_csv(frame: pd.DataFrame) -> None:
     """A frame as CSV straight to stdout (cells safe from formula injection)."""
+    from cxlens.report.export import safe_csv
+
     sys.stdout.write(safe_csv(frame))
     sys.stdout.flush()
 
 
-def print_frame(df: Any, output: str, title: str = "") -> None:
-    """Print a result frame as a table, JSON records or CSV (CSV cells safe from formula injection)."""
-    import pandas as pd
-
+def print_frame(
+    df: pd.DataFrame, output: str, title: str = "", table_columns: list[str] | None = None
+) -> None:
+    """Print a result frame as a table, JSON records or CSV (CSV cells safe from formula
+    injection). JSON and CSV hold every column; the table only ``table_columns`` when given (the
+    ones that fit a terminal)."""
     if output == "json":
         write_json(df)
         return
@@ -130,27 +234,90 @@ def print_frame(df: Any, output: str, title: str = "") -> None:
         return
     if output != "table":
         raise fail(f"unknown output {output!r}; choose table, json or csv", code=2)
+    import pandas as pd
+    from rich.table import Table as RichTable
+
+    if table_columns is not None:
+        df = df[[c for c in table_columns if c in df.columns]]
     table = RichTable(title=title or None)
     for col in df.columns:
-        table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(df[col]) else "left")
+        numeric = pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col])
+        table.add_column(str(col), justify="right" if numeric else "left", overflow="fold")
     for row in df.itertuples(index=False):
         table.add_row(*[cell(v) for v in row])
-    out.print(table)
+    print_table(table)
+
+
+def print_frames(frames: Mapping[str, tuple[pd.DataFrame, str]], output: str) -> None:
+    """Several result frames (name -> (frame, title)): tables one after the other for people; one
+    JSON object keyed by name, or one CSV whose first column ``table`` names each row's frame."""
+    if output == "json":
+        write_json({name: frame for name, (frame, _) in frames.items()})
+        return
+    if output == "csv":
+        import pandas as pd
+
+        parts = [frame.assign(table=name) for name, (frame, _) in frames.items()]
+        both = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["table"])
+        write_csv(both[["table", *[c for c in both.columns if c != "table"]]])
+        return
+    for frame, title in frames.values():
+        print_frame(frame, output, title)
+
+
+def print_record(record: Mapping[str, Any], output: str, title: str = "", message: str = "") -> None:
+    """One result (a dict): a JSON object or a one-row CSV for programs; for people ``message``
+    when given (the sentence an action command prints), else a field/value table."""
+    if output == "json":
+        write_json(dict(record))
+        return
+    import pandas as pd
+
+    flat = {k: (" to ".join(map(_plain, v)) if isinstance(v, list | tuple) else v) for k, v in record.items()}
+    if output == "csv":
+        write_csv(pd.DataFrame([flat]))
+        return
+    if message:
+        out.print(message, highlight=False, markup=False, soft_wrap=True)
+        return
+    rows = pd.DataFrame({"field": list(flat), "value": [_plain(v) for v in flat.values()]})
+    print_frame(rows, output, title)
+
+
+def _plain(value: Any) -> str:
+    """A value of a record for people: 4 significant digits, thousands as integers."""
+    if isinstance(value, float):
+        if value != value:
+            return ""
+        return f"{value:z,.4g}" if abs(value) < 1000 else f"{value:z,.0f}"
+    return "" if value is None else str(value)
+
+
+def print_table(table: RichTable) -> None:
+    """A Rich table for people: in a terminal at its width, cells wrapping (never cut to
+    "estima…"); into a pipe or file at its natural width, so nothing wraps either."""
+    if out.is_terminal or "COLUMNS" in os.environ:
+        out.print(table)
+        return
+    wide = Console(width=100_000, color_system=None)
+    natural = wide.measure(table).maximum
+    Console(width=max(natural, 80), color_system=None, highlight=False).print(table)
 
 
 def cell(value: object) -> str:
     """A value for a table cell: floats to 2 decimals (small ones to 2 significant digits, so a
-    support of 0.004 does not read 0.00), dates as days."""
+    support of 0.004 does not read 0.00; never "-0.00"), dates as days."""
     if isinstance(value, float):
         if value != value:
             return ""
-        return f"{value:.2g}" if 0 < abs(value) < 0.01 else f"{value:,.2f}"
+        return f"{value:.2g}" if 0 < abs(value) < 0.01 else f"{value:z,.2f}"
     if hasattr(value, "strftime"):
         return str(value)[:10]
     return "" if value is None else str(value)
 
 
 def parse_filters(items: list[str]) -> dict[str, object]:
+    """``--filter DIMENSION=VALUE[,VALUE...]`` options as a dict of filters."""
     filters: dict[str, object] = {}
     for item in items:
         if "=" not in item:

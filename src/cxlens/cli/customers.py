@@ -9,7 +9,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cxlens.cli.common import EngineOpt, FormatOpt, err, fail, open_workspace, out, print_frame, write_json
+from cxlens.cli.common import (
+    EngineOpt,
+    FormatOpt,
+    JsonAlias,
+    err,
+    fail,
+    open_workspace,
+    out,
+    output_format,
+    print_frame,
+    print_frames,
+    write_json,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -114,7 +126,8 @@ def clv_command(
     sep: SepOpt = None,
     header: HeaderOpt = True,
     time_unit: UnitOpt = "days",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    output: FormatOpt = "table",
+    as_json: JsonAlias = False,
     out_file: Annotated[
         Path | None,
         typer.Option(
@@ -135,6 +148,7 @@ def clv_command(
     """
     from cxlens.analyse.customers import clv
 
+    output = output_format(output, as_json)
     if not calibration_end:
         raise fail("--calibration-end DATE is required", code=2)
     if time_unit not in ("days", "weeks"):
@@ -158,8 +172,11 @@ def clv_command(
             highlight=False,
         )
     data = result.as_dict()
-    if as_json:
+    if output == "json":
         write_json(data)
+        return
+    if output == "csv":
+        print_frame(result.holdout.table(), output)
         return
     out.print(
         f"customers {data['customers']:,} (repeat {data['repeat_customers']:,}), "
@@ -206,8 +223,9 @@ def rules_command(
     header: HeaderOpt = True,
     join: JoinOpt = None,
     on: OnOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    limit: Annotated[int, typer.Option(help="Rules to print in the table (all in JSON).")] = 30,
+    output: FormatOpt = "table",
+    as_json: JsonAlias = False,
+    limit: Annotated[int, typer.Option(help="Rules to print in the table (all in JSON and CSV).")] = 30,
     engine: EngineOpt = None,
 ) -> None:
     """Frequent itemsets and association rules (support, confidence, lift).
@@ -217,6 +235,7 @@ def rules_command(
     """
     from cxlens.analyse.customers import baskets
 
+    output = output_format(output, as_json)
     if file is not None and item_col is None:
         raise fail("--item-col is required with a transactions file", code=2)
     if level not in ("item", "category"):
@@ -254,8 +273,13 @@ def rules_command(
         err.print(f"[yellow]no rules:[/] {why}", highlight=False, soft_wrap=True)
     for col in ("antecedents", "consequents"):
         rules[col] = rules[col].map(lambda s: sorted(map(str, s)))
-    if as_json:
+    if output == "json":
         write_json(rules.replace([float("inf")], None))
+        return
+    if output == "csv":
+        for col in ("antecedents", "consequents"):
+            rules[col] = rules[col].map(", ".join)
+        print_frame(rules, output)
         return
     if rules.empty:
         return
@@ -357,22 +381,15 @@ def churn_command(
     risky = v.test.sort_values("churn_probability", ascending=False).head(top)
     reasons = v.model.reasons(risky.drop(columns="churn_probability"))
     if output == "json":
-        write_json(
-            {
-                "validation": v.as_dict(),
-                "lift": v.lift.to_dict("records"),
-                "customers": reasons.to_dict("records"),
-            }
-        )
+        write_json({"validation": v.as_dict(), "lift": v.lift, "customers": reasons})
         return
-    out.print(
-        f"trained at {train_cut}, tested at {test_cut}: AUC {v.auc:.3f} (recency alone {v.recency_auc:.3f}), "
-        f"Brier {v.brier:.3f}, base rate {v.base_rate:.1%}"
-    )
-    print_frame(v.lift, output, "lift by risk decile")
-    print_frame(
-        reasons[["customer_id", "churn_probability", "reason_1", "reason_2", "reason_3"]], output, "riskiest"
-    )
+    if output == "table":
+        out.print(
+            f"trained at {train_cut}, tested at {test_cut}: AUC {v.auc:.3f} (recency alone "
+            f"{v.recency_auc:.3f}), Brier {v.brier:.3f}, base rate {v.base_rate:.1%}"
+        )
+        reasons = reasons[["customer_id", "churn_probability", "reason_1", "reason_2", "reason_3"]]
+    print_frames({"lift": (v.lift, "lift by risk decile"), "customers": (reasons, "riskiest")}, output)
 
 
 @customers_app.command("recommend")
@@ -438,8 +455,12 @@ def forecast_command(
             forecast.sales_series, prepare.lines_from_tables(lambda name: ws.table(name, engine)), by
         )
     overall, _ = _run(forecast.backtest, series, horizon, windows)
-    print_frame(overall, output, f"backtest, {windows} windows of {horizon} days")
-    print_frame(_run(forecast.forecast, series, horizon), output, "forecast")
+    predicted = _run(forecast.forecast, series, horizon)
+    frames = {
+        "backtest": (overall, f"backtest, {windows} windows of {horizon} days"),
+        "forecast": (predicted, "forecast"),
+    }
+    print_frames(frames, output)
 
 
 @customers_app.command("profile")

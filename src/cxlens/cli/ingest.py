@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table as RichTable
 
-from cxlens.cli.common import err, fail, open_workspace, out, progress_bars, state
-from cxlens.collect.ingest import IngestError, LoadResult, SourceError
-from cxlens.collect.mapping import ColumnMapping, MappingError, load_mapping, parse_pairs
+from cxlens.cli.common import (
+    FormatOpt,
+    err,
+    fail,
+    open_workspace,
+    out,
+    print_frame,
+    print_table,
+    progress_bars,
+    state,
+    write_json,
+)
 from cxlens.model.schema import TABLE_ORDER
-from cxlens.storage.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cxlens.collect.ingest import LoadResult
+    from cxlens.collect.mapping import ColumnMapping
+    from cxlens.storage.workspace import Workspace
 
 
 def run_ingest(
@@ -32,6 +44,8 @@ def run_ingest(
     verbose: bool = True,
 ) -> list[LoadResult]:
     """Ingest with a progress bar and phase messages on stderr; errors become clear exits."""
+    from cxlens.collect.ingest import IngestError, SourceError
+
     with progress_bars(show_progress) as bars:
 
         def make_tick(label: str):  # type: ignore[no-untyped-def]
@@ -73,6 +87,8 @@ def build_mapping(
     mapping_file: Path | None, maps: list[str], sets: list[str], date_formats: list[str]
 ) -> ColumnMapping:
     """The mapping from a file (if any) with the command-line flags on top."""
+    from cxlens.collect.mapping import ColumnMapping, MappingError, load_mapping, parse_pairs
+
     try:
         base = load_mapping(mapping_file) if mapping_file else ColumnMapping()
         flags = ColumnMapping(
@@ -144,6 +160,7 @@ def ingest(
         ),
     ] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
+    output: FormatOpt = "table",
 ) -> None:
     """Validate and load files into a table of the data model (idempotent and atomic per file).
 
@@ -151,9 +168,11 @@ def ingest(
     file), constants with --set and date layouts with --date-format; --preview first shows what
     would be stored and suggests a mapping from the headers.
     """
+    from cxlens.collect.mapping import ColumnMapping
+
     mapping = build_mapping(mapping_file, maps, sets, date_formats)
     if preview:
-        show_preview(table, paths, mapping, fmt, encoding, sep, save_mapping)
+        show_preview(table, paths, mapping, fmt, encoding, sep, save_mapping, output)
         return
     with open_workspace() as ws:
         results = run_ingest(
@@ -168,6 +187,13 @@ def ingest(
             mapping=mapping,
             show_progress=not no_progress and sys.stderr.isatty(),
         )
+    saved = None
+    if save_mapping is not None:
+        used = mapping if mapping.table else ColumnMapping(**{**vars(mapping), "table": table})
+        saved = used.save(save_mapping)
+    if output != "table":
+        _print_results(results, saved, output)
+        return
     for r in results:
         out.print(escape(r.summary()), highlight=False)
         for note in r.notes:
@@ -176,9 +202,31 @@ def ingest(
             out.print(f"  [yellow]{escape(str(e))}[/]", highlight=False)
         if r.error_count > 10:
             out.print(f"  ... {r.error_count - 10:,} more problems: see the _rejects table", highlight=False)
-    if save_mapping is not None:
-        used = mapping if mapping.table else ColumnMapping(**{**vars(mapping), "table": table})
-        out.print(f"mapping saved to {used.save(save_mapping)}")
+    if saved is not None:
+        out.print(f"mapping saved to {saved}", highlight=False, markup=False)
+
+
+def _print_results(results: list[LoadResult], saved: Path | None, output: str) -> None:
+    """What each file's load did, for programs: one row (JSON record or CSV line) per file."""
+    import pandas as pd
+
+    rows = [
+        {
+            "table": r.table,
+            "source": r.source,
+            "rows_read": r.rows_read,
+            "rows_loaded": r.rows_loaded,
+            "rows_duplicate": r.rows_duplicate,
+            "rows_rejected": r.rows_rejected,
+            "problems": r.error_count,
+            "load_id": r.load_id,
+            "seconds": round(r.seconds, 3),
+            "notes": "; ".join(r.notes),
+            "mapping_saved_to": None if saved is None else str(saved),
+        }
+        for r in results
+    ]
+    print_frame(pd.DataFrame(rows), output)
 
 
 def show_preview(
@@ -189,8 +237,14 @@ def show_preview(
     encoding: str,
     sep: str | None,
     save_mapping: Path | None,
+    output: str = "table",
 ) -> None:
-    """Print the preview of the first file: rows as stored, problems, and the suggested mapping."""
+    """Print the preview of the first file: rows as stored, problems, and the suggested mapping
+    (with -o json: the rows as records, the problems, the missing columns and the mapping)."""
+    from rich.table import Table as RichTable
+
+    from cxlens.collect.ingest import SourceError
+    from cxlens.collect.mapping import MappingError
     from cxlens.collect.preview import preview
     from cxlens.journey.map import JourneyMapError, load_journey_map
 
@@ -203,6 +257,26 @@ def show_preview(
         raise fail(str(exc)) from None
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
+    saved = shown.mapping.save(save_mapping) if save_mapping is not None else None
+    if output != "table":
+        if output == "csv":
+            print_frame(shown.rows, "csv")
+            return
+        write_json(
+            {
+                "source": shown.source,
+                "headers": list(shown.headers),
+                "rows": shown.rows,
+                "notes": list(shown.notes),
+                "problems": [str(p) for p in shown.problems],
+                "missing": list(shown.missing),
+                "suggested": dict(shown.suggested),
+                "mapping": shown.mapping.dump(),
+                "flags": shown.flags(),
+                "mapping_saved_to": None if saved is None else str(saved),
+            }
+        )
+        return
     out.print(
         f"[bold]{escape(shown.source)}[/]: {len(shown.headers)} columns: {escape(', '.join(shown.headers))}"
     )
@@ -214,7 +288,7 @@ def show_preview(
         source = shown.mapping.map.get(col) or ("(set)" if col in shown.mapping.set else col)
         label = col if source == col else f"{col} ← {source}"
         grid.add_row(escape(label), *[escape(_cell(v)) for v in shown.rows[col]])
-    out.print(grid)
+    print_table(grid)
     for note in shown.notes:
         out.print(f"[dim]note: {escape(note)}[/]", highlight=False)
     for problem in [p for p in shown.problems if p.column not in shown.missing][:20]:
@@ -238,8 +312,8 @@ def show_preview(
         f"[bold]or as flags:[/] cxlens ingest {table} {escape(str(paths[0]))} {escape(shown.flags())}",
         soft_wrap=True,
     )
-    if save_mapping is not None:
-        out.print(f"mapping saved to {shown.mapping.save(save_mapping)}")
+    if saved is not None:
+        out.print(f"mapping saved to {saved}", highlight=False, markup=False)
 
 
 def _cell(value: Any) -> str:

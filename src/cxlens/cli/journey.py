@@ -6,24 +6,29 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table as RichTable
 
 from cxlens.cli.common import (
     EngineOpt,
     FormatOpt,
+    JsonAlias,
     err,
     fail,
+    lowercase,
     open_workspace,
     out,
+    output_format,
     parse_filters,
     print_frame,
+    print_table,
     state,
+    write_json,
 )
-from cxlens.journey.map import JourneyMapError
-from cxlens.storage.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cxlens.storage.workspace import Workspace
 
 journey_app = typer.Typer(
     help="The journey map and journey analytics: paths, funnels, patterns, emotions.", no_args_is_help=True
@@ -41,17 +46,25 @@ WindowOpt = Annotated[float, typer.Option("--window-days", help="Look-back befor
 
 
 @journey_app.command("show")
-def journey_show(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the map as JSON.")] = False,
-) -> None:
+def journey_show(output: FormatOpt = "table", as_json: JsonAlias = False) -> None:
     """Print the journey map in force: stages, touchpoints, channels and event types."""
+    from rich.table import Table as RichTable
+
+    from cxlens.config import get_settings
+    from cxlens.journey.map import JourneyMapError, load_journey_map
+
     try:
-        ws = Workspace(state.data_dir, state.journey_map)
+        jm = load_journey_map(state.journey_map or get_settings().journey_map)
     except JourneyMapError as exc:
         raise fail(str(exc)) from None
-    jm = ws.journey_map
-    if as_json:
-        out.print_json(jm.model_dump_json())
+    output = output_format(output, as_json)
+    if output == "json":
+        write_json(jm.model_dump(mode="json"))
+        return
+    if output == "csv":
+        import pandas as pd
+
+        print_frame(pd.DataFrame(jm.rows()), output)
         return
     table = RichTable(title=f"Journey map: {jm.name}", show_lines=False)
     for col in ("stage", "touchpoint", "channels", "event types"):
@@ -63,7 +76,7 @@ def journey_show(
             str(row["channels"]),
             str(row["event_types"]),
         )
-    out.print(table)
+    print_table(table)
     out.print("channels: " + ", ".join(f"{c.id} ({c.kind})" for c in jm.channels))
 
 
@@ -241,7 +254,9 @@ def journey_emotions(
     level: Annotated[str, typer.Option("--level", "-l", help="touchpoint or stage.")] = "touchpoint",
     by: Annotated[list[str], typer.Option("--by", "-b", help="store_id, channel, source or kind.")] = [],  # noqa: B006
     filters: Annotated[list[str], typer.Option("--filter", "-f", help="COLUMN=VALUE[,VALUE].")] = [],  # noqa: B006
-    score: Annotated[list[str], typer.Option("--score", help="nps, csat, ces, rating (default all).")] = [],  # noqa: B006
+    score: Annotated[
+        list[str], typer.Option("--score", help="nps, csat, ces, rating (default all).", callback=lowercase)
+    ] = [],  # noqa: B006
     engine: EngineOpt = None,
     output: FormatOpt = "table",
 ) -> None:

@@ -6,8 +6,17 @@ from typing import Annotated
 
 import typer
 
-from cxlens.cli.common import EngineOpt, FormatOpt, fail, open_workspace
-from cxlens.cli.promo import emit, emit_record, run, tables_of
+from cxlens.cli.common import (
+    EngineOpt,
+    FormatOpt,
+    fail,
+    open_workspace,
+    print_frame,
+    print_frames,
+    print_record,
+    write_json,
+)
+from cxlens.cli.promo import run, tables_of
 
 loyalty_app = typer.Typer(
     help="Loyalty programme: members, tier migration, points liability and breakage, experience by "
@@ -25,7 +34,7 @@ def members_command(grain: GrainOpt = "month", engine: EngineOpt = None, output:
 
     with open_workspace(read_only=True) as ws:
         frame = run(ly.members_series, tables_of(ws, engine), grain)
-    emit(
+    print_frame(
         frame,
         output,
         f"members per {grain}",
@@ -54,11 +63,11 @@ def tiers_command(
         hi = end or span[1] - pd.Timedelta(microseconds=1)
         migration = run(ly.tier_migration, get, lo, hi)
     if output != "table":
-        emit(migration, output, "")
+        print_frame(migration, output, "")
         return
     matrix = ly.migration_matrix(migration).reset_index()
     matrix.columns = [str(c) for c in matrix.columns]
-    emit(matrix, output, f"tier migration, members: {str(lo)[:10]} (rows) to {str(hi)[:10]} (columns)")
+    print_frame(matrix, output, f"tier migration, members: {str(lo)[:10]} (rows) to {str(hi)[:10]} (columns)")
 
 
 @loyalty_app.command("points")
@@ -75,13 +84,12 @@ def points_command(
 
     with open_workspace(read_only=True) as ws:
         result = run(ly.points_summary, tables_of(ws, engine), as_of, point_value)
-    emit_record(result.as_dict(), output, "points")
+    print_record(result.as_dict(), output, "points")
 
 
 @loyalty_app.command("cx")
 def cx_command(engine: EngineOpt = None, output: FormatOpt = "table") -> None:
     """NPS, CSAT and rating by member tier, and members against non-members."""
-    import pandas as pd
 
     from cxlens.analyse import loyalty as ly
 
@@ -90,30 +98,16 @@ def cx_command(engine: EngineOpt = None, output: FormatOpt = "table") -> None:
         by_tier = run(ly.cx_by_tier, get)
         versus = run(ly.cx_members_vs_others, get)
         sentiment = run(ly.sentiment_by_tier, get)
-    if output == "json":
-        from cxlens.cli.promo import write_json
-
-        write_json(
-            {
-                "by_tier": by_tier.to_dict("records"),
-                "members_vs_non_members": versus.to_dict("records"),
-                "sentiment_by_tier": sentiment.to_dict("records"),
-            }
-        )
-        return
-    if output == "csv":
-        emit(
-            pd.concat([by_tier.assign(table="by_tier"), versus.assign(table="members_vs_non_members")]),
-            "csv",
-            "",
-        )
+    if output != "table":
+        frames = {"by_tier": by_tier, "members_vs_non_members": versus, "sentiment_by_tier": sentiment}
+        print_frames({name: (frame, "") for name, frame in frames.items()}, output)
         return
     tiers = by_tier.assign(loyalty_tier=by_tier["loyalty_tier"].fillna("(unknown customer)"))
-    emit(tiers, output, "by tier", ["loyalty_tier", "metric", "n", "value", "ci_low", "ci_high"])
+    print_frame(tiers, output, "by tier", ["loyalty_tier", "metric", "n", "value", "ci_low", "ci_high"])
     shown = ["metric", "value_a", "value_b", "diff", "diff_ci_low", "diff_ci_high", "p_value"]
-    emit(versus, output, "members (a) against non-members (b)", shown)
+    print_frame(versus, output, "members (a) against non-members (b)", shown)
     if not sentiment.empty:
-        emit(sentiment, output, "sentiment of texts by tier")
+        print_frame(sentiment, output, "sentiment of texts by tier")
 
 
 @loyalty_app.command("enrolment")
@@ -131,7 +125,7 @@ def enrolment_command(
     if frame.empty:
         raise fail(f"no members joined with {window_days} days of data before and after", code=1)
     shown = ["metric", "estimate", "ci_low", "ci_high", "p_value", "members"]
-    emit(frame, output, f"effect of joining, {window_days} days after against before (95% CI)", shown)
+    print_frame(frame, output, f"effect of joining, {window_days} days after against before (95% CI)", shown)
 
 
 @loyalty_app.command("rd")
@@ -164,11 +158,9 @@ def rd_command(
             horizon_days=horizon_days,
         )
     if output == "json":
-        from cxlens.cli.promo import write_json
-
-        write_json({**result.as_dict(), "bins": points.to_dict("records")})
+        write_json({**result.as_dict(), "bins": points})
         return
-    emit_record(result.as_dict(), output, f"tier upgrade: jump in {outcome} at the threshold")
+    print_record(result.as_dict(), output, f"tier upgrade: jump in {outcome} at the threshold")
 
 
 @loyalty_app.command("expiry")
@@ -183,4 +175,4 @@ def expiry_command(
 
     with open_workspace(read_only=True) as ws:
         result = run(le.expiry_complaints, tables_of(ws, engine), window_days=window_days, day=day)
-    emit_record(result, output, "complaints about points after the expiry")
+    print_record(result, output, "complaints about points after the expiry")

@@ -11,10 +11,10 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table as RichTable
+from typer.core import TyperGroup
 
 from cxlens.cli.act import act_app
 from cxlens.cli.analyse import analyse_app
@@ -26,11 +26,15 @@ from cxlens.cli.common import (
     ANALYSE,
     COLLECT,
     MAP,
+    PANELS,
     EngineOpt,
+    FormatOpt,
     err,
     fail,
     open_workspace,
     out,
+    print_frame,
+    print_record,
     progress_bars,
     state,
 )
@@ -43,9 +47,27 @@ from cxlens.cli.promo import promo_app
 from cxlens.cli.store import store_app
 from cxlens.cli.text import text_app
 from cxlens.cli.users import users_app
-from cxlens.config import get_settings
-from cxlens.model.schema import TABLE_ORDER
-from cxlens.storage.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cxlens.act.alerts import AlertRun
+    from cxlens.storage.workspace import Workspace
+
+
+class StepsGroup(TyperGroup):
+    """The top-level command list in the order of the steps of customer experience management
+    (map, collect, analyse, act), then workspace chores; in order of creation within a step."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+
+        def rank(name: str) -> int:
+            panel = getattr(self.commands[name], "rich_help_panel", None)
+            return PANELS.index(panel) if panel in PANELS else len(PANELS)
+
+        return sorted(names, key=rank)
+
 
 app = typer.Typer(
     name="cxlens",
@@ -53,6 +75,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    cls=StepsGroup,
 )
 app.add_typer(journey_app, name="journey", rich_help_panel=MAP)
 app.add_typer(collect_app, name="collect", rich_help_panel=COLLECT)
@@ -93,28 +116,31 @@ def main(
     state.journey_map = journey_map
 
 
-def print_status(ws: Workspace) -> None:
-    """Print row counts per table and the latest loads."""
-    table = RichTable(title=f"cxlens store {ws.location}")
-    table.add_column("table")
-    table.add_column("rows", justify="right")
-    for name, n in ws.counts().items():
-        table.add_row(name, f"{n:,}")
-    out.print(table)
+def status_frame(ws: Workspace) -> pd.DataFrame:
+    """Rows per data-model table."""
+    import pandas as pd
+
+    return pd.DataFrame(list(ws.counts().items()), columns=["table", "rows"])
 
 
 @app.command(rich_help_panel=ADMIN)
-def status() -> None:
+def status(output: FormatOpt = "table") -> None:
     """Show what the store holds: rows per table."""
     with open_workspace() as ws:
-        print_status(ws)
+        print_frame(status_frame(ws), output, f"cxlens store {ws.location}")
 
 
 @app.command(rich_help_panel=ADMIN)
-def settings() -> None:
+def settings(output: FormatOpt = "table") -> None:
     """Print the settings in force (from CXLENS_* environment variables and defaults)."""
-    for name, value in get_settings().model_dump().items():
-        out.print(f"CXLENS_{name.upper()}={'' if value is None else value}", highlight=False)
+    from cxlens.config import get_settings
+
+    values = {f"CXLENS_{k.upper()}": v for k, v in get_settings().model_dump().items()}
+    if output != "table":
+        print_record(values, output)
+        return
+    for name, value in values.items():
+        out.print(f"{name}={'' if value is None else value}", highlight=False, markup=False)
 
 
 def demo_dir(ws: Workspace, customers: int, seed: int) -> Path:
@@ -125,6 +151,7 @@ def demo_dir(ws: Workspace, customers: int, seed: int) -> Path:
 def build_demo(ws: Workspace, customers: int, seed: int, show_progress: bool) -> Path:
     """Generate the demo retailer's files (once per size and seed) and load them into the store."""
     from cxlens.demo import generate
+    from cxlens.model.schema import TABLE_ORDER
 
     target = demo_dir(ws, customers, seed)
     if not (target / "_SUCCESS").exists():
@@ -156,12 +183,18 @@ def build_demo(ws: Workspace, customers: int, seed: int, show_progress: bool) ->
 def demo(
     customers: Annotated[int, typer.Option(min=100, help="Number of customers to generate.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same retailer.")] = 42,
+    output: FormatOpt = "table",
 ) -> None:
     """Generate a synthetic omnichannel retailer (seeded) and load it into the store."""
     with open_workspace() as ws:
         folder = build_demo(ws, customers, seed, sys.stderr.isatty())
-        out.print(f"demo files in {folder}")
-        print_status(ws)
+        counts = status_frame(ws)
+        location = ws.location
+    if output != "table":
+        print_record({"demo_files": str(folder), "rows": dict(counts.itertuples(index=False))}, output)
+        return
+    out.print(f"demo files in {folder}", highlight=False, markup=False, soft_wrap=True)
+    print_frame(counts, output, f"cxlens store {location}")
 
 
 @app.command(rich_help_panel=ANALYSE)
@@ -172,15 +205,20 @@ def report(
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print it to PDF with Chromium.")] = False,
     grain: Annotated[str, typer.Option(help="Period for the summary and trends.")] = "month",
     engine: EngineOpt = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Write the CX report: one self-contained HTML file that works offline."""
     with open_workspace() as ws:
-        target = write_report(ws, path, grain, engine, pdf)
-    out.print(f"report: {target}")
+        written = write_report(ws, path, grain, engine, pdf)
+    lines = [f"{kind}: {file}" for kind, file in written.items()]
+    print_record({k: str(v) for k, v in written.items()}, output, message="\n".join(lines))
 
 
-def write_report(ws: Workspace, path: Path | None, grain: str, engine: str | None, pdf: bool) -> Path:
-    """Build the report with a spinner, optionally print it to PDF; return the HTML path."""
+def write_report(
+    ws: Workspace, path: Path | None, grain: str, engine: str | None, pdf: bool
+) -> dict[str, Path]:
+    """Build the report with a spinner, optionally print it to PDF; return the files written
+    (``report``, and ``pdf``)."""
     from cxlens.report.builder import build_report, export_pdf
 
     target = path or ws.data_dir / "report.html"
@@ -192,13 +230,13 @@ def write_report(ws: Workspace, path: Path | None, grain: str, engine: str | Non
             grain=grain,  # type: ignore[arg-type]
             progress=lambda step: status.update(f"building the report: {step}"),
         )
+    written = {"report": target}
     if pdf:
         try:
-            pdf_path = export_pdf(target, target.with_suffix(".pdf"))
+            written["pdf"] = export_pdf(target, target.with_suffix(".pdf"))
         except RuntimeError as exc:
             raise fail(str(exc)) from None
-        out.print(f"pdf: {pdf_path}")
-    return target
+    return written
 
 
 def analyse_texts(ws: Workspace) -> None:
@@ -226,10 +264,10 @@ def print_headline(head: Any) -> None:
         change = ""
         if r.change == r.change:
             verdict = {"better": "[green]better[/]", "worse": "[red]worse[/]"}.get(r.verdict, str(r.verdict))
-            change = f"; {r.change:+.1f} vs {r.previous_period:%Y-%m} ({verdict}, p={r.p_value:.3f})"
+            change = f"; {r.change:+z.1f} vs {r.previous_period:%Y-%m} ({verdict}, p={r.p_value:.3f})"
         out.print(
-            f"[bold]{r.label}[/] {r.period:%Y-%m}: {r.value:.1f} (95% CI {r.ci_low:.1f} to {r.ci_high:.1f}, "
-            f"n={r.n:,}){change}",
+            f"[bold]{r.label}[/] {r.period:%Y-%m}: {r.value:z.1f} (95% CI {r.ci_low:z.1f} to "
+            f"{r.ci_high:z.1f}, n={r.n:,}){change}",
             highlight=False,
             soft_wrap=True,
         )
@@ -237,9 +275,9 @@ def print_headline(head: Any) -> None:
         out.print(f"[dim]({head.attrs['comparison']})[/]", highlight=False)
 
 
-def run_first_alerts(ws: Workspace) -> None:
+def run_first_alerts(ws: Workspace) -> tuple[AlertRun, float]:
     """Run the default alert rules once (the last days of feedback), so cases are waiting in the
-    app; nothing is sent (the default routing has no addresses)."""
+    app; nothing is sent (the default routing has no addresses). Returns the run and its seconds."""
     from cxlens.act.alerts import run_alerts
     from cxlens.ops import OpsStore
 
@@ -249,33 +287,53 @@ def run_first_alerts(ws: Workspace) -> None:
         result = run_alerts(ops, ws, send=False)
     finally:
         ops.close()
-    out.print(
-        f"alerts: {result.fired} new from {result.evaluated:,} recent answers, {result.cases_opened} cases "
-        f"opened ({result.volume_note()}; {time.perf_counter() - started:.1f} s)",
-        highlight=False,
-        markup=False,
-        soft_wrap=True,
-    )
+    return result, time.perf_counter() - started
 
 
 @app.command(rich_help_panel=ADMIN)
 def run(
     customers: Annotated[int, typer.Option(min=100, help="Demo size in customers.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Demo random seed.")] = 42,
+    output: FormatOpt = "table",
 ) -> None:
     """The main job: build the demo retailer, load it, print the headline metrics and write the report."""
     from cxlens.analyse import metrics as m
 
     started = time.perf_counter()
+    people = output == "table"
     with open_workspace() as ws:
         build_demo(ws, customers, seed, sys.stderr.isatty())
-        print_status(ws)
+        counts = status_frame(ws)
+        if people:
+            print_frame(counts, output, f"cxlens store {ws.location}")
         analyse_texts(ws)
         shown = m.available_metrics(ws, journey_map=ws.journey_map)
-        if shown:
-            print_headline(m.headline(ws, shown, "month", journey_map=ws.journey_map))
-        target = write_report(ws, None, "month", None, False)
-        run_first_alerts(ws)
+        head = m.headline(ws, shown, "month", journey_map=ws.journey_map) if shown else None
+        if people and head is not None:
+            print_headline(head)
+        target = write_report(ws, None, "month", None, False)["report"]
+        alerts, seconds = run_first_alerts(ws)
+    if not people:
+        record: dict[str, Any] = {
+            "rows": dict(counts.itertuples(index=False)),
+            "headline": head if head is not None else [],
+            "report": str(target),
+            "alerts": {
+                "new": alerts.fired,
+                "evaluated": alerts.evaluated,
+                "cases_opened": alerts.cases_opened,
+            },
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        print_record(record, output)
+        return
+    out.print(
+        f"alerts: {alerts.fired} new from {alerts.evaluated:,} recent answers, {alerts.cases_opened} cases "
+        f"opened ({alerts.volume_note()}; {seconds:.1f} s)",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     out.print(f"\n[bold]report:[/] {target}  ({time.perf_counter() - started:.0f} s in all)")
     out.print("open it in a browser; it works offline.")
     out.print(

