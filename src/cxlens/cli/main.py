@@ -47,6 +47,7 @@ from cxlens.cli.promo import promo_app
 from cxlens.cli.store import store_app
 from cxlens.cli.text import text_app
 from cxlens.cli.users import users_app
+from cxlens.errors import not_writable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,7 +70,21 @@ class StepsGroup(TyperGroup):
         return sorted(names, key=rank)
 
 
-app = typer.Typer(
+class _Cli(typer.Typer):
+    """The top-level app: a store that cannot be written here (a read-only data directory) is an
+    ``error:`` line and exit code 1 from any command, never a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            message = not_writable(exc)
+            if message is None:
+                raise
+            raise SystemExit(fail(message).exit_code) from None
+
+
+app = _Cli(
     name="cxlens",
     help="cxlens: open customer experience management for retailers.",
     no_args_is_help=True,
