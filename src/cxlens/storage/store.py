@@ -356,7 +356,8 @@ class TableStore:
                 rewrite = f"SELECT {cols} FROM ({one})"
                 args = params * len(updates)
             else:
-                rewrite, args = f"SELECT * FROM ({one}) WHERE NOT ({where_sql})", params
+                # NOT of a NULL condition (a NULL key) is NULL: such rows are kept, not dropped
+                rewrite, args = f"SELECT * FROM ({one}) WHERE NOT coalesce(({where_sql}), false)", params
             kept = self.write_files(con, state, rewrite, args)
             cache[f.file_path] = kept
             removed.append(f)
@@ -435,12 +436,14 @@ class TableStore:
     def purge(self, view: str) -> int:
         """Forget every snapshot of the table but the current one and delete at once the files
         only those snapshots used (data files, manifests, manifest lists): after an erasure, no
-        earlier snapshot's file may keep the erased rows readable. Files never committed (a load
+        earlier snapshot's file may keep the erased rows readable, nor a manifest entry of a
+        removed file its column bounds. Files never committed (a load
         still running in another process) are left alone. Returns the files deleted.
 
         A reader in another process still scanning an older snapshot fails on a missing file and
         must run its query again (the retention of :meth:`expire` is skipped on purpose).
         """
+        self.commit(lambda: self._drop_deleted_entries(view), "tidy")
         table = self.fresh(view).table
         current = table.current_snapshot()
         used_before = self._snapshot_files(table, table.metadata.snapshots)
@@ -461,6 +464,19 @@ class TableStore:
                 file.unlink()
                 deleted += 1
         return deleted
+
+    def _drop_deleted_entries(self, view: str) -> list[Change]:
+        """A change (an append of nothing) whose snapshot leaves out the manifests that only list
+        removed files: those entries keep the removed files' column bounds, which may be the very
+        values just erased."""
+        state = self.fresh(view)
+        snap = state.table.current_snapshot()
+        if snap is None or not any(m.deleted_files_count for m in snap.manifests(state.table.io)):
+            return []
+        tx = state.table.transaction()
+        with tx.update_snapshot(snapshot_properties={"cxlens.operation": "tidy"}).fast_append():
+            pass
+        return [Change(state.table, tx)]
 
     @staticmethod
     def _snapshot_files(table: IcebergTable, snapshots: Iterable[Any]) -> set[str]:
