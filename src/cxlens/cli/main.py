@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from cxlens.cli.act import act_app
 from cxlens.cli.analyse import analyse_app
+from cxlens.cli.backup import backup, restore
 from cxlens.cli.collect import collect_app
 from cxlens.cli.collect import serve as collect_serve
 from cxlens.cli.common import (
@@ -104,6 +105,8 @@ app.add_typer(users_app, name="users", rich_help_panel=ADMIN)
 app.add_typer(privacy_app, name="privacy", rich_help_panel=ADMIN)
 app.command(rich_help_panel=COLLECT)(ingest)
 app.add_typer(store_app, name="store", rich_help_panel=ADMIN)
+app.command(rich_help_panel=ADMIN)(backup)
+app.command(rich_help_panel=ADMIN)(restore)
 app.command(
     "serve",
     rich_help_panel=ADMIN,
