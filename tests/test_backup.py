@@ -171,11 +171,18 @@ def test_backup_and_restore_commands_refuse_what_they_cannot_do_safely(tmp_path:
 
     good = runner.invoke(cli, ["--data-dir", str(tmp_path / "r2"), "restore", str(tmp_path / "b")])
     assert good.exit_code == 0, good.output
-    assert "rows and checksums of 19 tables match" in good.output
+    assert "every table matches the backup" in good.output
     assert Workspace(tmp_path / "r2").counts()["stores"] == 2
     refused = runner.invoke(cli, ["--data-dir", str(data), "restore", str(tmp_path / "b")])
     assert refused.exit_code == 1
     assert "--force" in refused.output
+    as_json = runner.invoke(
+        cli, ["--data-dir", str(tmp_path / "r3"), "restore", str(tmp_path / "b"), "-o", "json"]
+    )
+    assert as_json.exit_code == 0, as_json.output
+    restored = {(r["store"], r["table"]): r["rows"] for r in json.loads(as_json.stdout)}
+    assert restored[("analytics", "stores")] == 2
+    assert restored[("operational", "users")] == 0
 
 
 def _stored(ws: Workspace) -> dict[str, list[tuple[object, ...]]]:
