@@ -35,6 +35,7 @@ NOT_RUN = {
     ("text", "train"): "fits the shipped sentiment model on the public datasets (minutes)",
     ("text", "distill"): "labels feedback with the e5 model (minutes)",
     ("store", "migrate"): "needs a store of an earlier cxlens (tests/test_store.py runs it)",
+    ("restore",): "needs a backup and replaces the store (tests/test_backup.py runs it with -o json)",
 }
 #: Libraries that make start-up slow: none may be imported by `import cxlens.cli.main` or `--help`.
 HEAVY = (
@@ -243,6 +244,9 @@ def example_args(path: tuple[str, ...], s: dict[str, Any]) -> list[str]:
         ("users", "access"): ["mia", "--role", "store_manager", "--store", "S002"],
         ("privacy", "set"): ["--regions", "PT,GB"],
         ("store", "files"): ["feedback"],
+        ("backup",): [str(root / "backup")],
+        ("privacy", "export"): ["C00000001", "--out", str(root / "access.json")],
+        ("privacy", "erase"): ["C00000002", "--yes"],
     }
     return examples.get(path, [])
 

@@ -66,6 +66,32 @@ def test_delete_where_rewrites_files_and_plain_parquet_readers_agree(workspace: 
         workspace.delete_where("events", "shoe_size", [1])
 
 
+def test_deletes_keep_rows_whose_column_is_null_and_purge_leaves_no_trace(workspace: Workspace) -> None:
+    """``NOT (x IN ...)`` is NULL for a NULL ``x``: a delete once dropped every row of an unknown
+    customer with the ones asked for. Purging after a delete leaves no earlier file, and no
+    manifest entry keeping the removed file's column bounds (the erased values)."""
+    anonymous = events("n", 10).assign(customer_id=None, anonymous_id="a1")
+    workspace.ingest("events", pd.concat([events("a", 10), anonymous]))
+    first = set(workspace.store.fresh("events").paths)
+    assert workspace.delete_where("events", "customer_id", ["c0"]) == 2
+    assert workspace.counts()["events"] == 18
+    assert plain_parquet_rows(workspace, "events")["customer_id"].isna().sum() == 10
+    assert all(Path(p).exists() for p in first)  # kept for readers of the earlier snapshot
+
+    assert workspace.purge("events") >= len(first)
+    assert not any(Path(p).exists() for p in first)
+    table = workspace.store.fresh("events").table
+    assert len(table.metadata.snapshots) == 1
+    entries = [
+        e
+        for m in table.current_snapshot().manifests(table.io)
+        for e in m.fetch_manifest_entry(table.io, False)
+    ]
+    assert all(b"c0" not in bound for e in entries for bound in e.data_file.lower_bounds.values())
+    assert workspace.counts()["events"] == 18
+    assert workspace.table("events").count().execute() == 18
+
+
 def test_replace_rows_swaps_derived_rows_of_two_tables_in_one_commit(workspace: Workspace) -> None:
     spec_a = Table(
         "derived_a", "test", (Column("k", ColumnType.STRING, "key"), Column("v", ColumnType.INT, "v")), ("k",)

@@ -372,7 +372,7 @@ def sample_urls(route: APIRoute) -> list[str]:
 def _allowed(route: APIRoute, role: str) -> bool:
     if role == "anonymous":
         return False
-    if auth.admin_page_principal in _calls(route):
+    if {auth.admin_page_principal, auth.admin_api_principal} & _calls(route):
         return role == "admin"
     return role in ROLE_ONLY.get(route.path, {"admin", "analyst", "manager"})
 

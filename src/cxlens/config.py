@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     )
     spark_executor_memory: str = Field(default="2g", description="Memory of each Spark executor.")
     spark_driver_memory: str = Field(default="2g", description="Memory of the Spark driver (this process).")
+    read_only: bool = Field(
+        default=False,
+        description="Open the store read-only: commands that only read work, writes stop with a clear "
+        "error (automatic when the data directory is not writable).",
+    )
     redact_pii: bool = Field(
         default=False,
         description="Redact e-mails, phone and card numbers and cued names in feedback text on load.",

@@ -21,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from cxlens.errors import ReadOnlyStoreError, not_writable
+
 if TYPE_CHECKING:
     import pandas as pd
     from rich.progress import Progress
@@ -115,6 +117,12 @@ def open_workspace(read_only: bool = False) -> Iterator[Workspace]:
         yield ws
     except (StoreLockedError, LegacyStoreError) as exc:
         raise fail(str(exc)) from None
+    except (OSError, ReadOnlyStoreError) as exc:
+        message = not_writable(exc)
+        if message is None:
+            raise
+        hint = f" ({ws.read_only_reason})" if ws.read_only and isinstance(exc, OSError) else ""
+        raise fail(message + hint) from None
     finally:
         ws.close()
 

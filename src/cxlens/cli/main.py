@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from cxlens.cli.act import act_app
 from cxlens.cli.analyse import analyse_app
+from cxlens.cli.backup import backup, restore
 from cxlens.cli.collect import collect_app
 from cxlens.cli.collect import serve as collect_serve
 from cxlens.cli.common import (
@@ -47,6 +48,7 @@ from cxlens.cli.promo import promo_app
 from cxlens.cli.store import store_app
 from cxlens.cli.text import text_app
 from cxlens.cli.users import users_app
+from cxlens.errors import not_writable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,7 +71,21 @@ class StepsGroup(TyperGroup):
         return sorted(names, key=rank)
 
 
-app = typer.Typer(
+class _Cli(typer.Typer):
+    """The top-level app: a store that cannot be written here (a read-only data directory) is an
+    ``error:`` line and exit code 1 from any command, never a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            message = not_writable(exc)
+            if message is None:
+                raise
+            raise SystemExit(fail(message).exit_code) from None
+
+
+app = _Cli(
     name="cxlens",
     help="cxlens: open customer experience management for retailers.",
     no_args_is_help=True,
@@ -89,6 +105,8 @@ app.add_typer(users_app, name="users", rich_help_panel=ADMIN)
 app.add_typer(privacy_app, name="privacy", rich_help_panel=ADMIN)
 app.command(rich_help_panel=COLLECT)(ingest)
 app.add_typer(store_app, name="store", rich_help_panel=ADMIN)
+app.command(rich_help_panel=ADMIN)(backup)
+app.command(rich_help_panel=ADMIN)(restore)
 app.command(
     "serve",
     rich_help_panel=ADMIN,

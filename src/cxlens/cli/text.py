@@ -387,6 +387,8 @@ def text_summary(
     from cxlens.text.store import text_tables
 
     with open_workspace() as ws:
+        if not ws.has_table("feedback_aspects"):
+            raise fail("no feedback text analysed yet: run `cxlens text analyse` first")
         try:
             df = aspect_sentiment(text_tables(ws, engine), by, grain, sub_aspects=sub_aspects).to_pandas()
         except ValueError as exc:

@@ -19,6 +19,7 @@ the cost of an fsync per commit, which group commit shares among the requests of
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -29,6 +30,7 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cxlens.config import get_settings
+from cxlens.errors import ReadOnlyStoreError, sqlite_read_only_url, writable
 from cxlens.ops import migrate
 from cxlens.ops.batch import GroupCommit
 from cxlens.ops.models import AuditEntry
@@ -52,10 +54,13 @@ def is_busy(exc: BaseException) -> bool:
     return "database is locked" in text or "database is busy" in text or "database table is locked" in text
 
 
-def _sqlite_pragmas(busy_ms: int, synchronous: str) -> Any:
+def _sqlite_pragmas(busy_ms: int, synchronous: str, writable: bool = True) -> Any:
     def apply(dbapi_con: Any, _record: Any) -> None:
         cur = dbapi_con.cursor()
         cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")
+        if not writable:
+            cur.close()
+            return
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
@@ -77,27 +82,66 @@ class OpsStore:
     def __init__(self, url: str | None = None, *, data_dir: str | Path | None = None) -> None:
         self.url = url or default_url(data_dir)
         self.busy_timeout = 0.0
+        #: Why the store is read-only ("" when it is not): an SQLite file in a directory that
+        #: cannot be written, or CXLENS_READ_ONLY.
+        self.read_only_reason = ""
+        connect_url = self.url
         options: dict[str, Any] = {"pool_pre_ping": True}
         if self.url.startswith("sqlite"):
             path = self.url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path and path != ":memory:" and not path.startswith("file:"):
+                connect_url = self._sqlite_file(Path(path))
             self.busy_timeout = get_collect_settings().ops_busy_timeout
             options = {"connect_args": {"timeout": self.busy_timeout, "check_same_thread": False}}
         else:
             options.update(pool_size=10, max_overflow=20)
-        self.engine: Engine = create_engine(self.url, **options)
+        self.engine: Engine = create_engine(connect_url, **options)
         if self.engine.dialect.name == "sqlite":
             synchronous = get_collect_settings().ops_synchronous
-            event.listen(self.engine, "connect", _sqlite_pragmas(int(self.busy_timeout * 1000), synchronous))
+            pragmas = _sqlite_pragmas(int(self.busy_timeout * 1000), synchronous, not self.read_only)
+            event.listen(self.engine, "connect", pragmas)
         _register_tables()
-        migrate.upgrade(self.engine)
+        if self.read_only:
+            self._check_schema()
+        else:
+            migrate.upgrade(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer; queueing writers of this process on a lock avoids the busy
         # handler's sleeps (other processes still wait through busy_timeout).
         self._write_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
         self._writer: GroupCommit | None = None
         self._writer_guard = threading.Lock()
+
+    def _sqlite_file(self, path: Path) -> str:
+        """The URL to open an SQLite store file with: read-only where it cannot be written."""
+        if get_settings().read_only:
+            self.read_only_reason = "CXLENS_READ_ONLY is set"
+        elif not writable(path.parent) or (path.exists() and not os.access(path, os.W_OK)):
+            self.read_only_reason = f"{path.parent} is not writable"
+        if not self.read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return self.url
+        if not path.exists():
+            raise ReadOnlyStoreError(
+                f"no operational store at {path}, and it cannot be created there ({self.read_only_reason}); "
+                "set CXLENS_OPS_URL or use a writable data directory"
+            )
+        return sqlite_read_only_url(path)
+
+    def _check_schema(self) -> None:
+        with self.engine.connect() as con:
+            at = migrate.current(con)
+        if at != migrate.head():
+            raise ReadOnlyStoreError(
+                f"the operational store {self.url} needs a schema upgrade ({at} -> {migrate.head()}), "
+                f"which a read-only store cannot take ({self.read_only_reason}): open it once where it "
+                "can be written"
+            )
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this store only reads (writes raise :class:`ReadOnlyStoreError`)."""
+        return bool(self.read_only_reason)
 
     @property
     def dialect(self) -> str:
@@ -119,6 +163,11 @@ class OpsStore:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in one (write) transaction: committed on success, rolled back on error."""
+        if self.read_only:
+            raise ReadOnlyStoreError(
+                f"this needs to write to the operational store {self.url}, but it is read-only here "
+                f"({self.read_only_reason})"
+            )
         with self.write_lock(), self.sessions() as session, session.begin():
             if self._write_lock is not None:
                 # pysqlite defers BEGIN to the first write, so the reads of a read-then-write

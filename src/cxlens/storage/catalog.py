@@ -155,10 +155,12 @@ class StoreCatalog(SqlCatalog):
             try:
                 super().__init__(name, uri=uri, warehouse=warehouse, pool_pre_ping="true")
                 if self.engine.dialect.name == "sqlite":
-                    # Replace pyiceberg's engine: every connection gets the pragmas above.
+                    # Replace pyiceberg's engine: every connection gets the pragmas above (a
+                    # catalogue opened read-only, ``mode=ro``, keeps its journal mode).
                     self.engine.dispose()
                     self.engine = create_engine(uri, pool_pre_ping=True)
-                    event.listen(self.engine, "connect", _sqlite_pragmas)
+                    if "mode=ro" not in uri:
+                        event.listen(self.engine, "connect", _sqlite_pragmas)
                 _meta.create_all(self.engine, checkfirst=True)
                 break
             except DBAPIError:

@@ -70,7 +70,7 @@ def _spec_from(con: object, name: str) -> Table:
     return Table(name, f"Migrated from {LEGACY_DB_FILE}.", tuple(cols), (cols[0].name,))
 
 
-def _checksum(con: object, relation: str, columns: list[tuple[str, str]]) -> tuple[int, int]:
+def checksum(con: object, relation: str, columns: list[tuple[str, str]]) -> tuple[int, int]:
     """(rows, order-independent checksum) of ``relation`` with columns cast to the given types."""
     cast = ", ".join(f"CAST({qident(c)} AS {t})" for c, t in columns)
     row = con.execute(  # type: ignore[attr-defined]
@@ -147,8 +147,8 @@ def migrate(
                 columns = [(f.name, duckdb_type(f.field_type)) for f in state.table.schema().fields]
                 have = {r[0] for r in con.execute(f"DESCRIBE legacy.{qident(name)}").fetchall()}
                 picked = ", ".join(qident(c) if c in have else f"NULL AS {qident(c)}" for c, _ in columns)
-                before = _checksum(con, f"(SELECT {picked} FROM legacy.{qident(name)})", columns)
-                after = _checksum(con, f"({state.select_sql()})", columns)
+                before = checksum(con, f"(SELECT {picked} FROM legacy.{qident(name)})", columns)
+                after = checksum(con, f"({state.select_sql()})", columns)
                 checks.append(TableCheck(name, before[0], after[0], before[1], after[1]))
         finally:
             con.execute("DETACH legacy")

@@ -25,7 +25,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -314,16 +314,33 @@ class TableStore:
         return Change(state.table, tx)
 
     def rewrite_without(
-        self, con: Any, state: TableState, where_sql: str, params: list[Any], cache: dict[str, list[DataFile]]
+        self,
+        con: Any,
+        state: TableState,
+        where_sql: str,
+        params: list[Any],
+        cache: dict[str, list[DataFile]],
+        updates: Mapping[str, str] | None = None,
     ) -> tuple[list[DataFile], list[DataFile], int]:
-        """Copy-on-write: for each file with rows matching ``where_sql``, a copy without them.
+        """Copy-on-write: for each file with rows matching ``where_sql``, a copy without them (or,
+        with ``updates`` (column -> SQL expression), with those columns of them changed).
 
-        Returns (files replaced, their rewrites, rows removed). ``cache`` keeps rewrites made on
+        Returns (files replaced, their rewrites, rows matched). ``cache`` keeps rewrites made on
         an earlier attempt (keyed by source file) so a retry only rewrites files that are new.
         """
         removed: list[DataFile] = []
         added: list[DataFile] = []
-        dropped = 0
+        matched = 0
+        if updates:
+            unknown = set(updates) - {f.name for f in state.table.schema().fields}
+            if unknown:
+                raise KeyError(f"table {state.table.name()[-1]!r} has no column {sorted(unknown)[0]!r}")
+            cols = ", ".join(
+                f"CASE WHEN {where_sql} THEN {updates[f.name]} ELSE {qident(f.name)} END AS {qident(f.name)}"
+                if f.name in updates
+                else qident(f.name)
+                for f in state.table.schema().fields
+            )
         for f, path in zip(state.files, state.paths, strict=True):
             if f.file_path in cache:
                 removed.append(f)
@@ -335,12 +352,18 @@ class TableStore:
             )
             if not hits:
                 continue
-            kept = self.write_files(con, state, f"SELECT * FROM ({one}) WHERE NOT ({where_sql})", params)
+            if updates:
+                rewrite = f"SELECT {cols} FROM ({one})"
+                args = params * len(updates)
+            else:
+                # NOT of a NULL condition (a NULL key) is NULL: such rows are kept, not dropped
+                rewrite, args = f"SELECT * FROM ({one}) WHERE NOT coalesce(({where_sql}), false)", params
+            kept = self.write_files(con, state, rewrite, args)
             cache[f.file_path] = kept
             removed.append(f)
             added.extend(kept)
-            dropped += hits
-        return removed, added, dropped
+            matched += hits
+        return removed, added, matched
 
     # -- upkeep -----------------------------------------------------------------------------
     def compact(self, con: Any, view: str, sort_by: list[str], force: bool = False) -> tuple[int, int]:
@@ -409,3 +432,60 @@ class TableStore:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
         return deleted
+
+    def purge(self, view: str) -> int:
+        """Forget every snapshot of the table but the current one and delete at once the files
+        only those snapshots used (data files, manifests, manifest lists): after an erasure, no
+        earlier snapshot's file may keep the erased rows readable, nor a manifest entry of a
+        removed file its column bounds. Files never committed (a load
+        still running in another process) are left alone. Returns the files deleted.
+
+        A reader in another process still scanning an older snapshot fails on a missing file and
+        must run its query again (the retention of :meth:`expire` is skipped on purpose).
+        """
+        self.commit(lambda: self._drop_deleted_entries(view), "tidy")
+        table = self.fresh(view).table
+        current = table.current_snapshot()
+        used_before = self._snapshot_files(table, table.metadata.snapshots)
+        old = [
+            s.snapshot_id
+            for s in table.metadata.snapshots
+            if current is None or s.snapshot_id != current.snapshot_id
+        ]
+        if old:
+            table.maintenance.expire_snapshots().by_ids(old).commit()
+            self.catalog._log("expire", [".".join(table.name()[-2:])])
+            table = self.catalog.load_table(table.name())
+        kept = self._snapshot_files(table, table.metadata.snapshots)
+        deleted = 0
+        for path in sorted(used_before - kept):
+            file = Path(path)
+            if file.exists():
+                file.unlink()
+                deleted += 1
+        return deleted
+
+    def _drop_deleted_entries(self, view: str) -> list[Change]:
+        """A change (an append of nothing) whose snapshot leaves out the manifests that only list
+        removed files: those entries keep the removed files' column bounds, which may be the very
+        values just erased."""
+        state = self.fresh(view)
+        snap = state.table.current_snapshot()
+        if snap is None or not any(m.deleted_files_count for m in snap.manifests(state.table.io)):
+            return []
+        tx = state.table.transaction()
+        with tx.update_snapshot(snapshot_properties={"cxlens.operation": "tidy"}).fast_append():
+            pass
+        return [Change(state.table, tx)]
+
+    @staticmethod
+    def _snapshot_files(table: IcebergTable, snapshots: Iterable[Any]) -> set[str]:
+        """Local paths of every file the snapshots use: manifest lists, manifests, data files."""
+        used: set[str] = set()
+        for snap in snapshots:
+            used.add(local_path(snap.manifest_list))
+            for manifest in snap.manifests(table.io):
+                used.add(local_path(manifest.manifest_path))
+                for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+                    used.add(local_path(entry.data_file.file_path))
+        return used

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from cxlens.config import Engine, get_settings
+from cxlens.errors import ReadOnlyStoreError, sqlite_read_only_url, writable
 from cxlens.journey.map import JourneyMap, load_journey_map
 from cxlens.model.schema import TABLE_ORDER, TABLES, Column, ColumnType, Table, get_table
 from cxlens.storage.store import DERIVED, META, MODEL, TableStore, local_path, qident
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
     from cxlens.collect.ingest import LoadResult, Source
+    from cxlens.storage.writes import RowChange
 
 #: The single-file store of cxlens before the table store (converted by ``cxlens store migrate``).
 LEGACY_DB_FILE = "cxlens.duckdb"
@@ -104,7 +107,17 @@ class Workspace:
             self.journey_map = journey_map
         else:
             self.journey_map = load_journey_map(journey_map or settings.journey_map)
-        self.read_only = read_only
+        #: Why the workspace is read-only ("" when it is not): asked for, set, or not writable.
+        self.read_only_reason = (
+            "opened read-only"
+            if read_only
+            else "CXLENS_READ_ONLY is set"
+            if settings.read_only
+            else f"{self.data_dir} is not writable"
+            if not writable(self.data_dir)
+            else ""
+        )
+        self.read_only = bool(self.read_only_reason)
         self.catalog_url = catalog_url or settings.catalog_url or _default_catalog_url(self.data_dir)
         where = str(warehouse or settings.warehouse or self.data_dir / "warehouse")
         self.warehouse = Path(local_path(where)).resolve()
@@ -144,6 +157,9 @@ class Workspace:
                 )
             if self.read_only:
                 raise FileNotFoundError(f"no cxlens store in {self.data_dir}; run `cxlens ingest` first")
+        if self.read_only:
+            url = sqlite_read_only_url(self.data_dir / CATALOG_FILE) if default_catalog else self.catalog_url
+            return TableStore(url, f"file://{self.warehouse}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.warehouse.mkdir(parents=True, exist_ok=True)
         store = TableStore(self.catalog_url, f"file://{self.warehouse}")
@@ -153,13 +169,31 @@ class Workspace:
         return store
 
     def ensure_tables(self, specs: Sequence[Table]) -> None:
-        """Create derived tables (written by cxlens itself, e.g. text analytics) if missing."""
+        """Create derived tables (written by cxlens itself, e.g. text analytics) if missing (on a
+        read-only workspace: nothing, when they all exist)."""
+        specs = list(specs)
+        if self.read_only:
+            missing = [s.name for s in specs if not self.has_table(s.name)]
+            if missing:
+                self.check_writable(f"creating table {missing[0]}")
+            return
         self.store.ensure(specs, DERIVED)
+
+    def check_writable(self, what: str) -> None:
+        """Raise :class:`ReadOnlyStoreError` naming ``what`` if the workspace is read-only."""
+        if self.read_only:
+            raise ReadOnlyStoreError(
+                f"{what} needs to write to the store, but it is read-only here ({self.read_only_reason}); "
+                "commands that only read (status, analyse, report --out elsewhere, journey, text summary) "
+                "work"
+            )
 
     @property
     def tmp_dir(self) -> Path:
-        """This process's spill directory (DuckDB temp files), removed when the workspace closes."""
-        return self.data_dir / "tmp" / f"{socket.gethostname()}-{os.getpid()}"
+        """This process's spill directory (DuckDB temp files), removed when the workspace closes
+        (in the system's temporary directory when the data directory is read-only)."""
+        base = Path(tempfile.gettempdir()) / "cxlens-tmp" if self.read_only else self.data_dir / "tmp"
+        return base / f"{socket.gethostname()}-{os.getpid()}"
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -249,6 +283,7 @@ class Workspace:
         """Validate and load files or data frames into ``table``; see :func:`cxlens.collect.ingest.ingest`."""
         from cxlens.collect.ingest import ingest
 
+        self.check_writable(f"loading {table}")
         results = ingest(self, table, sources, **options)
         if any(r.rows_loaded for r in results):
             self._compact_if_fragmented(table)
@@ -299,6 +334,7 @@ class Workspace:
         rows of its frame (pandas or Arrow). Returns the commit id."""
         from cxlens.storage.writes import replace_rows
 
+        self.check_writable(f"writing {', '.join(frames)}")
         with self._lock:
             return replace_rows(self, frames, key, keys)
 
@@ -307,11 +343,34 @@ class Workspace:
         affected files are rewritten and swapped in one commit). Returns the rows deleted."""
         from cxlens.storage.writes import delete_where
 
+        self.check_writable(f"deleting rows of {table}")
         with self._lock:
             return delete_where(self, table, column, values)
 
+    def change_rows(
+        self,
+        changes: Mapping[str, RowChange],
+        operation: str = "delete",
+        relations: Mapping[str, Any] | None = None,
+    ) -> tuple[int, dict[str, int], list[Any]]:
+        """Delete or update rows of several tables in one commit (copy-on-write); see
+        :func:`cxlens.storage.writes.change_rows`. Returns (commit id, rows per table, files replaced)."""
+        from cxlens.storage.writes import change_rows
+
+        self.check_writable(f"changing rows of {', '.join(changes)}")
+        with self._lock:
+            return change_rows(self, changes, operation, relations)
+
+    def purge(self, table: str) -> int:
+        """Forget the table's earlier snapshots and delete the files only they used, now (after an
+        erasure; see :meth:`TableStore.purge`). Returns the files deleted."""
+        self.check_writable(f"purging old files of {table}")
+        with self._lock:
+            return self.store.purge(table)
+
     def compact(self, table: str | None = None, force: bool = False) -> dict[str, tuple[int, int]]:
         """Merge small data files (of one table or all); returns table -> (files before, after)."""
+        self.check_writable("compaction")
         _, pointers = self.store.pointers()
         names = [table] if table else sorted(pointers)
         out = {}
@@ -326,6 +385,7 @@ class Workspace:
         """Forget snapshots older than the retention and delete unreferenced files; table -> files deleted."""
         import datetime as dt
 
+        self.check_writable("expiring snapshots")
         _, pointers = self.store.pointers()
         keep = dt.timedelta(hours=older_than_hours)
         return {name: self.store.expire(name, keep) for name in sorted(pointers)}

@@ -9,6 +9,7 @@ rewritten are reused when their originals are still current.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -67,29 +68,87 @@ def replace_rows(ws: Workspace, frames: Mapping[str, Any], key: str, keys: Seque
 
 def delete_where(ws: Workspace, table: str, column: str, values: Sequence[Any]) -> int:
     """See :meth:`Workspace.delete_where`."""
-    store = ws.store
     values = list(dict.fromkeys(values))
     if not values:
         return 0
-    cache: dict[str, list[DataFile]] = {}
-    deleted = 0
+    if column not in {f.name for f in ws.store.fresh(table).table.schema().fields}:
+        raise KeyError(f"table {table!r} has no column {column!r}")
+    change = RowChange(
+        f"{qident(column)} IN (SELECT k FROM __delete_values)",
+        prune_column=column,
+        prune_values=tuple(values),
+    )
+    relations = {"__delete_values": pa.table({"k": pa.array(values)})}
+    _, matched, _ = change_rows(ws, {table: change}, "delete", relations)
+    return matched[table]
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """Rows of one table to delete or update: those where ``where`` holds (a DuckDB condition over
+    the table's columns; relations registered by the caller may be used), changed by ``updates``
+    (column -> SQL expression) or, without updates, deleted."""
+
+    where: str
+    updates: Mapping[str, str] | None = None
+    #: Only files whose statistics admit one of these values of ``prune_column`` are read.
+    prune_column: str | None = None
+    prune_values: tuple[Any, ...] = ()
+
+
+def change_rows(
+    ws: Workspace,
+    changes: Mapping[str, RowChange],
+    operation: str = "delete",
+    relations: Mapping[str, Any] | None = None,
+) -> tuple[int, dict[str, int], list[DataFile]]:
+    """Delete or update rows of several tables in one commit (copy-on-write).
+
+    ``relations`` (name -> Arrow table) are registered for the conditions. Returns the commit id
+    (the data version; unchanged when no row matched), the rows matched per table and the files
+    the commit replaced (for :meth:`TableStore.purge`).
+    """
+    store = ws.store
+    caches: dict[str, dict[str, list[DataFile]]] = {name: {} for name in changes}
+    matched: dict[str, int] = {}
+    replaced: list[DataFile] = []
     with ws.staging() as con:
-        cond = _key_filter(con, column, values, "__delete_values")
-        state0 = store.fresh(table)
-        if column not in {f.name for f in state0.table.schema().fields}:
-            raise KeyError(f"table {table!r} has no column {column!r}")
+        for name, rel in (relations or {}).items():
+            con.register(name, rel)
 
         def build() -> list[Change]:
-            nonlocal deleted
-            state = store.fresh(table)
-            removed, rewritten, deleted = store.rewrite_without(
-                con, state.holding(column, values), cond, [], cache
-            )
-            if not removed:
-                return []
-            # rows removed on an earlier attempt from files still current count too
-            deleted = sum(f.record_count for f in removed) - sum(f.record_count for f in rewritten)
-            return [store.replace_change(state, removed, rewritten, {"cxlens.operation": "delete"})]
+            out = []
+            replaced.clear()
+            for table, change in changes.items():
+                state = store.fresh(table)
+                scope = (
+                    state.holding(change.prune_column, change.prune_values) if change.prune_column else state
+                )
+                removed, rewritten, _ = store.rewrite_without(
+                    con, scope, change.where, [], caches[table], change.updates
+                )
+                if change.updates:
+                    matched[table] = _count(con, state, removed, change.where)
+                else:
+                    matched[table] = sum(f.record_count for f in removed) - sum(
+                        f.record_count for f in rewritten
+                    )
+                if removed:
+                    replaced.extend(removed)
+                    out.append(
+                        store.replace_change(state, removed, rewritten, {"cxlens.operation": operation})
+                    )
+            return out
 
-        store.commit(build, "delete")
-    return deleted
+        commit_id = store.commit(build, operation)
+    return commit_id, matched, list(replaced)
+
+
+def _count(con: Any, state: Any, files: list[DataFile], where: str) -> int:
+    """Rows of ``files`` (of the table at ``state``) matching ``where``."""
+    from cxlens.storage.store import local_path
+
+    if not files:
+        return 0
+    sql = state.select_sql([local_path(f.file_path) for f in files])
+    return int(con.execute(f"SELECT count(*) FROM ({sql}) WHERE {where}").fetchall()[0][0])

@@ -462,6 +462,19 @@ async def admin_page_principal(principal: Annotated[Principal, Depends(page_prin
     return principal
 
 
+async def admin_api_principal(
+    request: Request, principal: Annotated[Principal, Depends(api_principal)]
+) -> Principal:
+    """Admins only, through an API key or a session (403 for others); a session's state-changing
+    request must echo its CSRF token in ``X-CSRF-Token``."""
+    if principal.role != "admin":
+        raise HTTPException(403, "admins only")
+    if principal.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
+        check_csrf(principal.csrf, request.headers.get("x-csrf-token"))
+    return principal
+
+
 ApiUser = Annotated[Principal, Depends(api_principal)]
+AdminApiUser = Annotated[Principal, Depends(admin_api_principal)]
 PageUser = Annotated[Principal, Depends(page_principal)]
 AdminUser = Annotated[Principal, Depends(admin_page_principal)]
