@@ -355,8 +355,8 @@ def test_complete_journey_loads_through_the_mappings_and_agrees_with_the_files(t
             [*store, "ingest", table, str(CJ / source), "--mapping", str(mapping), "--no-progress", *extra],
         )
         assert result.exit_code == 0, (table, result.output)
-    counts = runner.invoke(app, [*store, "status"])
-    assert "6,589" in counts.stdout  # every targeting row
+    counts = runner.invoke(app, [*store, "status", "-o", "json"])
+    assert {"table": "campaign_targets", "rows": 6589} in json.loads(counts.stdout)  # every targeting row
     from_store = runner.invoke(app, [*store, "promo", "campaigns", "-o", "json"])
     assert from_store.exit_code == 0, from_store.output
     from_files = runner.invoke(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -618,8 +619,9 @@ def test_cli_creates_the_first_admin_and_an_api_key(tmp_path: Path, monkeypatch:
     key = run("api-key", "root", "--name", "bi")
     assert key.exit_code == 0
     assert key.output.strip().startswith("cxk_")
-    listed = run("list")
-    assert "root\tadmin\t-\tactive" in listed.output
+    listed = run("list", "-o", "json")
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == [{"username": "root", "role": "admin", "stores": "", "status": "active"}]
     ops = OpsStore(data_dir=tmp_path)
     try:
         assert auth.principal_for_key(ops, key.output.strip()) is not None
