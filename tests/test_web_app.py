@@ -621,7 +621,9 @@ def test_cli_creates_the_first_admin_and_an_api_key(tmp_path: Path, monkeypatch:
     assert key.output.strip().startswith("cxk_")
     listed = run("list", "-o", "json")
     assert listed.exit_code == 0, listed.output
-    assert json.loads(listed.stdout) == [{"username": "root", "role": "admin", "stores": "", "status": "active"}]
+    assert json.loads(listed.stdout) == [
+        {"username": "root", "role": "admin", "stores": "", "status": "active"}
+    ]
     ops = OpsStore(data_dir=tmp_path)
     try:
         assert auth.principal_for_key(ops, key.output.strip()) is not None
