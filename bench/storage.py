@@ -132,10 +132,11 @@ def events_file(path: Path, n: int) -> Path:
 def _child(*args: str) -> dict[str, Any]:
     """Run this script with ``args`` in a new process; the JSON it prints last, or why it failed."""
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), *args], stdout=subprocess.PIPE, text=True, check=False
+        [sys.executable, str(Path(__file__).resolve()), *args], capture_output=True, text=True, check=False
     )
-    if proc.returncode != 0:
-        return {"unavailable": f"{args[0]} {args[-1]} process failed (exit {proc.returncode})"}
+    if proc.returncode != 0:  # Spark's and the load's own logging is shown only when they fail
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1][:300]
+        return {"unavailable": f"{args[0]} {args[-1]} process failed (exit {proc.returncode}): {last}"}
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
@@ -359,7 +360,8 @@ def spark_child(data_dir: str, master: str) -> dict[str, Any]:
     from cxlens.storage.workspace import Workspace
 
     started = time.perf_counter()
-    session = spark_session(SparkSession.builder, master=master, app_name="cxlens-bench")
+    builder = SparkSession.builder.config("spark.ui.showConsoleProgress", "false")
+    session = spark_session(builder, master=master, app_name="cxlens-bench")
     session.sparkContext.setLogLevel("ERROR")
     start_s = time.perf_counter() - started
     ws = Workspace(data_dir, read_only=True)
