@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ## Retentioneering (a journeys peer) lives in a virtual environment of its own: its pins differ.
 RETE_VENV ?= .venv-rete
-BENCHMARKS := ingest metrics intake journeys text customers rules web startup
+BENCHMARKS := ingest metrics intake journeys text customers rules web startup storage
 export CXLENS_DATA_DIR ?= $(CURDIR)/cxlens-data
 
 .PHONY: run test lint bench bench-smoke bench-peers install install-dev system-deps clean
