@@ -372,3 +372,26 @@ def test_a_load_larger_than_memory_spills_in_a_new_data_directory(
         [result] = ws.ingest("events", source)
         assert result.rows_loaded == 1_500_000
         assert ws.tmp_dir.parent.exists()
+
+
+def test_a_pointer_reading_is_one_state_of_every_table_even_after_later_loads(tmp_path: Path) -> None:
+    """A backup (and any reader) takes every table at one reading of the catalogue; a load that
+    commits meanwhile must not show up in one table (events) and not in another (_loads). The
+    backup test once saw 20 more events than the loads reported."""
+    data_dir = tmp_path / "ws"
+    with Workspace(data_dir) as ws, Workspace(data_dir) as other:
+        ws.ingest("events", events("a", 5))
+        version, pointers = ws.store.pointers()
+        for name in ("events", "_loads"):
+            ws.store.state(name, pointers[name])  # cached at the reading, as a reader has it
+        other.ingest("events", events("b", 7))
+        _, later = ws.store.pointers()
+        assert later["events"] != pointers["events"]
+        assert ws.store.fresh("events").rows == 12  # the cache now holds the newer state
+        assert ws.store.state("events", pointers["events"]).rows == 5
+        assert ws.store.state("_loads", pointers["_loads"]).rows == 1
+        assert ws.store.state("events", later["events"]).rows == 12
+        gone = pointers["events"].replace(".metadata.json", "-gone.metadata.json")
+        assert ws.store.state("events", gone).rows == 12  # a reader falls back to the current state
+        with pytest.raises(FileNotFoundError):
+            ws.store.state("events", gone, strict=True)  # a backup reads the catalogue again

@@ -261,7 +261,7 @@ def text_eval(
     except (OSError, ValueError, KeyError) as exc:
         raise fail(str(exc), code=2) from None
     for line in scored:
-        err.print(line, markup=False, highlight=False)
+        err.print(line, markup=False, highlight=False, soft_wrap=True)  # a path in it stays one piece
     if sample is not None and sample < len(data):
         data = data.sample(sample, random_state=0)
         err.print(f"a random {sample:,} of them (--sample)")

@@ -106,7 +106,9 @@ def _backup_once(
     ws: Workspace, dest: Path, copied: dict[str, str], progress: Progress | None
 ) -> dict[str, Any]:
     version, pointers = ws.store.pointers()
-    states = {name: ws.store.state(name, location) for name, location in sorted(pointers.items())}
+    states = {
+        name: ws.store.state(name, location, strict=True) for name, location in sorted(pointers.items())
+    }
     total = sum(f.file_size_in_bytes for st in states.values() for f in st.files)
     done = 0
     tables: dict[str, Any] = {}

@@ -34,6 +34,8 @@ from urllib.parse import unquote, urlparse
 import pyarrow.parquet as pq
 from pyiceberg.expressions import And, GreaterThanOrEqual, In, LessThanOrEqual
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.serializers import FromInputFile
+from pyiceberg.table import Table
 from pyiceberg.types import (
     BooleanType,
     DateType,
@@ -200,13 +202,28 @@ class TableStore:
                 self._identifiers[view_name(ident)] = ident
         return version, out
 
-    def state(self, view: str, metadata_location: str | None = None) -> TableState:
-        """The table's state at ``metadata_location`` (cached per location); the current one if
-        not given or if the table has moved on since."""
+    def state(self, view: str, metadata_location: str | None = None, strict: bool = False) -> TableState:
+        """The table's state at ``metadata_location`` (cached per location), the current one if
+        not given. A table that has moved on since is read at that older metadata file, so the
+        tables of one :meth:`pointers` reading stay one consistent state of the store (a backup
+        or a query joining two tables never sees one load in one table and not in the other). If
+        that file is gone (metadata kept for 50 commits), the current state, or with ``strict``
+        FileNotFoundError (the caller reads the pointers again)."""
         cached = self._states.get(view)
         if cached is not None and cached.table.metadata_location == metadata_location:
             return cached
-        return self.fresh(view)
+        current = self.fresh(view)
+        if metadata_location is None or current.table.metadata_location == metadata_location:
+            return current
+        try:
+            metadata = FromInputFile.table_metadata(current.table.io.new_input(metadata_location))
+        except FileNotFoundError:
+            if strict:
+                raise
+            return current
+        table = Table(current.table.name(), metadata, metadata_location, current.table.io, self.catalog)
+        files = tuple(task.file for task in table.scan().plan_files()) if table.current_snapshot() else ()
+        return TableState(table, files)
 
     def fresh(self, view: str) -> TableState:
         """The table's current state, read from the catalogue now (what writers build on)."""
