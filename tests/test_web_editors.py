@@ -37,6 +37,19 @@ EDITOR_PAGES = ["/app/rules", "/app/routing", "/app/plans/new", "/app/plans/{pla
 def env(ops: OpsStore, tmp_path: Path) -> Iterator[dict[str, Any]]:
     ws = Workspace(tmp_path / "ws")
     ws.ingest("stores", pd.DataFrame({"store_id": ["S1", "S2", "S3"], "name": ["A", "B", "C"]}))
+    ws.ingest(
+        "feedback",
+        pd.DataFrame(
+            {
+                "feedback_id": ["f1", "f2"],
+                "submitted_at": pd.to_datetime(["2026-11-19 10:00", "2026-11-19 11:00"]),
+                "source": "survey",
+                "store_id": ["S1", "S2"],
+                "touchpoint": "store_visit",
+                "nps": pd.array([1, 10], dtype="Int64"),
+            }
+        ),
+    )
     for name, (role, stores) in USERS.items():
         auth.create_user(ops, name, PASSWORD, role, stores)
     plan = pl.create_plan(ops, "Greeting training", stores=["S1"], start="2025-07-01")
@@ -220,6 +233,23 @@ def test_plans_are_created_and_edited_with_audit(env: dict[str, Any]) -> None:
         "status": "done",
     }
     assert client.get("/app/plans/999/edit").status_code == 404
+
+
+def test_preview_shows_alerts_per_owner_and_stores_nothing(env: dict[str, Any]) -> None:
+    client = login(env["app"], "analyst")
+    hidden = form_of(client, "/app/rules")
+    bad = client.post("/app/rules", data={**hidden, "body": "rules: [{id: a, kind: x}]", "action": "preview"})
+    assert bad.status_code == 400
+    reply = client.post("/app/rules", data={**hidden, "body": RULES, "action": "preview"})
+    assert reply.status_code == 200
+    assert "per owner and day" in reply.text
+    assert "store:S1" in reply.text  # the feedback's detractor, routed to its store's team
+    routing = client.post(
+        "/app/routing", data={**form_of(client, "/app/routing"), "body": ROUTING, "action": "preview"}
+    )
+    assert routing.status_code == 200
+    assert "alice" in routing.text
+    assert env["ops"].count(ActConfig) == 0
 
 
 def test_editor_pages_are_translated(env: dict[str, Any]) -> None:

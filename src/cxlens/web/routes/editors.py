@@ -58,6 +58,7 @@ def _editor(
     conflict: str | None = None,
     saved: int | None = None,
     comment: str = "",
+    preview: list[dict[str, Any]] | None = None,
     status: int = 200,
 ) -> Response:
     """The editor page: what is in force, the text to edit (the submitted text after an error, a
@@ -88,9 +89,28 @@ def _editor(
         "conflict": conflict,
         "saved": saved,
         "comment": comment,
+        "preview": preview,
+        "preview_days": PREVIEW_DAYS,
         "history": [cf.version_dict(r) for r in cf.history(state.ops, kind)],
     }
     return _render(request, state, who, "app_editor.html.j2", kind, status=status, **ctx)
+
+
+#: Days of feedback the editor's preview evaluates (before the latest answer).
+PREVIEW_DAYS = 7
+
+
+def _preview(state: State, kind: str, config: Any) -> list[dict[str, Any]]:
+    """Alerts per owner and day that the edited text would raise on recent data, with the other
+    kind in force; nothing recorded or sent."""
+    from cxlens.act.alerts import preview_alerts
+
+    other = "routing" if kind == "rules" else "rules"
+    in_force = cf.resolve(state.ops, other, _file(state, other)).config
+    rules, routing = (config, in_force) if kind == "rules" else (in_force, config)
+    frame = preview_alerts(state.workspace, rules, routing, PREVIEW_DAYS).volume()
+    rows = frame.to_dict("records")
+    return [{str(k): (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in rows]
 
 
 def _save(
@@ -102,9 +122,19 @@ def _save(
     version: int,
     comment: str,
     csrf: str,
+    action: str = "save",
 ) -> Response:
     auth.check_csrf(who.csrf, csrf)
     body = body.replace("\r\n", "\n")
+    if action == "preview":
+        try:
+            config = cf.parse(kind, body)
+        except cf.ConfigError as exc:
+            return _editor(
+                request, state, who, kind, body=body, errors=exc.errors, comment=comment, status=400
+            )
+        rows = _preview(state, kind, config)
+        return _editor(request, state, who, kind, body=body, comment=comment, preview=rows)
     try:
         row = cf.save(
             state.ops, kind, body, author=who.username, expected_version=version, comment=comment or None
@@ -119,6 +149,7 @@ def _save(
 Show = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Load this stored version.")]
 Saved = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 VersionF = Annotated[int, Form(ge=0, le=2**31 - 1)]
+Action = Annotated[Literal["save", "preview"], Form()]
 
 
 @router.get("/app/rules", response_class=HTMLResponse, include_in_schema=False)
@@ -138,9 +169,11 @@ def rules_save(
     version: VersionF,
     comment: Short = "",
     csrf: Csrf = "",
+    action: Action = "save",
 ) -> Response:
-    """Validate and store the rules as the next version (400 with field errors; 409 if stale)."""
-    return _save(request, state, who, "rules", body, version, comment, csrf)
+    """Validate and store the rules as the next version (400 with field errors; 409 if stale);
+    ``action=preview`` shows the alerts they would raise instead, storing nothing."""
+    return _save(request, state, who, "rules", body, version, comment, csrf, action)
 
 
 @router.get("/app/routing", response_class=HTMLResponse, include_in_schema=False)
@@ -160,9 +193,11 @@ def routing_save(
     version: VersionF,
     comment: Short = "",
     csrf: Csrf = "",
+    action: Action = "save",
 ) -> Response:
-    """Validate and store the routing as the next version (400 with field errors; 409 if stale)."""
-    return _save(request, state, who, "routing", body, version, comment, csrf)
+    """Validate and store the routing as the next version (400 with field errors; 409 if stale);
+    ``action=preview`` shows where the alerts would go instead, storing nothing."""
+    return _save(request, state, who, "routing", body, version, comment, csrf, action)
 
 
 # -- action plans -------------------------------------------------------------------------------------
