@@ -201,6 +201,8 @@ def test_cli_import_export_history_round_trip(tmp_path: Path) -> None:
     assert json.loads(stdout)["config"]["routes"][0]["owner"] == "alice"
     code, stdout, _ = _cli(data_dir, "routing", "export", "--version", "1", "-o", "json")
     assert json.loads(stdout)["body"] == ROUTING
+    code, stdout, _ = _cli(data_dir, "rules", "export", "-o", "csv")
+    assert stdout.splitlines() == ["kind,source,version,path,out", "rules,stored,1,,"]
 
 
 def test_cli_preview_counts_alerts_per_owner_and_day(tmp_path: Path) -> None:

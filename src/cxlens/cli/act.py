@@ -619,7 +619,8 @@ def _export(kind: str, file: Path | None, version: int | None, target: Path | No
     if output == "json":
         write_json({**found.as_dict(), "body": found.body, "out": str(target) if target else None})
     elif output == "csv":
-        print_frame(_frame([{**found.as_dict(), "out": str(target) if target else None}], []), output)
+        record = {**found.as_dict(), "out": str(target) if target else None}
+        print_frame(_frame([record], list(record)), output)
     elif target is not None:
         out.print(f"wrote {_source_text(found)} of the {kind} to {target}", highlight=False, markup=False)
     else:
