@@ -50,12 +50,14 @@ def env(ops: OpsStore, tmp_path: Path) -> Iterator[dict[str, Any]]:
             }
         ),
     )
+    keys = {}
     for name, (role, stores) in USERS.items():
         auth.create_user(ops, name, PASSWORD, role, stores)
+        keys[name] = {"X-API-Key": auth.create_api_key(ops, name, "tests")}
     plan = pl.create_plan(ops, "Greeting training", stores=["S1"], start="2025-07-01")
     app = create_app(WebSettings(), ws, ops=ops, export=False)
     with TestClient(app):
-        yield {"app": app, "ops": ops, "plan": plan.plan_id}
+        yield {"app": app, "ops": ops, "plan": plan.plan_id, "keys": keys}
     ws.close()
 
 
@@ -250,6 +252,44 @@ def test_preview_shows_alerts_per_owner_and_stores_nothing(env: dict[str, Any]) 
     assert routing.status_code == 200
     assert "alice" in routing.text
     assert env["ops"].count(ActConfig) == 0
+
+
+def test_the_config_api_validates_and_refuses_stale_saves(env: dict[str, Any]) -> None:
+    client, keys = TestClient(env["app"]), env["keys"]
+    assert client.get("/api/v1/config/rules", headers=keys["manager"]).status_code == 403
+    assert (
+        client.put(
+            "/api/v1/config/rules", json={"body": RULES, "version": 0}, headers=keys["manager"]
+        ).status_code
+        == 403
+    )
+    shown = client.get("/api/v1/config/routing", headers=keys["analyst"]).json()
+    assert (shown["source"], shown["version"], shown["history"]) == ("default", 0, [])
+    bad = client.put(
+        "/api/v1/config/rules",
+        json={"body": "rules: [{id: a, kind: detractor, threshold: x}]", "version": 0},
+        headers=keys["analyst"],
+    )
+    assert bad.status_code == 400
+    assert bad.json()["errors"] == ["rules[0].threshold: must be a number"]
+    done = client.put("/api/v1/config/rules", json={"body": RULES, "version": 0}, headers=keys["analyst"])
+    assert done.status_code == 200
+    assert (done.json()["source"], done.json()["version"]) == ("stored", 1)
+    stale = client.put("/api/v1/config/rules", json={"body": RULES, "version": 0}, headers=keys["admin"])
+    assert stale.status_code == 409
+    assert stale.json()["current_version"] == 1
+    session = login(env["app"], "admin")
+    assert session.put("/api/v1/config/rules", json={"body": RULES, "version": 1}).status_code == 403
+    token = form_of(session, "/app/rules")["csrf"]
+    with_token = session.put(
+        "/api/v1/config/rules", json={"body": RULES, "version": 1}, headers={"X-CSRF-Token": token}
+    )
+    assert with_token.status_code == 200
+    assert [(h["version"], h["author"]) for h in with_token.json()["history"]] == [
+        (2, "admin"),
+        (1, "analyst"),
+    ]
+    assert client.get("/api/v1/config/other", headers=keys["admin"]).status_code == 422
 
 
 def test_editor_pages_are_translated(env: dict[str, Any]) -> None:

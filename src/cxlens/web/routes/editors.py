@@ -14,13 +14,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi import Path as FPath
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from cxlens.act import config as cf
 from cxlens.act import plans as pl
 from cxlens.ops.act_models import PLAN_STATUSES
 from cxlens.web import auth
-from cxlens.web.auth import EditorUser, Principal
+from cxlens.web.auth import EditorApiUser, EditorUser, Principal
 from cxlens.web.deps import State
 
 router = APIRouter()
@@ -400,3 +401,52 @@ def edit_plan_save(
             request, state, who, form.values, plan_id=plan_id, updated=updated, error=str(exc), status=400
         )
     return RedirectResponse(f"/app/plans#plan-{plan_id}", status_code=303)
+
+
+# -- JSON API -----------------------------------------------------------------------------------------
+
+api = APIRouter(prefix="/api/v1", tags=["act"])
+KindP = Annotated[Literal["rules", "routing"], FPath(description="rules or routing")]
+
+
+class ConfigChange(BaseModel):
+    """A new version: the YAML text and the version it was edited from (0: none stored yet)."""
+
+    body: str = Field(max_length=cf.MAX_BODY)
+    version: int = Field(ge=0, le=2**31 - 1)
+    comment: str | None = Field(default=None, max_length=512)
+
+
+def _config_json(state: State, kind: str) -> dict[str, Any]:
+    found = cf.resolve(state.ops, kind, _file(state, kind))
+    history = [cf.version_dict(r) for r in cf.history(state.ops, kind)]
+    return {**found.as_dict(), "body": found.body, "history": history}
+
+
+@api.get("/config/{kind}")
+def api_config(state: State, who: EditorApiUser, kind: KindP) -> dict[str, Any]:
+    """The alert rules or routing in force (where from, version, YAML) and the stored versions."""
+    return _config_json(state, kind)
+
+
+@api.put("/config/{kind}", responses={400: {}, 409: {}})
+def api_save_config(state: State, who: EditorApiUser, kind: KindP, change: ConfigChange) -> Response:
+    """Validate and store a new version: 400 with ``errors`` (one line per field), 409 when the
+    stored version is no longer ``version`` (a session also sends ``X-CSRF-Token``)."""
+    try:
+        cf.save(
+            state.ops,
+            kind,
+            change.body.replace("\r\n", "\n"),
+            author=who.username,
+            expected_version=change.version,
+            comment=change.comment,
+        )
+    except cf.ConfigError as exc:
+        return JSONResponse({"detail": str(exc), "errors": exc.errors}, 400)
+    except cf.StaleVersionError as exc:
+        return JSONResponse({"detail": str(exc), "current_version": exc.current}, 409)
+    return JSONResponse(_config_json(state, kind))
+
+
+router.include_router(api)
