@@ -185,9 +185,15 @@ def store(tmp_path_factory: pytest.TempPathFactory, demo_store: Any) -> dict[str
         "triggers:\n  - {id: after, survey_id: shop, event_types: [purchase], send_via: email}\n",
         encoding="utf-8",
     )
+    rules_yaml = root / "rules.yaml"
+    rules_yaml.write_text("rules:\n  - {id: low-nps, kind: detractor, threshold: 3}\n", encoding="utf-8")
+    routing_yaml = root / "routing.yaml"
+    routing_yaml.write_text("routes:\n  - {match: {store_id: S001}, owner: alice}\n", encoding="utf-8")
     return {
         "data_dir": data_dir,
         "root": root,
+        "rules_yaml": rules_yaml,
+        "routing_yaml": routing_yaml,
         "stores_csv": stores_csv,
         "labelled": labelled,
         "triggers": triggers,
@@ -233,6 +239,9 @@ def example_args(path: tuple[str, ...], s: dict[str, Any]) -> list[str]:
         ("act", "cases", "resolve"): ["2", "opened a second till"],
         ("act", "plans", "add"): ["Queue busting", "--store", "S002", "--start", "2025-08-01"],
         ("act", "plans", "measure"): ["1"],
+        ("act", "rules", "import"): [str(s["rules_yaml"]), "--comment", "fewer alerts"],
+        ("act", "rules", "export"): ["--out", str(root / "rules-out.yaml")],
+        ("act", "routing", "import"): [str(s["routing_yaml"])],
         ("users", "create-admin"): ["root2", "--password", PASSWORD],
         ("users", "create"): ["kim", "--password", PASSWORD, "--role", "store_manager", "--store", "S001"],
         ("users", "api-key"): ["mia"],

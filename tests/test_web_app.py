@@ -305,9 +305,23 @@ def test_store_league_ranks_and_marks_the_significantly_best_store(app_env: dict
 ROLES = ["anonymous", "admin", "analyst", "manager"]
 #: Sample values for path parameters of routes other engineers add (``/app/cases/{case_id}``).
 #: A route with a parameter missing here fails the test, so every endpoint stays covered.
-PATH_SAMPLES = {"case_id": "1", "plan_id": "1", "id": "1", "customer_id": "C1", "store_id": "S1"}
+PATH_SAMPLES = {
+    "case_id": "1",
+    "plan_id": "1",
+    "id": "1",
+    "customer_id": "C1",
+    "store_id": "S1",
+    "kind": "rules",
+}
 #: Routes only some roles may use beyond the admin-only pages found from their dependencies.
-ROLE_ONLY: dict[str, set[str]] = {}
+ROLE_ONLY: dict[str, set[str]] = {
+    # the rules, routing and plan editors: store managers only read (403)
+    "/app/rules": {"admin", "analyst"},
+    "/app/routing": {"admin", "analyst"},
+    "/app/plans/new": {"admin", "analyst"},
+    "/app/plans/{plan_id}/edit": {"admin", "analyst"},
+    "/api/v1/config/{kind}": {"admin", "analyst"},
+}
 #: Paths under /app that are not pages (no login needed: they redirect).
 NOT_PAGES = {"/app/lang"}
 

@@ -332,28 +332,17 @@ def run_alerts(
     now = now or utcnow()
     report = AlertRun()
     feedback_rules = [r for r in rules.rules if isinstance(r, _FeedbackRule)]
-    cands: list[Candidate] = []
+    start: datetime | None = None
     if feedback_rules:
         cursor = _cursor(ops)
         if since is not None:
-            start: datetime | None = since
+            start = since
         elif cursor is not None:
             start = cursor - rules.overlap
         else:
             start = _first_start(ws, rules.first_run)
-        frame = new_feedback(ws, start)
-        report.evaluated = len(frame)
-        need_aspects = any(isinstance(r, AspectRule) for r in feedback_rules)
-        aspects = _aspects(ws, [str(i) for i in frame["feedback_id"]]) if need_aspects else pd.DataFrame()
-        cands += feedback_candidates(feedback_rules, frame, aspects)
-    metric_rules = [r for r in rules.rules if isinstance(r, _MetricRule)]
-    if metric_rules:
-        regions = _regions(ws)
-        for rule in metric_rules:
-            if isinstance(rule, MetricDropRule):
-                cands += drop_candidates(ws, rule, regions)
-            elif isinstance(rule, AnomalyRule):
-                cands += anomaly_candidates(ws, rule, regions)
+    frame, cands = _candidates(ws, rules, start)
+    report.evaluated = len(frame)
     for cand in cands:
         alert = _record(ops, cand, routing, rules.dedup_window, now)
         if alert is None:
@@ -373,6 +362,55 @@ def run_alerts(
         _save_cursor(ops, pd.Timestamp(frame["submitted_at"].max()).to_pydatetime())
     if send:
         deliver(ops, routing, base_url, report, now)
+    return report
+
+
+def _candidates(
+    ws: Workspace, rules: RuleSet, start: datetime | None
+) -> tuple[pd.DataFrame, list[Candidate]]:
+    """The feedback read from ``start`` and what every rule would fire on it and on the metrics."""
+    feedback_rules = [r for r in rules.rules if isinstance(r, _FeedbackRule)]
+    frame, cands = pd.DataFrame(columns=["feedback_id", "submitted_at"]), []
+    if feedback_rules:
+        frame = new_feedback(ws, start)
+        need_aspects = any(isinstance(r, AspectRule) for r in feedback_rules)
+        aspects = _aspects(ws, [str(i) for i in frame["feedback_id"]]) if need_aspects else pd.DataFrame()
+        cands += feedback_candidates(feedback_rules, frame, aspects)
+    metric_rules = [r for r in rules.rules if isinstance(r, _MetricRule)]
+    if metric_rules:
+        regions = _regions(ws)
+        for rule in metric_rules:
+            if isinstance(rule, MetricDropRule):
+                cands += drop_candidates(ws, rule, regions)
+            elif isinstance(rule, AnomalyRule):
+                cands += anomaly_candidates(ws, rule, regions)
+    return frame, cands
+
+
+def preview_alerts(ws: Workspace, rules: RuleSet, routing: Routing, days: float = 7) -> AlertRun:
+    """What the rules would raise on the last ``days`` of feedback (before the latest feedback)
+    and on the metrics now, routed but not recorded, delivered or deduplicated against stored
+    alerts (only among themselves, like a run would): :meth:`AlertRun.volume` per owner and day."""
+    report = AlertRun()
+    start = _first_start(ws, timedelta(days=days))
+    frame, cands = _candidates(ws, rules, start)
+    report.evaluated = len(frame)
+    seen: set[tuple[str, str, str]] = set()
+    for cand in cands:
+        window = cand.rule.dedup_window or rules.dedup_window
+        once = isinstance(cand.rule, _MetricRule) or getattr(cand.rule, "dedup_by", "") == "feedback_id"
+        day = _day(cand)
+        bucket = "" if once or not day else str(int(pd.Timestamp(day).timestamp() // window.total_seconds()))
+        key = (cand.rule.id, cand.subject, bucket)
+        if key in seen:
+            report.deduplicated += 1
+            continue
+        seen.add(key)
+        report.fired += 1
+        owner = routing.owner_for(cand.store_id, cand.region, cand.touchpoint)
+        opened = bool(cand.rule.open_case or routing.contact(owner.owner).opens_case(cand.priority))
+        report.cases_opened += opened
+        report.fired_alerts.append((owner.owner, day, cand.priority, opened))
     return report
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cxlens.act.alerts import AlertRun, RuleSet, run_alerts
@@ -37,3 +38,23 @@ def act_cycle(
             len(escalated),
         )
     return run, escalated
+
+
+def configured_cycle(
+    ops: OpsStore,
+    ws: Workspace,
+    base_url: str,
+    rules_file: Path | None = None,
+    routing_file: Path | None = None,
+    now: datetime | None = None,
+) -> tuple[AlertRun, list[Escalation]] | None:
+    """:func:`act_cycle` with the configuration in force, read afresh each time (so a version
+    saved in the web editor applies from the next cycle), when any is configured: a file, or a
+    stored version of the rules or the routing; None (nothing run) otherwise."""
+    from cxlens.act import config
+
+    rules = config.resolve(ops, "rules", rules_file)
+    routing = config.resolve(ops, "routing", routing_file)
+    if rules.source == "default" and routing.source == "default":
+        return None
+    return act_cycle(ops, ws, rules.config, routing.config, base_url, now=now)

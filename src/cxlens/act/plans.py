@@ -6,7 +6,7 @@ measured effect (difference-in-differences against control stores, with an inter
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -40,22 +40,28 @@ def _stores(values: Sequence[str] | None) -> list[str]:
     return sorted({s.strip() for s in values or () if s and s.strip()})
 
 
-def create_plan(
-    ops: OpsStore,
+class PlanNotFoundError(PlanError):
+    """No plan with that number."""
+
+
+class StalePlanError(PlanError):
+    """The plan was changed by someone else since it was read."""
+
+
+def _fields(
     name: str,
     *,
     stores: Sequence[str],
-    start: date | str,
-    metric: str = "csat",
-    touchpoint: str | None = None,
-    driver: str | None = None,
-    control_stores: Sequence[str] | None = None,
-    end: date | str | None = None,
-    owner: str | None = None,
-    notes: str | None = None,
-    actor: str = "system",
-) -> ActionPlan:
-    """Record an action plan (audited)."""
+    start: date | str | None,
+    metric: str,
+    touchpoint: str | None,
+    driver: str | None,
+    control_stores: Sequence[str] | None,
+    end: date | str | None,
+    owner: str | None,
+    notes: str | None,
+) -> dict[str, Any]:
+    """A plan's validated column values (PlanError names what is wrong)."""
     name = name.strip()
     if not name:
         raise PlanError("a plan needs a name")
@@ -74,23 +80,113 @@ def create_plan(
         raise PlanError("a plan needs a start date")
     if end_d is not None and end_d <= start_d:
         raise PlanError("the end date must be after the start date")
-    now = utcnow()
-    plan = ActionPlan(
-        name=name[:256],
-        driver=driver[:128] if driver else None,
-        touchpoint=touchpoint[:256] if touchpoint else None,
+    return {
+        "name": name[:256],
+        "driver": driver[:128] if driver else None,
+        "touchpoint": touchpoint[:256] if touchpoint else None,
+        "metric": metric,
+        "stores": treated,
+        "control_stores": control or None,
+        "start_date": start_d,
+        "end_date": end_d,
+        "owner": owner[:128] if owner else None,
+        "notes": notes or None,
+    }
+
+
+def update_plan(
+    ops: OpsStore,
+    plan_id: int,
+    name: str,
+    *,
+    stores: Sequence[str],
+    start: date | str | None,
+    metric: str = "csat",
+    touchpoint: str | None = None,
+    driver: str | None = None,
+    control_stores: Sequence[str] | None = None,
+    end: date | str | None = None,
+    owner: str | None = None,
+    notes: str | None = None,
+    status: str | None = None,
+    expected_updated_at: datetime | None = None,
+    actor: str = "system",
+) -> ActionPlan:
+    """Change a plan's definition (and status), validated like :func:`create_plan`; audited with
+    the changed fields before and after. With ``expected_updated_at`` (when the editor read it),
+    a plan changed since raises :class:`StalePlanError`."""
+    values = _fields(
+        name,
+        stores=stores,
+        start=start,
         metric=metric,
-        stores=treated,
-        control_stores=control,
-        start_date=start_d,
-        end_date=end_d,
-        owner=owner[:128] if owner else None,
-        status="active",
+        touchpoint=touchpoint,
+        driver=driver,
+        control_stores=control_stores,
+        end=end,
+        owner=owner,
         notes=notes,
-        created_by=actor[:128],
-        created_at=now,
-        updated_at=now,
     )
+    if status is not None:
+        if status not in PLAN_STATUSES:
+            raise PlanError(f"unknown status {status!r}; choose one of {', '.join(PLAN_STATUSES)}")
+        values["status"] = status
+    with ops.session() as s:
+        plan = s.get(ActionPlan, plan_id, with_for_update=True)
+        if plan is None:
+            raise PlanNotFoundError(f"no action plan {plan_id}")
+        if expected_updated_at is not None and plan.updated_at != expected_updated_at:
+            raise StalePlanError(
+                f"plan {plan_id} was changed by someone else since you opened it; reload and redo the change"
+            )
+        old = plan_dict(plan)
+        for key, value in values.items():
+            setattr(plan, key, value)
+        plan.updated_at = max(utcnow(), plan.updated_at + timedelta(microseconds=1))
+        new = plan_dict(plan)
+        changed = [k for k in values if old[k] != new[k]]
+        ops.audit(
+            s,
+            "update",
+            "action_plan",
+            str(plan_id),
+            actor=actor,
+            before={k: old[k] for k in changed},
+            after={k: new[k] for k in changed},
+        )
+    return plan
+
+
+def create_plan(
+    ops: OpsStore,
+    name: str,
+    *,
+    stores: Sequence[str],
+    start: date | str,
+    metric: str = "csat",
+    touchpoint: str | None = None,
+    driver: str | None = None,
+    control_stores: Sequence[str] | None = None,
+    end: date | str | None = None,
+    owner: str | None = None,
+    notes: str | None = None,
+    actor: str = "system",
+) -> ActionPlan:
+    """Record an action plan (audited)."""
+    values = _fields(
+        name,
+        stores=stores,
+        start=start,
+        metric=metric,
+        touchpoint=touchpoint,
+        driver=driver,
+        control_stores=control_stores,
+        end=end,
+        owner=owner,
+        notes=notes,
+    )
+    now = utcnow()
+    plan = ActionPlan(**values, status="active", created_by=actor[:128], created_at=now, updated_at=now)
     with ops.session() as s:
         s.add(plan)
         s.flush()
@@ -114,7 +210,7 @@ def get_plan(ops: OpsStore, plan_id: int) -> ActionPlan:
     with ops.sessions() as s:
         plan = s.get(ActionPlan, plan_id)
     if plan is None:
-        raise PlanError(f"no action plan {plan_id}")
+        raise PlanNotFoundError(f"no action plan {plan_id}")
     return plan
 
 

@@ -32,9 +32,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cxlens.act.validation import ConfigError, dump_yaml, field_errors, parse_yaml
 from cxlens.collect.triggers import parse_duration
 from cxlens.ops import CollectSettings, get_collect_settings
 from cxlens.ops.act_models import PRIORITIES
@@ -201,16 +201,31 @@ class Routing(BaseModel):
         return Contact(owner=owner or self.default.owner)
 
 
+def routing_from_data(data: dict[str, Any], where: str = "") -> Routing:
+    """Validate a routing mapping; ConfigError names every bad field (``routes[0].owner: ...``)."""
+    try:
+        return Routing.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError("routing", field_errors(err), where) from None
+
+
+def parse_routing(text: str, where: str = "") -> Routing:
+    """Validate a routing YAML text (see :func:`routing_from_data`)."""
+    return routing_from_data(parse_yaml(text, "routing", where), where)
+
+
+def routing_yaml(routing: Routing) -> str:
+    """Routing as the YAML that :func:`parse_routing` reads back to the same routing."""
+    data = routing.model_dump(exclude_defaults=True)
+    data["default"] = routing.default.model_dump(exclude_defaults=True)
+    return dump_yaml(data)
+
+
 def load_routing(path: str | Path | None = None) -> Routing:
     """Read and validate a routing YAML file (None: everything goes to the default ``cx-team``)."""
     if path is None:
         return Routing()
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    try:
-        return Routing.model_validate(data)
-    except ValidationError as err:
-        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
-        raise ValueError("\n".join([f"{path}: invalid routing:", *lines])) from None
+    return parse_routing(Path(path).read_text(encoding="utf-8"), str(path))
 
 
 def notify(

@@ -20,9 +20,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from cxlens.act.validation import ConfigError, dump_yaml, field_errors, parse_yaml
 from cxlens.collect.triggers import parse_duration
 from cxlens.ops.act_models import PRIORITIES
 
@@ -171,27 +171,59 @@ DEFAULT_RULES = RuleSet(
 )
 
 
+RULESET_KEYS = ("dedup_window", "overlap", "first_run", "rules")
+
+
+def rules_from_data(data: dict[str, Any], where: str = "") -> RuleSet:
+    """Validate a rules mapping; ConfigError names every bad field (``rules[2].threshold: ...``)."""
+    rules, lines = [], []
+    lines += [f"{key}: is not a known field" for key in data if key not in RULESET_KEYS]
+    items = data.get("rules") or []
+    if not isinstance(items, list):
+        lines.append("rules: must be a list")
+        items = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            lines.append(f"rules[{i}]: must be a mapping")
+            continue
+        try:
+            rules.append(_RULE.validate_python(item))
+        except ValidationError as err:
+            lines += field_errors(err, f"rules[{i}]", skip_tag=str(item.get("kind")))
+    ids = [r.id for r in rules]
+    lines += [f"rules: rule id {d!r} is used twice" for d in sorted({i for i in ids if ids.count(i) > 1})]
+    durations = {}
+    for key, default in (("dedup_window", "7d"), ("overlap", "1d"), ("first_run", "2d")):
+        try:
+            durations[key] = parse_duration(data.get(key, default))
+        except ValueError as exc:
+            lines.append(f"{key}: {exc}")
+    if lines:
+        raise ConfigError("alert rules", lines, where)
+    return RuleSet(tuple(rules), durations["dedup_window"], durations["overlap"], durations["first_run"])
+
+
+def parse_rules(text: str, where: str = "") -> RuleSet:
+    """Validate a rules YAML text (see :func:`rules_from_data`)."""
+    return rules_from_data(parse_yaml(text, "alert rules", where), where)
+
+
+def rules_yaml(ruleset: RuleSet) -> str:
+    """A rule set as the YAML that :func:`parse_rules` reads back to the same rules."""
+    data: dict[str, Any] = {
+        "dedup_window": ruleset.dedup_window,
+        "overlap": ruleset.overlap,
+        "first_run": ruleset.first_run,
+        "rules": [
+            {"id": r.id, "kind": r.kind, **r.model_dump(exclude_defaults=True, exclude={"id", "kind"})}
+            for r in ruleset.rules
+        ],
+    }
+    return dump_yaml(data)
+
+
 def load_rules(path: str | Path | None = None) -> RuleSet:
     """Read and validate a rules YAML file (None: the default rules); errors name rule and field."""
     if path is None:
         return DEFAULT_RULES
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping with a 'rules' list")
-    rules, lines = [], []
-    for i, item in enumerate(data.get("rules") or []):
-        try:
-            rules.append(_RULE.validate_python(item))
-        except ValidationError as err:
-            lines += [f"  rules.{i}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
-    ids = [r.id for r in rules]
-    lines += [f"  rule id {d!r} is used twice" for d in sorted({i for i in ids if ids.count(i) > 1})]
-    try:
-        window = parse_duration(data.get("dedup_window", "7d"))
-        overlap = parse_duration(data.get("overlap", "1d"))
-        first_run = parse_duration(data.get("first_run", "2d"))
-    except ValueError as exc:
-        lines.append(f"  {exc}")
-    if lines:
-        raise ValueError("\n".join([f"{path}: invalid alert rules:", *lines]))
-    return RuleSet(tuple(rules), window, overlap, first_run)
+    return parse_rules(Path(path).read_text(encoding="utf-8"), str(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -14,6 +15,7 @@ import typer
 from cxlens.cli.common import (
     FormatOpt,
     check_stores,
+    err,
     fail,
     lowercase,
     open_workspace,
@@ -40,12 +42,27 @@ cases_app = typer.Typer(
     help="Cases: open, assign, work, resolve; the SLA escalation sweep.", no_args_is_help=True
 )
 plans_app = typer.Typer(help="Action plans and their measured effect.", no_args_is_help=True)
+rules_app = typer.Typer(
+    help="The alert rules in force: show, import a YAML file as a new version, export, history, preview.",
+    no_args_is_help=True,
+)
+routing_app = typer.Typer(
+    help="The owner routing in force: show, import a YAML file as a new version, export, history.",
+    no_args_is_help=True,
+)
 act_app.add_typer(alerts_app, name="alerts")
 act_app.add_typer(cases_app, name="cases")
 act_app.add_typer(plans_app, name="plans")
+act_app.add_typer(rules_app, name="rules")
+act_app.add_typer(routing_app, name="routing")
 
 RoutingOpt = Annotated[
-    Path | None, typer.Option("--routing", help="Routing YAML (owners, escalation, SLA hours).", exists=True)
+    Path | None,
+    typer.Option(
+        "--routing",
+        help="Routing YAML (owners, escalation, SLA hours); used when no version is stored.",
+        exists=True,
+    ),
 ]
 ActorOpt = Annotated[
     str | None, typer.Option("--as", help="Who is acting (audit log); default: cli:<os user>.")
@@ -76,13 +93,27 @@ def _ops(*errors: type[Exception]) -> Iterator[OpsStore]:
         store.close()
 
 
-def _routing(path: Path | None) -> Routing:
-    from cxlens.act.routing import load_routing
+def _routing(path: Path | None, ops: OpsStore) -> Routing:
+    """The routing in force: the latest stored version, else ``--routing``, else the defaults."""
+    from cxlens.act.config import resolve
 
     try:
-        return load_routing(path)
+        found = resolve(ops, "routing", path)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    _note_ignored(found.source, found.version, path, "routing")
+    routing: Routing = found.config
+    return routing
+
+
+def _note_ignored(source: str, version: int, path: Path | None, kind: str) -> None:
+    if source == "stored" and path is not None:
+        err.print(
+            f"note: stored {kind} version {version} is in force; {path} is ignored "
+            f"(cxlens act {kind} import {path} stores it)",
+            highlight=False,
+            markup=False,
+        )
 
 
 def _when(value: str | None, name: str) -> datetime | None:
@@ -111,7 +142,11 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
 def alerts_run(
     rules: Annotated[
         Path | None,
-        typer.Option("--rules", help="Alert rules YAML (default rules if not given).", exists=True),
+        typer.Option(
+            "--rules",
+            help="Alert rules YAML (used when no version is stored; default rules if neither).",
+            exists=True,
+        ),
     ] = None,
     routing: RoutingOpt = None,
     since: Annotated[
@@ -126,13 +161,16 @@ def alerts_run(
     """Evaluate the rules on new feedback and on the metrics; record, route and deliver alerts."""
     from cxlens.act import alerts as al
     from cxlens.act import cases as cs
+    from cxlens.act.config import resolve
 
-    try:
-        ruleset = al.load_rules(rules)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    route = _routing(routing)
     with open_workspace() as ws, _ops(cs.CaseError) as ops:
+        try:
+            found = resolve(ops, "rules", rules)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        _note_ignored(found.source, found.version, rules, "rules")
+        ruleset = found.config
+        route = _routing(routing, ops)
         run = al.run_alerts(
             ops, ws, ruleset, route, since=_when(since, "--since"), send=send, base_url=base_url
         )
@@ -248,8 +286,8 @@ def cases_open(
     from cxlens.act import cases as cs
 
     check_stores([store])
-    route = _routing(routing)
     with _ops(cs.CaseError) as ops:
+        route = _routing(routing, ops)
         if alert is not None:
             case = cs.open_from_alert(ops, alert, routing=route, actor=_actor(actor))
         elif title is None:
@@ -354,8 +392,8 @@ def cases_escalate(
     """SLA sweep: escalate every open case past its due time (safe to run as often as you like)."""
     from cxlens.act import cases as cs
 
-    route = _routing(routing)
     with _ops(cs.CaseError) as ops:
+        route = _routing(routing, ops)
         done = cs.escalate_overdue(ops, route, _when(now, "--now"), base_url=base_url)
     if output != "table":
         rows = [
@@ -484,6 +522,250 @@ def plans_measure(
             else "no clear effect (the interval contains 0)"
         )
         out.print(f"{plan.name}: {verdict}", highlight=False, markup=False)
+
+
+# -- rules and routing: stored, versioned configuration ---------------------------------------------
+
+ImportFile = Annotated[
+    Path, typer.Argument(help="YAML file to validate and store as the next version.", exists=True)
+]
+ExpectOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--expect-version",
+        min=0,
+        help="Refuse unless the stored version is still this one (0: none stored yet).",
+    ),
+]
+CommentOpt = Annotated[str | None, typer.Option(help="Why this version (kept in the history).")]
+VersionOpt = Annotated[
+    int | None, typer.Option("--version", min=1, help="A stored version (default: the one in force).")
+]
+FileOpt = Annotated[
+    Path | None,
+    typer.Option("--file", help="The YAML file the server or the commands are given (--rules/--routing)."),
+]
+HISTORY_COLUMNS = ["version", "created_at", "author", "comment", "sha256", "lines"]
+
+
+def _source_text(found: Any) -> str:
+    if found.source == "stored":
+        return f"stored version {found.version}"
+    return f"file {found.path}" if found.source == "file" else "the shipped defaults"
+
+
+def _rules_frame(config: Any) -> pd.DataFrame:
+    rows = []
+    for rule in config.rules:
+        extra = rule.model_dump(exclude_defaults=True, exclude={"id", "kind", "priority", "open_case"})
+        rows.append(
+            {
+                "id": rule.id,
+                "kind": rule.kind,
+                "priority": rule.priority,
+                "open_case": rule.open_case,
+                "settings": ", ".join(f"{k}={v}" for k, v in extra.items()),
+            }
+        )
+    return _frame(rows, ["id", "kind", "priority", "open_case", "settings"])
+
+
+def _routing_frame(config: Any) -> pd.DataFrame:
+    def row(name: str, contact: Any, escalation: Any = ()) -> dict[str, Any]:
+        return {
+            "match": name,
+            "owner": contact.owner,
+            "email": contact.email or "",
+            "webhook": contact.webhook or "",
+            "open_cases": contact.open_cases or "",
+            "escalation": " > ".join(c.owner for c in escalation),
+        }
+
+    rows = [row("(default)", config.default, config.escalation)]
+    for route in config.routes:
+        match = "; ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in route.match.items())
+        rows.append(row(match, route, route.escalation))
+    return _frame(rows, ["match", "owner", "email", "webhook", "open_cases", "escalation"])
+
+
+def _resolved(kind: str, file: Path | None, version: int | None) -> Any:
+    from cxlens.act import config as cf
+
+    with _ops(ValueError) as ops:
+        if version is None:
+            return cf.resolve(ops, kind, file)
+        row = cf.get_version(ops, kind, version)
+        if row is None:
+            raise fail(f"no stored {kind} version {version}")
+        return cf.Resolved(kind, "stored", row.version, None, row.body, cf.parse(kind, row.body))
+
+
+def _show(kind: str, file: Path | None, version: int | None, output: str) -> None:
+    import yaml
+
+    found = _resolved(kind, file, version)
+    if output == "json":
+        write_json({**found.as_dict(), "config": yaml.safe_load(found.body) or {}})
+        return
+    frame = _rules_frame(found.config) if kind == "rules" else _routing_frame(found.config)
+    what = "Alert rules" if kind == "rules" else "Routing"
+    print_frame(frame, output, f"{what}: {_source_text(found)}")
+
+
+def _export(kind: str, file: Path | None, version: int | None, target: Path | None, output: str) -> None:
+    found = _resolved(kind, file, version)
+    if target is not None:
+        target.write_text(found.body, encoding="utf-8")
+    if output == "json":
+        write_json({**found.as_dict(), "body": found.body, "out": str(target) if target else None})
+    elif output == "csv":
+        record = {**found.as_dict(), "out": str(target) if target else None}
+        print_frame(_frame([record], list(record)), output)
+    elif target is not None:
+        out.print(f"wrote {_source_text(found)} of the {kind} to {target}", highlight=False, markup=False)
+    else:
+        sys.stdout.write(found.body if found.body.endswith("\n") else found.body + "\n")
+
+
+def _import(
+    kind: str, path: Path, actor: str | None, expect: int | None, comment: str | None, output: str
+) -> None:
+    from cxlens.act import config as cf
+
+    body = path.read_text(encoding="utf-8")
+    with _ops(ValueError) as ops:
+        try:
+            row = cf.save(ops, kind, body, author=_actor(actor), expected_version=expect, comment=comment)
+        except cf.ConfigError as exc:
+            raise fail(f"{path}: {exc}\nnothing was stored") from None
+        record = cf.version_dict(row)
+    print_record(
+        record, output, message=f"stored {kind} version {row.version} from {path}; it is in force now"
+    )
+
+
+def _history(kind: str, limit: int, output: str) -> None:
+    from cxlens.act import config as cf
+
+    with _ops() as ops:
+        rows = [cf.version_dict(r) for r in cf.history(ops, kind, limit)]
+    print_frame(_frame(rows, HISTORY_COLUMNS), output, f"Stored {kind} versions (the newest is in force)")
+
+
+@rules_app.command("show")
+def rules_show(file: FileOpt = None, version: VersionOpt = None, output: FormatOpt = "table") -> None:
+    """The alert rules in force (latest stored version, else --file, else the defaults)."""
+    _show("rules", file, version, output)
+
+
+@rules_app.command("import")
+def rules_import(
+    path: ImportFile,
+    actor: ActorOpt = None,
+    expect: ExpectOpt = None,
+    comment: CommentOpt = None,
+    output: FormatOpt = "table",
+) -> None:
+    """Validate a rules YAML file and store it as the next version (nothing stored on an error)."""
+    _import("rules", path, actor, expect, comment, output)
+
+
+@rules_app.command("export")
+def rules_export(
+    file: FileOpt = None,
+    version: VersionOpt = None,
+    target: Annotated[Path | None, typer.Option("--out", help="Write the YAML here.")] = None,
+    output: FormatOpt = "table",
+) -> None:
+    """The rules in force as YAML (table output: the YAML itself, ready for import)."""
+    _export("rules", file, version, target, output)
+
+
+@rules_app.command("history")
+def rules_history(limit: Annotated[int, typer.Option(min=1)] = 50, output: FormatOpt = "table") -> None:
+    """Stored versions of the rules, newest first."""
+    _history("rules", limit, output)
+
+
+@rules_app.command("preview")
+def rules_preview(
+    days: Annotated[float, typer.Option(min=1, help="Days of feedback before the latest one.")] = 7,
+    file: FileOpt = None,
+    routing_file: Annotated[
+        Path | None, typer.Option("--routing", help="Routing YAML, when no version is stored.")
+    ] = None,
+    output: FormatOpt = "table",
+) -> None:
+    """How many alerts per owner per day the rules in force would raise on recent data (nothing is
+    recorded or sent)."""
+    from cxlens.act import alerts as al
+    from cxlens.act import config as cf
+
+    with _ops(ValueError) as ops:
+        rules = cf.resolve(ops, "rules", file)
+        routing = cf.resolve(ops, "routing", routing_file)
+    with open_workspace(read_only=True) as ws:
+        run = al.preview_alerts(ws, rules.config, routing.config, days)
+    frame = run.volume()
+    if output == "json":
+        write_json(
+            {
+                "rules": rules.as_dict(),
+                "routing": routing.as_dict(),
+                "days": days,
+                "evaluated": run.evaluated,
+                "alerts": run.fired,
+                "rows": [{k: _plain_value(v) for k, v in r.items()} for r in frame.to_dict("records")],
+            }
+        )
+        return
+    title = f"Alerts per owner and day, last {days:g} days ({_source_text(rules)} of the rules)"
+    print_frame(frame, output, title)
+    if output == "table":
+        out.print(
+            f"{run.evaluated} feedback rows: {run.fired} alerts; {run.volume_note()}",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _plain_value(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+@routing_app.command("show")
+def routing_show(file: FileOpt = None, version: VersionOpt = None, output: FormatOpt = "table") -> None:
+    """The owner routing in force (latest stored version, else --file, else the defaults)."""
+    _show("routing", file, version, output)
+
+
+@routing_app.command("import")
+def routing_import(
+    path: ImportFile,
+    actor: ActorOpt = None,
+    expect: ExpectOpt = None,
+    comment: CommentOpt = None,
+    output: FormatOpt = "table",
+) -> None:
+    """Validate a routing YAML file and store it as the next version (nothing stored on an error)."""
+    _import("routing", path, actor, expect, comment, output)
+
+
+@routing_app.command("export")
+def routing_export(
+    file: FileOpt = None,
+    version: VersionOpt = None,
+    target: Annotated[Path | None, typer.Option("--out", help="Write the YAML here.")] = None,
+    output: FormatOpt = "table",
+) -> None:
+    """The routing in force as YAML (table output: the YAML itself, ready for import)."""
+    _export("routing", file, version, target, output)
+
+
+@routing_app.command("history")
+def routing_history(limit: Annotated[int, typer.Option(min=1)] = 50, output: FormatOpt = "table") -> None:
+    """Stored versions of the routing, newest first."""
+    _history("routing", limit, output)
 
 
 # -- audit ------------------------------------------------------------------------------------------

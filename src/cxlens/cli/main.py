@@ -294,15 +294,16 @@ def print_headline(head: Any) -> None:
 
 
 def run_first_alerts(ws: Workspace) -> tuple[AlertRun, float]:
-    """Run the default alert rules once (the last days of feedback), so cases are waiting in the
-    app; nothing is sent (the default routing has no addresses). Returns the run and its seconds."""
+    """Run the alert rules in force once (the stored version, else the defaults) on the last days
+    of feedback, so cases are waiting in the app; nothing is sent. Returns the run and its seconds."""
     from cxlens.act.alerts import run_alerts
+    from cxlens.act.config import resolve_routing, resolve_rules
     from cxlens.ops import OpsStore
 
     started = time.perf_counter()
     ops = OpsStore(data_dir=state.data_dir)
     try:
-        result = run_alerts(ops, ws, send=False)
+        result = run_alerts(ops, ws, resolve_rules(ops), resolve_routing(ops), send=False)
     finally:
         ops.close()
     return result, time.perf_counter() - started

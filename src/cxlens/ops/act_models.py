@@ -1,9 +1,10 @@
-"""Tables of the operational store for closing the loop: alerts, cases, case notes, action plans
-and the alert evaluator's cursor.
+"""Tables of the operational store for closing the loop: alerts, cases, case notes, action plans,
+the alert evaluator's cursor and the stored, versioned alert rules and owner routing.
 
-Alert rules and owner routing live in YAML files (versioned with the rest of the configuration,
-like journey triggers), not in tables: they change rarely and are reviewed like code. Every
-change to a case or plan is written to the existing ``audit_log`` with ``before``/``after``.
+Alert rules and owner routing are YAML: shipped defaults, a file (``--rules``/``--routing``,
+``CXLENS_ALERT_RULES_FILE``/``CXLENS_ROUTING_FILE``), or versions stored in ``act_config`` by
+``cxlens act rules|routing import`` and the web editors; the latest stored version wins. Every
+change to a case, plan or configuration is written to the existing ``audit_log``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cxlens.ops.models import ID, Base, utcnow
@@ -124,4 +125,23 @@ class ActCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-ACT_TABLES = (Alert, Case, CaseNote, ActionPlan, ActCursor)
+CONFIG_KINDS = ("rules", "routing")
+
+
+class ActConfig(Base):
+    """One version of the alert rules or the owner routing (``kind``), as the YAML that was saved
+    (validated before it is stored); the highest version of a kind is the one in force."""
+
+    __tablename__ = "act_config"
+    __table_args__ = (UniqueConstraint("kind", "version", name="uq_act_config_kind_version"),)
+
+    config_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(128))
+    comment: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+ACT_TABLES = (Alert, Case, CaseNote, ActionPlan, ActCursor, ActConfig)

@@ -75,6 +75,7 @@ OPS_ERASURE: dict[str, str] = {
     "case_notes": DELETE,
     "action_plans": KEEP,
     "act_cursors": KEEP,
+    "act_config": KEEP,
     "users": KEEP,
     "api_keys": KEEP,
     "login_throttle": KEEP,

@@ -129,19 +129,23 @@ def create_app(
 
 def _jobs(settings: WebSettings, collector: Collector, ws: Workspace) -> list[Job]:
     """Periodic jobs for the exporter thread: survey triggers, and alerts with the SLA sweep,
-    when their files are configured."""
+    when their files are configured or a version is stored (checked on each cycle)."""
     jobs: list[Job] = []
     base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
     if settings.triggers_file is not None:
         triggers = load_triggers(settings.triggers_file)
         jobs.append((settings.triggers_every, partial(run_triggers, collector, ws, triggers, base)))
-    if settings.alert_rules_file is not None or settings.routing_file is not None:
-        from cxlens.act.alerts import load_rules
-        from cxlens.act.jobs import act_cycle
-        from cxlens.act.routing import load_routing
+    from cxlens.act import config
+    from cxlens.act.jobs import configured_cycle
 
-        rules, routing = load_rules(settings.alert_rules_file), load_routing(settings.routing_file)
-        jobs.append((settings.act_every, partial(act_cycle, collector.ops, ws, rules, routing, base)))
+    # the files are checked at start-up (a broken file stops the server, as before); each cycle
+    # then runs the configuration in force: a version stored in the web editor wins over a file
+    config.resolve(None, "rules", settings.alert_rules_file)
+    config.resolve(None, "routing", settings.routing_file)
+    cycle = partial(
+        configured_cycle, collector.ops, ws, base, settings.alert_rules_file, settings.routing_file
+    )
+    jobs.append((settings.act_every, cycle))
     return jobs
 
 

@@ -462,6 +462,29 @@ async def admin_page_principal(principal: Annotated[Principal, Depends(page_prin
     return principal
 
 
+#: Roles that edit the alert rules, the routing and action plans (store managers only read).
+EDITOR_ROLES = ("admin", "analyst")
+
+
+async def editor_page_principal(principal: Annotated[Principal, Depends(page_principal)]) -> Principal:
+    """Admins and analysts only (403 for store managers)."""
+    if principal.role not in EDITOR_ROLES:
+        raise HTTPException(403, "admins and analysts only")
+    return principal
+
+
+async def editor_api_principal(
+    request: Request, principal: Annotated[Principal, Depends(api_principal)]
+) -> Principal:
+    """Admins and analysts, through an API key or a session (403 for store managers); a
+    session's state-changing request must echo its CSRF token in ``X-CSRF-Token``."""
+    if principal.role not in EDITOR_ROLES:
+        raise HTTPException(403, "admins and analysts only")
+    if principal.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
+        check_csrf(principal.csrf, request.headers.get("x-csrf-token"))
+    return principal
+
+
 async def admin_api_principal(
     request: Request, principal: Annotated[Principal, Depends(api_principal)]
 ) -> Principal:
@@ -478,3 +501,5 @@ ApiUser = Annotated[Principal, Depends(api_principal)]
 AdminApiUser = Annotated[Principal, Depends(admin_api_principal)]
 PageUser = Annotated[Principal, Depends(page_principal)]
 AdminUser = Annotated[Principal, Depends(admin_page_principal)]
+EditorUser = Annotated[Principal, Depends(editor_page_principal)]
+EditorApiUser = Annotated[Principal, Depends(editor_api_principal)]

@@ -47,11 +47,14 @@ class WebSettings(CollectSettings):
     triggers_every: float = Field(default=300.0, description="Seconds between trigger runs in the server.")
     alert_rules_file: Path | None = Field(
         default=None,
-        description="Alert rules YAML (docs/act.md). With it or a routing file the server runs the "
-        "alert rules and the case SLA sweep periodically.",
+        description="Alert rules YAML (docs/act.md), used while no version is stored in the web "
+        "editor or by `cxlens act rules import`. With it, a routing file or a stored version the "
+        "server runs the alert rules and the case SLA sweep periodically.",
     )
     routing_file: Path | None = Field(
-        default=None, description="Owner routing, escalation and SLA hours YAML (docs/act.md)."
+        default=None,
+        description="Owner routing, escalation and SLA hours YAML (docs/act.md), used while no "
+        "version is stored.",
     )
     act_every: float = Field(
         default=300.0, description="Seconds between alert runs and SLA sweeps in the server."

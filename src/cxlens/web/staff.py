@@ -6,12 +6,22 @@ from fastapi import FastAPI
 
 from cxlens.web.auth import Signer, load_secret
 from cxlens.web.deps import AppState
-from cxlens.web.routes import api, auth_routes, cases, dashboard, drivers, insights, loyalty, privacy
+from cxlens.web.routes import (
+    api,
+    auth_routes,
+    cases,
+    dashboard,
+    drivers,
+    editors,
+    insights,
+    loyalty,
+    privacy,
+)
 
 
 def install(app: FastAPI, state: AppState) -> None:
     """Create the user and case tables, the session signer and include the staff routers."""
     app.state.cx_signer = Signer(load_secret(state.workspace.data_dir, state.settings))
-    for module in (auth_routes, dashboard, insights, drivers, loyalty, cases, api, privacy):
+    for module in (auth_routes, dashboard, insights, drivers, loyalty, editors, cases, api, privacy):
         app.include_router(module.router)
     app.title = "cxlens"

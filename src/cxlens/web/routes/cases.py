@@ -8,7 +8,6 @@ JSON API changes cases with ``PATCH /api/v1/cases/{id}`` (an API key, or a sessi
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +22,8 @@ from pydantic import BaseModel, Field
 from cxlens.act import alerts as al
 from cxlens.act import cases as cs
 from cxlens.act import plans as pl
-from cxlens.act.routing import Routing, load_routing
+from cxlens.act.config import resolve_routing
+from cxlens.act.routing import Routing
 from cxlens.ops import utcnow
 from cxlens.ops.act_models import CASE_STATUSES, PRIORITIES
 from cxlens.report.export import safe_csv
@@ -58,15 +58,10 @@ def _scope(who: Principal, store_id: str | None) -> list[str] | None:
     return who.scope_stores(store_id or None)
 
 
-@functools.cache
-def _load_routing(path: str | None) -> Routing:
-    return load_routing(path)
-
-
 def _routing(state: State) -> Routing:
-    """The configured owner routing and SLA hours (``CXLENS_ROUTING_FILE``), read once."""
-    path = state.settings.routing_file
-    return _load_routing(str(path) if path is not None else None)
+    """The owner routing and SLA hours in force: the latest version stored (the web editor,
+    ``cxlens act routing import``), else ``CXLENS_ROUTING_FILE``, else the defaults."""
+    return resolve_routing(state.ops, state.settings.routing_file)
 
 
 def _scope_of(who: Principal) -> list[str] | None:

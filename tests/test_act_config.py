@@ -1,0 +1,219 @@
+"""Stored, versioned alert rules and routing (``act_config``): validation errors name the field and
+store nothing, versions count up and are audited, a stale save is refused, the latest stored version
+wins over the configured file and the file over the defaults, the alert run and the case routing use
+what is in force, and the CLI round-trips import/export; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from cxlens.act import alerts as al
+from cxlens.act import cases as cs
+from cxlens.act import config as cf
+from cxlens.act.jobs import configured_cycle
+from cxlens.act.routing import Routing, parse_routing
+from cxlens.act.rules import DEFAULT_RULES, parse_rules
+from cxlens.cli.main import app
+from cxlens.ops import AuditEntry, OpsStore
+from cxlens.ops.act_models import ActConfig
+from cxlens.storage.workspace import Workspace
+
+runner = CliRunner()
+RULES = "rules:\n  - {id: low-nps, kind: detractor, threshold: 3}\n"
+ROUTING = "routes:\n  - {match: {store_id: S1}, owner: alice}\nsla_hours: {normal: 10}\n"
+
+
+def test_defaults_round_trip_through_their_yaml() -> None:
+    assert parse_rules(cf.default_body("rules")) == DEFAULT_RULES
+    assert parse_routing(cf.default_body("routing")) == Routing()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "rules:\n  - {id: a, kind: keyword}\n  - {id: b, kind: aspect}\n"
+            "  - {id: c, kind: detractor, threshold: lots}\n",
+            "rules[2].threshold: must be a number",
+        ),
+        ("rules:\n  - {id: a, kind: nope}\n", "rules[0].kind: must be one of"),
+        ("rules:\n  - {id: a}\n", "rules[0].kind: is required"),
+        ("rules:\n  - {id: a, kind: keyword, colour: red}\n", "rules[0].colour: is not a known field"),
+        ("rules:\n  - {id: a, kind: detractor, priority: asap}\n", "rules[0].priority: priority is one of"),
+        ("rules: {id: a}\n", "rules: must be a list"),
+        ("dedup_window: soon\n", "dedup_window: 'soon' is not a duration"),
+        ("rulez: []\n", "rulez: is not a known field"),
+        ("rules: [\n", "line 2, column 1: not valid YAML"),
+        ("- a\n", "(top): must be a mapping"),
+    ],
+)
+def test_rule_errors_name_the_field(text: str, expected: str) -> None:
+    with pytest.raises(cf.ConfigError) as err:
+        cf.parse("rules", text)
+    assert any(line.startswith(expected) for line in err.value.errors), err.value.errors
+
+
+def test_routing_errors_name_the_field() -> None:
+    text = (
+        "default: {owner: cx, open_cases: soon}\nroutes:\n  - {match: {store_id: S1}}\n"
+        "  - {match: {store_id: S2}, owner: b, webhook: ftp://x}\nsla_hours: {high: many}\n"
+    )
+    with pytest.raises(cf.ConfigError) as err:
+        cf.parse("routing", text)
+    lines = err.value.errors
+    assert "routes[0].owner: is required" in lines
+    assert any(line.startswith("default.open_cases: a priority is one of") for line in lines)
+    assert any(line.startswith("routes[1].webhook: a webhook must be an http(s) URL") for line in lines)
+    assert "sla_hours.high: must be a number" in lines
+
+
+def test_versions_audit_and_stale_saves(ops: OpsStore) -> None:
+    assert cf.latest(ops, "rules") is None
+    with pytest.raises(cf.ConfigError):
+        cf.save(ops, "rules", "rules: [{id: a, kind: detractor, threshold: x}]", author="ana")
+    assert ops.count(ActConfig) == 0  # nothing stored on an error
+    first = cf.save(ops, "rules", RULES, author="ana", expected_version=0, comment="quieter")
+    second = cf.save(ops, "rules", RULES.replace("3", "2"), author="bob", expected_version=1)
+    assert (first.version, second.version) == (1, 2)
+    routing = cf.save(ops, "routing", ROUTING, author="ana")
+    assert routing.version == 1  # each kind counts its own versions
+    with pytest.raises(cf.StaleVersionError, match="now version 2"):
+        cf.save(ops, "rules", RULES, author="carol", expected_version=1)
+    assert ops.count(ActConfig, ActConfig.kind == "rules") == 2
+    assert [r.version for r in cf.history(ops, "rules")] == [2, 1]
+    assert cf.history(ops, "rules")[1].comment == "quieter"
+    with ops.sessions() as s:
+        audit = list(s.scalars(select(AuditEntry).where(AuditEntry.object_type == "act_config")))
+    assert [(a.actor, a.object_id, a.detail["after"]["version"]) for a in audit] == [
+        ("ana", "rules", 1),
+        ("bob", "rules", 2),
+        ("ana", "routing", 1),
+    ]
+    assert audit[1].detail["before"] == {"version": 1}
+
+
+def test_resolution_order_stored_then_file_then_default(ops: OpsStore, tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - {id: from-file, kind: keyword}\n", encoding="utf-8")
+    assert cf.resolve(ops, "rules").source == "default"
+    assert cf.resolve_rules(ops) == DEFAULT_RULES
+    from_file = cf.resolve(ops, "rules", path)
+    assert (from_file.source, from_file.path) == ("file", str(path))
+    assert [r.id for r in from_file.config.rules] == ["from-file"]
+    cf.save(ops, "rules", RULES, author="ana")
+    stored = cf.resolve(ops, "rules", path)
+    assert (stored.source, stored.version) == ("stored", 1)
+    assert [r.id for r in cf.resolve_rules(ops, path).rules] == ["low-nps"]
+    assert cf.resolve_routing(ops).owner_for("S1").owner == "store:S1"
+    cf.save(ops, "routing", ROUTING, author="ana")
+    assert cf.resolve_routing(ops).owner_for("S1").owner == "alice"
+
+
+def _workspace(root: Path) -> Workspace:
+    ws = Workspace(root)
+    ws.ingest("stores", pd.DataFrame({"store_id": ["S1", "S2"], "name": ["One", "Two"]}))
+    ws.ingest(
+        "feedback",
+        pd.DataFrame(
+            {
+                "feedback_id": ["f1", "f2", "f3"],
+                "submitted_at": pd.to_datetime(["2026-11-19 10:00", "2026-11-19 11:00", "2026-11-19 12:00"]),
+                "source": "survey",
+                "store_id": ["S1", "S2", "S2"],
+                "touchpoint": "store_visit",
+                "nps": pd.array([2, 3, 9], dtype="Int64"),
+            }
+        ),
+    )
+    return ws
+
+
+def test_the_alert_job_and_case_routing_use_what_is_stored(ops: OpsStore, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws")
+    try:
+        now = datetime(2026, 11, 19, 20, 0)
+        assert configured_cycle(ops, ws, "http://cx.test", now=now) is None  # nothing configured
+        cf.save(ops, "rules", "rules:\n  - {id: worst, kind: detractor, threshold: 2}\n", author="ana")
+        cf.save(ops, "routing", ROUTING, author="ana")
+        done = configured_cycle(ops, ws, "http://cx.test", now=now)
+        assert done is not None
+        alerts = al.list_alerts(ops)
+        assert [(a.rule_id, a.store_id, a.owner) for a in alerts] == [("worst", "S1", "alice")]
+        case = cs.open_case(ops, "door", store_id="S1", routing=cf.resolve_routing(ops))
+        assert case.assignee == "alice"
+        assert (case.sla_due_at - case.created_at).total_seconds() == pytest.approx(10 * 3600, abs=2)
+        preview = al.preview_alerts(ws, parse_rules(RULES), cf.resolve_routing(ops), days=7)
+        assert preview.volume()[["owner", "alerts"]].to_dict("records") == [
+            {"owner": "alice", "alerts": 1},
+            {"owner": "store:S2", "alerts": 1},
+        ]
+        assert len(al.list_alerts(ops)) == 1  # the preview records nothing
+    finally:
+        ws.close()
+
+
+def _cli(data_dir: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["--data-dir", str(data_dir), "act", *args])
+    return result.exit_code, result.stdout, result.output
+
+
+def test_cli_import_export_history_round_trip(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    code, stdout, _ = _cli(data_dir, "rules", "export")
+    assert code == 0
+    assert parse_rules(stdout) == DEFAULT_RULES
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - {id: a, kind: keyword}\n  - {id: b, kind: detractor, threshold: x}\n")
+    code, _, output = _cli(data_dir, "rules", "import", str(bad))
+    assert code == 1
+    assert "rules[1].threshold: must be a number" in output
+    assert "nothing was stored" in output
+    good = tmp_path / "rules.yaml"
+    good.write_text(RULES, encoding="utf-8")
+    code, stdout, _ = _cli(data_dir, "rules", "import", str(good), "--as", "ana", "-o", "json")
+    assert code == 0, stdout
+    assert json.loads(stdout)["version"] == 1
+    code, _, output = _cli(data_dir, "rules", "import", str(good), "--expect-version", "0")
+    assert code == 1
+    assert "now version 1" in output
+    code, stdout, _ = _cli(data_dir, "rules", "export")
+    assert stdout == RULES  # the stored text, as imported
+    code, stdout, _ = _cli(data_dir, "rules", "show", "-o", "json")
+    shown = json.loads(stdout)
+    assert (shown["source"], shown["version"]) == ("stored", 1)
+    assert shown["config"]["rules"][0]["id"] == "low-nps"
+    code, stdout, _ = _cli(data_dir, "rules", "history", "-o", "json")
+    assert [(r["version"], r["author"]) for r in json.loads(stdout)] == [(1, "ana")]
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(ROUTING, encoding="utf-8")
+    assert _cli(data_dir, "routing", "import", str(routing))[0] == 0
+    out_file = tmp_path / "exported.yaml"
+    assert _cli(data_dir, "routing", "export", "--out", str(out_file))[0] == 0
+    assert out_file.read_text(encoding="utf-8") == ROUTING
+    code, stdout, _ = _cli(data_dir, "routing", "show", "-o", "json")
+    assert json.loads(stdout)["config"]["routes"][0]["owner"] == "alice"
+    code, stdout, _ = _cli(data_dir, "routing", "export", "--version", "1", "-o", "json")
+    assert json.loads(stdout)["body"] == ROUTING
+    code, stdout, _ = _cli(data_dir, "rules", "export", "-o", "csv")
+    assert stdout.splitlines() == ["kind,source,version,path,out", "rules,stored,1,,"]
+
+
+def test_cli_preview_counts_alerts_per_owner_and_day(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    _workspace(data_dir).close()
+    code, stdout, output = _cli(data_dir, "rules", "preview", "--days", "7", "-o", "json")
+    assert code == 0, output
+    preview = json.loads(stdout)
+    assert preview["rules"]["source"] == "default"
+    assert preview["evaluated"] == 3
+    rows = {(r["owner"], r["day"]): r["alerts"] for r in preview["rows"]}
+    assert rows == {("store:S1", "2026-11-19"): 1, ("store:S2", "2026-11-19"): 1}
+    with OpsStore(data_dir=data_dir) as ops:
+        assert al.list_alerts(ops) == []
