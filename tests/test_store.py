@@ -381,7 +381,7 @@ def test_a_pointer_reading_is_one_state_of_every_table_even_after_later_loads(tm
     data_dir = tmp_path / "ws"
     with Workspace(data_dir) as ws, Workspace(data_dir) as other:
         ws.ingest("events", events("a", 5))
-        version, pointers = ws.store.pointers()
+        _, pointers = ws.store.pointers()
         for name in ("events", "_loads"):
             ws.store.state(name, pointers[name])  # cached at the reading, as a reader has it
         other.ingest("events", events("b", 7))
