@@ -288,7 +288,7 @@ def render_table(table: dict[str, Any], markdown: bool = True) -> str:
         lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(columns))) + "|")
         lines += ["| " + " | ".join(r) + " |" for r in rows]
     else:
-        widths = [max(len(str(c)), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+        widths = [max([len(str(c)), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
         fmt = lambda cells: "  ".join(  # noqa: E731
             c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         )

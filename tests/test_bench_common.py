@@ -75,3 +75,10 @@ def test_smoke_size_and_publishing(places: Path) -> None:
     assert doc.count("<!-- begin demo") == 1  # the block is replaced, not appended again
     assert "| cxlens | 2.500 |" in doc
     assert "1.250" not in doc
+
+
+def test_a_table_without_rows_renders() -> None:
+    """``bench/journeys.py --only duckdb-sql`` has no cxlens/peer pair, so its ratio table is empty."""
+    table = {"title": "Ratios", "columns": ["pair", "job"], "rows": [], "note": "Goal: 1.3x"}
+    assert bc.render_table(table, markdown=False).splitlines()[:2] == ["Ratios", "pair  job"]
+    assert "| pair | job |" in bc.render_table(table)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
 from cxlens.ops import OpsStore, migrate
@@ -66,7 +67,7 @@ def test_a_postgres_store_made_before_migrations_upgrades_in_place() -> None:
     with fresh_database(server) as url:
         engine = create_engine(url)
         with engine.begin() as con:  # the baseline revision is main's schema; forget it was run
-            migrate.command.upgrade(migrate.config(con), migrate.BASELINE)
+            command.upgrade(migrate.config(con), migrate.BASELINE)
             con.execute(text("DROP TABLE alembic_version"))
             con.execute(text("INSERT INTO surveys VALUES ('s1', 1, '{}', true, '2025-01-01', '2025-01-01')"))
         engine.dispose()

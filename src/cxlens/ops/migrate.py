@@ -14,15 +14,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from cxlens.ops.models import Base
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used: importing it costs about 0.4 s (it pulls in Mako and
+# Pygments), which every load and command paid through ``cxlens.ops`` even when no operational
+# store is opened or its schema is already current.
 
 BASELINE = "0001"
 #: Any constant: the PostgreSQL advisory lock key that serialises migrations.
@@ -32,6 +35,8 @@ HERE = Path(__file__).parent
 
 def config(connection: Connection | None = None) -> Config:
     """An Alembic configuration for the migrations shipped in this package."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE / "migrations"))
     cfg.attributes["connection"] = connection
@@ -41,6 +46,8 @@ def config(connection: Connection | None = None) -> Config:
 @cache
 def head() -> str:
     """The newest revision."""
+    from alembic.script import ScriptDirectory
+
     found = ScriptDirectory.from_config(config()).get_current_head()
     assert found is not None
     return found
@@ -48,6 +55,8 @@ def head() -> str:
 
 def current(connection: Connection) -> str | None:
     """The revision the database is at (None: never migrated)."""
+    from alembic.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -84,6 +93,8 @@ def upgrade(engine: Engine) -> None:
     with _lock(engine), engine.begin() as con:
         at = current(con)
         if at != head():
+            from alembic import command
+
             cfg = config(con)
             if at is None and inspect(con).has_table("surveys"):
                 command.stamp(cfg, BASELINE)
@@ -99,6 +110,7 @@ def pending_changes(engine: Engine) -> list[Any]:
     """Differences between the models and the database (empty when a revision covers every
     model change): what ``alembic revision --autogenerate`` would write."""
     from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
 
     with engine.connect() as con:
         diffs: list[Any] = compare_metadata(MigrationContext.configure(con), Base.metadata)
