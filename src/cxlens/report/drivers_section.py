@@ -13,45 +13,72 @@ import plotly.graph_objects as go
 from cxlens.analyse.benchmark import OURS, benchmark, benchmark_matrix
 from cxlens.analyse.common import Tables
 from cxlens.analyse.drivers import QUADRANTS, KeyDrivers, key_drivers
-from cxlens.report.charts import BLUE, GREEN, GREY, LAYOUT, RED
+from cxlens.display import build_names, money
+from cxlens.report.charts import BLUE, GOOD_BAD, GREEN, GREY, LAYOUT, RED
 from cxlens.report.render import Kpi, Section, TableBlock
+from cxlens.report.text_section import _taxonomy
 
 QUADRANT_COLOURS = dict(zip(QUADRANTS, (RED, GREEN, GREY, BLUE), strict=True))
 
 
+#: Where each driver's label goes around its point, in turn, so that neighbours do not pile up.
+LABEL_POSITIONS = ("top center", "bottom center", "middle right", "middle left", "top right", "bottom left")
+
+
 def priority_matrix_chart(
-    drivers: pd.DataFrame, title: str = "Priority matrix: importance x performance"
+    drivers: pd.DataFrame,
+    title: str = "Priority matrix: importance x performance",
+    *,
+    x_title: str = "Performance (share performing well)",
+    y_title: str = "Importance (% of explained variance)",
+    quadrant_names: dict[str, str] | None = None,
 ) -> go.Figure:
-    """Scatter of importance (share of R²) against performance, with quadrant lines at the means."""
+    """Scatter of importance (share of R²) against performance, with quadrant lines at the means.
+    Labels are placed around their points in turn (neighbours sorted by position get different
+    sides) and are never clipped at the plot's edge; only the 12 most important are written."""
     fig = go.Figure()
-    fig.update_layout(**LAYOUT, title=title, height=440)
+    fig.update_layout(**LAYOUT, title=title, height=480, legend={"orientation": "h", "y": -0.18})
+    fig.update_xaxes(title=x_title, tickformat=".0%")
+    fig.update_yaxes(title=y_title)
     if drivers.empty:
         return fig
     x = drivers["performance"].astype(float)
     y = drivers["share"].astype(float) * 100
+    order = (y.rank(method="first", ascending=False) - 1).astype(int)
+    spot = (x.rank(method="first") + y.rank(method="first")).rank(method="first").astype(int)
     for quadrant in QUADRANTS:
         sel = drivers["quadrant"] == quadrant
         if not sel.any():
             continue
+        names = drivers.loc[sel, "name"].astype(str)
         fig.add_scatter(
             x=x[sel],
             y=y[sel],
             mode="markers+text",
-            name=quadrant,
-            text=drivers.loc[sel, "name"].astype(str),
-            textposition="top center",
+            name=(quadrant_names or {}).get(quadrant, quadrant),
+            text=[n if order.loc[i] < 12 else "" for i, n in zip(names.index, names, strict=True)],
+            customdata=names.tolist(),
+            textposition=[LABEL_POSITIONS[spot[i] % len(LABEL_POSITIONS)] for i in names.index],
+            cliponaxis=False,
+            textfont={"size": 11},
             marker={"size": 11, "color": QUADRANT_COLOURS[quadrant]},
-            hovertemplate="%{text}: importance %{y:.1f}% of R², performance %{x:.0%}<extra></extra>",
+            hovertemplate="%{customdata}: %{y:.1f}%, %{x:.0%}<extra></extra>",
         )
+    pad_x = max(0.05, float(x.max() - x.min()) * 0.15)
+    pad_y = max(1.0, float(y.max() - y.min()) * 0.12)
+    fig.update_xaxes(range=[max(-0.05, float(x.min()) - pad_x), min(1.05, float(x.max()) + pad_x)])
+    fig.update_yaxes(range=[min(0.0, float(y.min())) - pad_y, float(y.max()) + pad_y])
     fig.add_vline(x=float(x.mean()), line_dash="dot", line_color=GREY)
     fig.add_hline(y=float(y.mean()), line_dash="dot", line_color=GREY)
-    fig.update_xaxes(title="performance (share performing well)", tickformat=".0%")
-    fig.update_yaxes(title="importance (% of explained variance)")
     return fig
 
 
 def importance_chart(
-    drivers: pd.DataFrame, title: str = "Driver importance (share of R², 95% interval)"
+    drivers: pd.DataFrame,
+    title: str = "Driver importance (share of R², 95% interval)",
+    *,
+    x_title: str = "Share of explained variance (%)",
+    y_title: str = "Driver",
 ) -> go.Figure:
     """Horizontal bars of each driver's share of R² with bootstrap interval whiskers."""
     df = drivers.reset_index(drop=True)
@@ -75,28 +102,48 @@ def importance_chart(
         )
     )
     fig.update_layout(
-        **LAYOUT, title=title, height=max(240, 26 * len(df) + 90), yaxis={"autorange": "reversed"}
+        **LAYOUT,
+        title=title,
+        height=max(240, 26 * len(df) + 90),
+        yaxis={"autorange": "reversed", "title": y_title},
+        xaxis={"title": x_title},
     )
     return fig
 
 
 def benchmark_heatmap(
-    bench: pd.DataFrame, title: str = "Competitors against us: share positive (points)"
+    bench: pd.DataFrame,
+    title: str = "Competitors against us: share positive (points)",
+    *,
+    x_title: str = "Competitor",
+    y_title: str = "Indicator",
+    scale_title: str = "Competitor − us (points; red: they are ahead)",
+    names: Any = None,
 ) -> go.Figure:
-    """Indicator x competitor heatmap of the difference in share positive (competitor - ours)."""
+    """Indicator x competitor heatmap of the difference in share positive (competitor - ours): red
+    where a competitor is ahead of us (bad for us), blue where we are ahead (:data:`GOOD_BAD`,
+    reversed). Small-n cells are left blank: too few answers to say better or worse."""
     fig = go.Figure()
     fig.update_layout(**LAYOUT, title=title, height=420)
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title)
     matrix = benchmark_matrix(bench) if not bench.empty else pd.DataFrame()
     if matrix.empty:
         return fig
     z = (matrix.to_numpy(dtype=float) * 100).round(1)
+    limit = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+    label = names if names is not None else (lambda v, kind=None: str(v))
     fig.add_heatmap(
         z=z,
         x=[str(c) for c in matrix.columns],
-        y=[str(i) for i in matrix.index],
-        colorscale="RdBu",
+        y=[label(i, "aspect") for i in matrix.index],
+        colorscale=GOOD_BAD,
+        reversescale=True,  # high = competitor ahead = bad for us = red
+        zmin=-max(limit, 1.0),
+        zmax=max(limit, 1.0),
         zmid=0,
-        hovertemplate="%{y}, %{x}: %{z:+.1f} points<extra></extra>",
+        colorbar={"title": {"text": scale_title, "side": "right"}},
+        hovertemplate="%{y}, %{x}: %{z:+.1f}<extra></extra>",
     )
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -130,6 +177,7 @@ def drivers_section(
     n_boot: int = 200,
     text: bool | None = None,
     seed: int = 0,
+    journey_map: Any = None,
 ) -> Section:
     """Key drivers of ``outcome`` (priority matrix, importance, cost of inaction) and the competitor
     benchmark; ``tables`` should serve the text tables too (see ``drivers.text_getter``)."""
@@ -143,8 +191,14 @@ def drivers_section(
         result = key_drivers(tables, outcome, n_boot=n_boot, text=text, seed=seed)  # type: ignore[arg-type]
     except ValueError as exc:
         section.notes.append(_missing_outcome(tables, outcome) or f"Key drivers not computed: {exc}")
+    if journey_map is None:
+        from cxlens.journey.map import load_journey_map
+
+        journey_map = load_journey_map()
+    names = build_names(journey_map=journey_map, taxonomy=_taxonomy())
     if result is not None:
-        d = result.drivers
+        d = result.drivers.assign(driver=lambda f: names.many(f["driver"]))
+        d["name"] = d["driver"]
         section.kpis.append(
             Kpi(
                 f"{outcome.upper()} explained (R²)",
@@ -158,7 +212,7 @@ def drivers_section(
             section.kpis.append(
                 Kpi(
                     "Revenue at risk from detractors",
-                    f"{c['revenue_at_risk']:,.0f}",
+                    money(c["revenue_at_risk"]),
                     "",
                     f"{_pct(c.get('share_at_risk'))} of revenue; "
                     f"{c['detractors']:,} detractors ({c['basis']})",
@@ -174,6 +228,13 @@ def drivers_section(
         if not fix.empty:
             section.findings.append(
                 "Fix first (important, performing below average): " + ", ".join(fix["driver"]) + "."
+            )
+        if result.cost and "revenue_at_risk" in d.columns:
+            section.notes.append(
+                "Revenue at risk per driver is the spend of the detractors for whom that driver "
+                "performs badly. One detractor usually has several such drivers, so the amounts "
+                f"overlap: they add up to {money(d['revenue_at_risk'].sum())}, more than the "
+                f"{money(result.cost['revenue_at_risk'])} at risk in all."
             )
         section.add_chart(priority_matrix_chart(d))
         section.add_chart(importance_chart(d))
@@ -197,7 +258,7 @@ def drivers_section(
                         f"{r['ci_low']:.3f}-{r['ci_high']:.3f}",
                         _pct(r["performance"]),
                         str(r["quadrant"]),
-                        f"{r['revenue_at_risk']:,.0f}" if "revenue_at_risk" in d.columns else "–",
+                        money(r["revenue_at_risk"]) if "revenue_at_risk" in d.columns else "–",
                     ]
                     for r in d.to_dict("records")
                 ],
@@ -211,7 +272,7 @@ def drivers_section(
             "set (`cxlens ingest feedback rival-reviews.csv --set brand=Rival ...`)."
         )
         return section
-    section.add_chart(benchmark_heatmap(bench))
+    section.add_chart(benchmark_heatmap(bench, names=names))
     comp = bench[(bench["brand"] != OURS) & ~bench["small_n"]]
     section.tables.append(
         TableBlock(
@@ -219,7 +280,7 @@ def drivers_section(
             ["indicator", "brand", "n", "share positive", "difference", "mean", "difference (mean)", "vs us"],
             [
                 [
-                    str(r["indicator"]),
+                    names(r["indicator"], "aspect"),
                     str(r["brand"]),
                     f"{r['n']:,}",
                     _pct(r["share_positive"]),
