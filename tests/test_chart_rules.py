@@ -64,8 +64,8 @@ def _drivers() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "rank": range(1, k + 1),
-            "driver": NAMES.many(ids),
-            "name": NAMES.many(ids),
+            "driver": NAMES.drivers(ids),
+            "name": NAMES.drivers(ids),
             "importance": np.linspace(0.05, 0.01, k),
             "ci_low": np.linspace(0.03, 0.0, k),
             "ci_high": np.linspace(0.07, 0.02, k),
@@ -287,7 +287,7 @@ def test_priority_matrix_labels_are_spread_and_never_clipped() -> None:
     assert x_lo < min(xs)  # room around the outermost points
     assert x_hi > max(xs)
     labels = [x for t in fig.data for x in t.text]
-    assert "Returns and after-sales" in labels
+    assert "Returns and after-sales (comments)" in labels
     assert not any(":" in x for x in labels)
 
 

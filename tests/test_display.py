@@ -32,6 +32,8 @@ def test_every_kind_of_id_gets_its_name(names: display.DisplayNames) -> None:
     assert names("returns_after_sales") == "Returns and after-sales"
     assert names("aspect:delivery") == "Delivery"
     assert names("op:delivery_on_time") == "On-time delivery"
+    # as key drivers, a text aspect says so (the touchpoint "Delivery" has the same name)
+    assert names.drivers(["tp:delivery", "aspect:delivery"]) == ["Delivery", "Delivery (comments)"]
     assert names("S001", "store") == "Midtown"
     # two stores with one name keep their ids; a store with no name shows its id
     assert names("S002", "store") == "Loop (S002)"

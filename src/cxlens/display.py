@@ -102,6 +102,18 @@ class DisplayNames:
         """The display name of an id in this locale."""
         return self.translate(self.english_name(value, kind))
 
+    def driver(self, value: Any) -> str:
+        """A key driver's name: a text aspect says so ("Delivery (comments)"), since a touchpoint
+        or an operational measure may have the same name ("Delivery")."""
+        name = self(value)
+        if str(value).startswith("aspect:"):
+            return self.translate("{name} (comments)").format(name=name)
+        return name
+
+    def drivers(self, values: Iterable[Any]) -> list[str]:
+        """Names of several key drivers (see :meth:`driver`)."""
+        return [self.driver(v) for v in values]
+
     def many(self, values: Iterable[Any], kind: str | None = None) -> list[str]:
         """Display names of several ids."""
         return [self(v, kind) for v in values]

@@ -19,22 +19,40 @@ LAYOUT = {
 #: The one diverging scale: red = bad, white = neither, blue = good, in the report and the web app
 #: alike. A chart whose high values are bad (a competitor ahead of us) sets ``reversescale``.
 GOOD_BAD = [[0.0, "#b91c1c"], [0.25, "#f87171"], [0.5, "#f8fafc"], [0.75, "#60a5fa"], [1.0, "#1d4ed8"]]
-#: Chart titles longer than this wrap (a long title is cut off at 390 px otherwise).
-TITLE_WRAP = 48
+#: Chart titles wider than this (in Latin characters; a CJK character counts two) wrap.
+TITLE_WRAP = 56
+#: The narrowest a chart is drawn (px): on a narrower screen its frame scrolls sideways rather
+#: than piling up or cutting its labels (the pages' app.js and the report read layout.meta).
+MIN_WIDTH = 560
+_CJK = "\u1100-\u11ff\u2e80-\ua4cf\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+_WIDE = re.compile(f"[{_CJK}]")
+_TOKEN = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+\\s*|\\s+")
 
 
-def _wrap(text: str, width: int = TITLE_WRAP) -> str:
-    """Break a long title into lines at spaces (plotly draws ``<br>`` as a line break)."""
-    if len(text) <= width or "<br>" in text:
+def text_units(text: str) -> float:
+    """The width of a text in Latin characters: a CJK (full-width) character counts about two."""
+    wide = len(_WIDE.findall(text))
+    return len(text) - wide + 1.9 * wide
+
+
+def _tokens(text: str) -> list[str]:
+    """Words with their trailing space, and each full-width character on its own (CJK titles
+    have no spaces: a line may break between any two of their characters)."""
+    return list(_TOKEN.findall(text))
+
+
+def _wrap(text: str, width: float = TITLE_WRAP) -> str:
+    """Break a long title into lines (plotly draws ``<br>`` as a line break)."""
+    if text_units(text) <= width or "<br>" in text:
         return text
     lines, line = [], ""
-    for word in text.split(" "):
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
+    for token in _tokens(text):
+        if line.strip() and text_units(line + token.rstrip()) > width:
+            lines.append(line.rstrip())
+            line = token.lstrip()
         else:
-            line = f"{line} {word}" if line else word
-    return "<br>".join([*lines, line])
+            line += token
+    return "<br>".join([*lines, line.rstrip()])
 
 
 def finish(fig: go.Figure, locale: str = "en") -> go.Figure:
@@ -46,6 +64,8 @@ def finish(fig: go.Figure, locale: str = "en") -> go.Figure:
     from cxlens.display import separators
 
     fig.update_layout(separators=separators(locale))
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    fig.update_layout(meta={"minWidth": MIN_WIDTH, **meta})
     title = fig.layout.title.text
     if title:
         wrapped = _wrap(str(title))

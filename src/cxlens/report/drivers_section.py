@@ -14,15 +14,77 @@ from cxlens.analyse.benchmark import OURS, benchmark, benchmark_matrix
 from cxlens.analyse.common import Tables
 from cxlens.analyse.drivers import QUADRANTS, KeyDrivers, key_drivers
 from cxlens.display import build_names, money
-from cxlens.report.charts import BLUE, GOOD_BAD, GREEN, GREY, LAYOUT, RED
+from cxlens.report.charts import BLUE, GOOD_BAD, GREEN, GREY, LAYOUT, RED, text_units
 from cxlens.report.render import Kpi, Section, TableBlock
 from cxlens.report.text_section import _taxonomy
 
 QUADRANT_COLOURS = dict(zip(QUADRANTS, (RED, GREEN, GREY, BLUE), strict=True))
 
 
-#: Where each driver's label goes around its point, in turn, so that neighbours do not pile up.
-LABEL_POSITIONS = ("top center", "bottom center", "middle right", "middle left", "top right", "bottom left")
+#: Where a driver's label may go around its point, in order of preference, as (x, y) offsets of
+#: the label box's anchor in px (see :func:`place_labels`).
+LABEL_POSITIONS = ("top center", "bottom center", "middle right", "middle left", "top right", "top left",
+                   "bottom right", "bottom left")  # fmt: skip
+#: The plot area the matrix is laid out for: its narrowest (MATRIX_WIDTH wide, 480 high, minus
+#: axes and legend); wider screens only add room between labels.
+MATRIX_WIDTH, PLOT_PX = 680, (590.0, 320.0)
+CHAR_PX, LINE_PX, GAP_PX = 6.6, 14.0, 7.0
+
+
+def _box(position: str, px: float, py: float, w: float) -> tuple[float, float, float, float]:
+    """The box (x0, y0, x1, y1; y up, px) of a label of width ``w`` at ``position`` of a point."""
+    vertical, _, horizontal = position.partition(" ")
+    if vertical == "middle":
+        y0 = py - LINE_PX / 2
+    elif vertical == "top":
+        y0 = py + GAP_PX
+    else:
+        y0 = py - GAP_PX - LINE_PX
+    if horizontal == "center":
+        x0 = px - w / 2
+    elif horizontal == "right":
+        x0 = px + GAP_PX
+    else:
+        x0 = px - GAP_PX - w
+    return (x0, y0, x0 + w, y0 + LINE_PX)
+
+
+def place_labels(
+    x: list[float], y: list[float], texts: list[str], x_range: list[float], y_range: list[float]
+) -> list[str | None]:
+    """A position for each label, most important (first) first, such that no two labels overlap,
+    none covers another point and none leaves the plot; None where no position fits (the label is
+    then left off; its name stays in the hover and the table)."""
+    sx = PLOT_PX[0] / (x_range[1] - x_range[0])
+    sy = PLOT_PX[1] / (y_range[1] - y_range[0])
+    points = [((a - x_range[0]) * sx, (b - y_range[0]) * sy) for a, b in zip(x, y, strict=True)]
+    placed: list[tuple[float, float, float, float]] = []
+    out: list[str | None] = []
+
+    def free(box: tuple[float, float, float, float], own: int) -> bool:
+        x0, y0, x1, y1 = box
+        if x0 < 0 or y0 < 0 or x1 > PLOT_PX[0] or y1 > PLOT_PX[1]:
+            return False
+        for a0, b0, a1, b1 in placed:
+            if x0 < a1 and a0 < x1 and y0 < b1 and b0 < y1:
+                return False
+        return all(
+            not (x0 - 5 < px < x1 + 5 and y0 - 5 < py < y1 + 5)
+            for i, (px, py) in enumerate(points)
+            if i != own
+        )
+
+    for i, ((px, py), text) in enumerate(zip(points, texts, strict=True)):
+        w = text_units(text) * CHAR_PX
+        for position in LABEL_POSITIONS:
+            box = _box(position, px, py, w)
+            if free(box, i):
+                placed.append(box)
+                out.append(position)
+                break
+        else:
+            out.append(None)
+    return out
 
 
 def priority_matrix_chart(
@@ -34,40 +96,50 @@ def priority_matrix_chart(
     quadrant_names: dict[str, str] | None = None,
 ) -> go.Figure:
     """Scatter of importance (share of R²) against performance, with quadrant lines at the means.
-    Labels are placed around their points in turn (neighbours sorted by position get different
-    sides) and are never clipped at the plot's edge; only the 12 most important are written."""
+    Labels are placed around their points without overlapping each other, other points or the
+    plot's edge (:func:`place_labels`, most important first); a label with no room is left off
+    and its driver named on hover."""
     fig = go.Figure()
-    fig.update_layout(**LAYOUT, title=title, height=480, legend={"orientation": "h", "y": -0.18})
+    fig.update_layout(
+        **LAYOUT,
+        title=title,
+        height=480,
+        legend={"orientation": "h", "y": -0.2},
+        meta={"minWidth": MATRIX_WIDTH},
+    )
     fig.update_xaxes(title=x_title, tickformat=".0%")
     fig.update_yaxes(title=y_title)
     if drivers.empty:
         return fig
-    x = drivers["performance"].astype(float)
-    y = drivers["share"].astype(float) * 100
-    order = (y.rank(method="first", ascending=False) - 1).astype(int)
-    spot = (x.rank(method="first") + y.rank(method="first")).rank(method="first").astype(int)
+    frame = drivers.assign(_x=drivers["performance"].astype(float), _y=drivers["share"].astype(float) * 100)
+    frame = frame.sort_values("_y", ascending=False, kind="stable")
+    x, y = frame["_x"], frame["_y"]
+    pad_x = max(0.05, float(x.max() - x.min()) * 0.12)
+    pad_y = max(1.0, float(y.max() - y.min()) * 0.1)
+    x_range = [float(x.min()) - pad_x, float(x.max()) + pad_x]
+    y_range = [min(0.0, float(y.min())) - pad_y, float(y.max()) + pad_y]
+    names = frame["name"].astype(str)
+    where = place_labels(x.tolist(), y.tolist(), names.tolist(), x_range, y_range)
+    positions = pd.Series(where, index=frame.index)
     for quadrant in QUADRANTS:
-        sel = drivers["quadrant"] == quadrant
+        sel = frame["quadrant"] == quadrant
         if not sel.any():
             continue
-        names = drivers.loc[sel, "name"].astype(str)
         fig.add_scatter(
             x=x[sel],
             y=y[sel],
             mode="markers+text",
             name=(quadrant_names or {}).get(quadrant, quadrant),
-            text=[n if order.loc[i] < 12 else "" for i, n in zip(names.index, names, strict=True)],
-            customdata=names.tolist(),
-            textposition=[LABEL_POSITIONS[spot[i] % len(LABEL_POSITIONS)] for i in names.index],
+            text=[n if p else "" for n, p in zip(names[sel], positions[sel], strict=True)],
+            customdata=names[sel].tolist(),
+            textposition=[p or "top center" for p in positions[sel]],
             cliponaxis=False,
             textfont={"size": 11},
             marker={"size": 11, "color": QUADRANT_COLOURS[quadrant]},
             hovertemplate="%{customdata}: %{y:.1f}%, %{x:.0%}<extra></extra>",
         )
-    pad_x = max(0.05, float(x.max() - x.min()) * 0.15)
-    pad_y = max(1.0, float(y.max() - y.min()) * 0.12)
-    fig.update_xaxes(range=[max(-0.05, float(x.min()) - pad_x), min(1.05, float(x.max()) + pad_x)])
-    fig.update_yaxes(range=[min(0.0, float(y.min())) - pad_y, float(y.max()) + pad_y])
+    fig.update_xaxes(range=x_range)
+    fig.update_yaxes(range=y_range)
     fig.add_vline(x=float(x.mean()), line_dash="dot", line_color=GREY)
     fig.add_hline(y=float(y.mean()), line_dash="dot", line_color=GREY)
     return fig
@@ -197,7 +269,7 @@ def drivers_section(
         journey_map = load_journey_map()
     names = build_names(journey_map=journey_map, taxonomy=_taxonomy())
     if result is not None:
-        d = result.drivers.assign(driver=lambda f: names.many(f["driver"]))
+        d = result.drivers.assign(driver=lambda f: names.drivers(f["driver"]))
         d["name"] = d["driver"]
         section.kpis.append(
             Kpi(

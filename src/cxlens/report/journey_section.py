@@ -72,7 +72,14 @@ def sankey_figure(
             valueformat=",d",
         )
     )
-    fig.update_layout(title=title, height=max(420, 46 * busiest + 140), **LAYOUT)
+    steps = len(per_step)
+    fig.update_layout(
+        title=title,
+        height=max(420, 46 * busiest + 140),
+        # each step's column needs room for its longest label ("4. Post-purchase") beside the nodes
+        meta={"minWidth": max(720, 170 * steps)},
+        **LAYOUT,
+    )
     return fig
 
 

@@ -101,14 +101,14 @@ def overview(request: Request, state: State, who: PageUser, filters: FiltersDep)
         if not part.empty:
             spec = m.METRICS[metric]
             unit = _("points") if spec.unit == "points" else spec.unit
-            title = _("{metric} by month ({unit})", metric=spec.label, unit=unit)
+            title = _("{metric} by month ({unit})", metric=_(spec.label), unit=unit)
             chart = trend_lines(
-                part, "period", title, value_range=spec.range, y_title=spec.label, x_title=_("Month")
+                part, "period", title, value_range=spec.range, y_title=_(spec.label), x_title=_("Month")
             )
             charts.append((f"trend-{metric}", figure_json(chart)))
     ctx.update(headline=figures.records(head), charts=charts, has_scores=bool(shown))
     ctx["period"] = pd.Timestamp(head["period"].iloc[0]).strftime("%Y-%m") if not head.empty else None
-    ctx["missing"] = [m.METRICS[x].label for x in figures.OVERVIEW_METRICS if x not in shown]
+    ctx["missing"] = [_(m.METRICS[x].label) for x in figures.OVERVIEW_METRICS if x not in shown]
     partial = not head.empty and bool(head["partial"].iloc[0])
     last = pd.Timestamp(head["period_end"].iloc[0]) - pd.Timedelta(days=1) if partial else None
     ctx["partial_to"] = last.strftime("%Y-%m-%d") if last is not None else None
@@ -132,8 +132,10 @@ def stores(
     charts = []
     if not table.empty:  # small-n stores are drawn grey, after the ranked ones
         labelled = table.assign(label=ctx["names"].many(table["store_id"], "store"))
-        title = _("{metric} by store", metric=m.METRICS[chosen].label)
-        chart = interval_bars(labelled, "label", title, x_title=m.METRICS[chosen].label, y_title=_("Store"))
+        label = _(m.METRICS[chosen].label)
+        chart = interval_bars(
+            labelled, "label", _("{metric} by store", metric=label), x_title=label, y_title=_("Store")
+        )
         charts.append(("stores-chart", figure_json(chart)))
     rows = figures.records(table.assign(store_name=ctx["names"].many(table["store_id"], "store")))
     ctx.update(rows=rows, metric=chosen, spec=m.METRICS[chosen], charts=charts)

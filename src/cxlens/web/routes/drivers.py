@@ -142,7 +142,7 @@ def drivers_page(
     names = ctx["names"]
     data = drivers_data(ws, filters, who, outcome)
     frame = data["frame"]
-    shown = frame.assign(driver=names.many(frame["driver"]), name=names.many(frame["driver"]))
+    shown = frame.assign(driver=names.drivers(frame["driver"]), name=names.drivers(frame["driver"]))
     bench = benchmark_data(ws, filters, who)
     charts = []
     quadrants = {q: _(q) for q in ("fix first", "keep up", "monitor", "possible overkill")}
