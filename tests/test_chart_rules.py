@@ -22,6 +22,7 @@ from cxlens.report.charts import GOOD_BAD, GREY, finish, safe_spec
 from cxlens.report.customers_section import clv_histogram, lift_chart, retention_heatmap, segment_chart
 from cxlens.report.drivers_section import benchmark_heatmap, importance_chart, priority_matrix_chart
 from cxlens.report.journey_section import emotion_figure, funnel_figure, sankey_figure
+from cxlens.report.loyalty_section import attach_chart, campaign_chart
 from cxlens.report.text_section import aspect_heatmap
 from cxlens.text.taxonomy import default_taxonomy
 
@@ -166,7 +167,34 @@ def _web_heatmap() -> go.Figure:
 #: Every chart of the report and of the web pages (the web draws the report's functions too, plus
 #: the three of its own at the end), built from small frames shaped like their data twins.
 CHARTS: dict[str, Callable[[], go.Figure]] = {
-    "interval_bars": lambda: charts.interval_bars(_metric_frame([False, True, False]), "level", "NPS by x"),
+    "interval_bars": lambda: charts.interval_bars(
+        _metric_frame([False, True, False]), "level", "NPS by store", y_title="Store"
+    ),
+    "campaigns": lambda: campaign_chart(
+        pd.DataFrame(
+            {
+                "campaign_id": ["C1", "C2"],
+                "name": ["Spring", None],
+                "uplift_per_household": [12.5, 3.0],
+                "households_targeted": [1500, 40],
+                "ci_low": [5.0, -2.0],
+                "ci_high": [20.0, 8.0],
+            }
+        ),
+        "Extra spend per targeted customer",
+    ),
+    "attach": lambda: attach_chart(
+        pd.DataFrame(
+            {
+                "period": ["before", "during", "after"],
+                "attach_rate": [0.1, 0.3, 0.12],
+                "ci_low": [0.08, 0.25, 0.1],
+                "ci_high": [0.12, 0.35, 0.14],
+                "baskets_with_bundle": [400, 380, 390],
+            }
+        ),
+        "Attach rate (%): Greek yoghurt",
+    ),
     "trend_lines": lambda: charts.trend_lines(_trend(), "period", "NPS", value_range=(-100, 100)),
     "priority_matrix": lambda: priority_matrix_chart(_drivers()),
     "importance": lambda: importance_chart(_drivers()),

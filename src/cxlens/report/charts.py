@@ -124,7 +124,7 @@ def interval_bars(
     fig.update_layout(
         title=title,
         height=height or max(220, 28 * len(df) + 80),
-        yaxis={"autorange": "reversed", "title": y_title or label.replace("_", " ")},
+        yaxis={"autorange": "reversed", "title": y_title or _column_title(label)},
         xaxis={"title": x_title or _metric_of(title)},
         **LAYOUT,
     )
@@ -132,8 +132,15 @@ def interval_bars(
 
 
 def _metric_of(title: str) -> str:
-    """The measure a chart titled "NPS by store" shows ("NPS"), for its value axis."""
-    return title.split(" by ")[0] if " by " in title else title
+    """The measure a chart titled "NPS by store" shows ("NPS"), for its value axis (none when
+    the title does not say: the caller titles the axis)."""
+    return title.split(" by ")[0] if " by " in title else ""
+
+
+def _column_title(label: str) -> str:
+    """A category axis's title from its column ("store_id" -> "store id"; none for the generic
+    "label" and "level": the caller titles the axis)."""
+    return "" if label in ("label", "level") else label.replace("_", " ")
 
 
 def interval_band(x: list[str], low: list[float], high: list[float], color: str = BLUE) -> go.Scatter:

@@ -169,7 +169,13 @@ def points_chart(series: pd.DataFrame, title: str, names: Mapping[str, str] | No
     return fig
 
 
-def campaign_chart(effects: pd.DataFrame, title: str) -> go.Figure:
+def campaign_chart(
+    effects: pd.DataFrame,
+    title: str,
+    *,
+    x_title: str = "Extra spend per customer",
+    y_title: str = "Campaign",
+) -> go.Figure:
     """Incremental spend per targeted customer with its interval, one bar per campaign estimated."""
     done = effects[effects["uplift_per_household"].notna()].copy()
     done["label"] = [
@@ -178,10 +184,17 @@ def campaign_chart(effects: pd.DataFrame, title: str) -> go.Figure:
     ]
     done = done.assign(value=done["uplift_per_household"], n=done["households_targeted"])
     done["small_n"] = done["ci_low"].le(0) & done["ci_high"].ge(0)
-    return interval_bars(done, "label", title)
+    return interval_bars(done, "label", title, x_title=x_title, y_title=y_title)
 
 
-def uplift_chart(uplift: pd.DataFrame, title: str, names: Mapping[str, str] | None = None) -> go.Figure:
+def uplift_chart(
+    uplift: pd.DataFrame,
+    title: str,
+    names: Mapping[str, str] | None = None,
+    *,
+    x_title: str = "Extra units (%)",
+    y_title: str = "Promotion",
+) -> go.Figure:
     """Units uplift of each display/mailer class, in percent, with intervals."""
     names = names or {}
     frame = uplift[uplift["units_uplift"].notna()]
@@ -192,7 +205,7 @@ def uplift_chart(uplift: pd.DataFrame, title: str, names: Mapping[str, str] | No
         ci_high=frame["units_ci_high"] * 100,
         n=frame["cells"],
     )
-    return interval_bars(frame, "label", title)
+    return interval_bars(frame, "label", title, x_title=x_title, y_title=y_title)
 
 
 def dip_chart(
@@ -214,7 +227,14 @@ def dip_chart(
     return fig
 
 
-def attach_chart(rows: pd.DataFrame, title: str, names: Mapping[str, str] | None = None) -> go.Figure:
+def attach_chart(
+    rows: pd.DataFrame,
+    title: str,
+    names: Mapping[str, str] | None = None,
+    *,
+    x_title: str = "Attach rate (%)",
+    y_title: str = "Period",
+) -> go.Figure:
     """A bundle product's attach rate before, during and after the bundle (percent, intervals)."""
     names = names or {}
     frame = rows.assign(
@@ -224,7 +244,7 @@ def attach_chart(rows: pd.DataFrame, title: str, names: Mapping[str, str] | None
         ci_high=rows["ci_high"] * 100,
         n=rows["baskets_with_bundle"],
     )
-    return interval_bars(frame, "label", title)
+    return interval_bars(frame, "label", title, x_title=x_title, y_title=y_title)
 
 
 # -- the report sections ----------------------------------------------------------------------------

@@ -73,13 +73,21 @@ def page_context(
         "filters": filters,
         "choices": choices,
         # (id, name) per filter: the store filter lists store names, the values stay ids
-        "options": {key: names.options(values, FILTER_KINDS[key]) for key, values in choices.items()},
+        "options": {key: _options(names, key, values, locale) for key, values in choices.items()},
         "names": names,
         "query": urlencode(filters.query()),
         "fmt": lambda value, digits=1: display.number(value, locale, digits),
         "money": lambda value, digits=0: display.money(value, locale, digits=digits),
         "counts": figures.table_counts(state.workspace),
     }
+
+
+def _options(names: display.DisplayNames, key: str, values: list[str], locale: str) -> list[tuple[str, str]]:
+    """(value, shown) pairs of a filter; loyalty tiers as the loyalty pages name them ("金卡")."""
+    if key != "segment":
+        return names.options(values, FILTER_KINDS[key])
+    _ = staff_i18n.translator(locale)
+    return sorted(((v, _(v) if _(v) != v else names(v, "segment")) for v in values), key=lambda p: p[1])
 
 
 #: The kind of id each filter holds (for its display names).
