@@ -22,7 +22,7 @@ from cxlens.report.charts import GOOD_BAD, GREY, finish, safe_spec
 from cxlens.report.customers_section import clv_histogram, lift_chart, retention_heatmap, segment_chart
 from cxlens.report.drivers_section import benchmark_heatmap, importance_chart, priority_matrix_chart
 from cxlens.report.journey_section import emotion_figure, funnel_figure, sankey_figure
-from cxlens.report.loyalty_section import attach_chart, campaign_chart
+from cxlens.report.loyalty_section import attach_chart, campaign_chart, dip_chart, members_chart, points_chart
 from cxlens.report.text_section import aspect_heatmap
 from cxlens.text.taxonomy import default_taxonomy
 
@@ -132,6 +132,20 @@ def _emotions() -> pd.DataFrame:
     )
 
 
+def _loyalty_series() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "period": pd.to_datetime(["2025-01-01", "2025-02-01"]),
+            "members": [30000, 31000],
+            "active_members": [12000, 12500],
+            "earned": [150000, 160000],
+            "burned": [90000, 95000],
+            "expired": [5000, 7000],
+            "balance": [1200000, 1258000],
+        }
+    )
+
+
 def _web_band() -> go.Figure:
     from cxlens.display import money
     from cxlens.web.routes.insights import band_figure
@@ -182,6 +196,19 @@ CHARTS: dict[str, Callable[[], go.Figure]] = {
             }
         ),
         "Extra spend per targeted customer",
+    ),
+    "members": lambda: members_chart(_loyalty_series(), "Members per month"),
+    "points": lambda: points_chart(_loyalty_series(), "Points per month"),
+    "dip": lambda: dip_chart(
+        pd.DataFrame(
+            {
+                "day": pd.to_datetime(["2025-03-01", "2025-03-02", "2025-03-03"]),
+                "units": [120, 450, 90],
+                "period": ["before", "during", "after"],
+            }
+        ),
+        {"baseline_units_per_day": 110.0},
+        "Units per day: Pantry flash sale",
     ),
     "attach": lambda: attach_chart(
         pd.DataFrame(

@@ -71,6 +71,8 @@ def members_chart(series: pd.DataFrame, title: str, names: Mapping[str, str] | N
         line={"color": GREY},
     )
     fig.update_layout(legend={"orientation": "h", "y": -0.15})
+    fig.update_xaxes(title=names.get("Month", "Month"), type="category")
+    fig.update_yaxes(title=names.get("Members", "Members"))
     return fig
 
 
@@ -163,9 +165,16 @@ def points_chart(series: pd.DataFrame, title: str, names: Mapping[str, str] | No
     )
     fig.update_layout(
         barmode="group",
-        yaxis2={"overlaying": "y", "side": "right", "showgrid": False},
+        yaxis2={
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "title": names.get("Balance", "Balance"),
+        },
         legend={"orientation": "h", "y": -0.15},
     )
+    fig.update_xaxes(title=names.get("Month", "Month"), type="category")
+    fig.update_yaxes(title=names.get("Points", "Points"), selector={"overlaying": None})
     return fig
 
 
@@ -224,6 +233,8 @@ def dip_chart(
         )
     fig.add_hline(y=float(summary["baseline_units_per_day"]), line_dash="dot", line_color=GREY)
     fig.update_layout(legend={"orientation": "h", "y": -0.2}, bargap=0.1)
+    fig.update_xaxes(title=names.get("Day", "Day"), type="category")
+    fig.update_yaxes(title=names.get("Units per day", "Units per day"))
     return fig
 
 
