@@ -552,7 +552,8 @@ def test_report_section_renders(demo_ws: Workspace) -> None:
     assert [r[0] for r in holdout.rows] == ["model", "zero", "repeat-rate", "carry-forward"]
     saving = next(t for t in section.tables if t.caption.startswith("Customers worth saving"))
     assert len(saving.rows) == 20, titles
-    values = [float(r[2].replace(",", "")) for r in saving.rows]
+    assert all(r[2].startswith("$") for r in saving.rows)  # money in CXLENS_CURRENCY (USD by default)
+    values = [float(r[2].replace(",", "").replace("$", "")) for r in saving.rows]
     assert values == sorted(values, reverse=True)
     html = render_html("t", "s", [section])
     assert "Retention by first-purchase month" in html

@@ -285,7 +285,7 @@ def test_report_section(demo: Workspace) -> None:
 
     section = drivers_section(text_getter(demo), n_boot=30)
     assert len(section.charts) == 3  # priority matrix, importance, benchmark heatmap
-    assert "tp:store_visit" in section.findings[0]
+    assert "Store visit" in section.findings[0]  # by its name (the id stays in the data)
     assert [t.caption for t in section.tables] == [
         "Drivers of nps",
         "Competitor benchmark (difference = competitor - ours; * p < 0.05)",

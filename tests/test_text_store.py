@@ -162,16 +162,19 @@ def test_text_insights_agree_on_spark(demo_ws: Workspace, spark_session: object)
 
 
 def test_report_section_draws_the_heatmap_from_its_data_twin(demo_ws: Workspace) -> None:
+    from cxlens.display import build_names
     from cxlens.report.render import render_html
     from cxlens.report.text_section import text_section
     from cxlens.text.insights import heatmap_frame
+    from cxlens.text.taxonomy import default_taxonomy
 
     section = text_section(text_tables(demo_ws))
     assert len(section.charts) == 2
     heat = heatmap_frame(aspect_sentiment(text_tables(demo_ws), own_brand_only=True).to_pandas())
     worst = heat["negative"].idxmax()
-    assert section.tables[0].rows[0][0] == worst
-    assert worst.replace("_", " ").capitalize() in section.findings[0]
+    name = build_names(taxonomy=default_taxonomy())(worst, "aspect")  # the taxonomy's label
+    assert section.tables[0].rows[0][0] == name
+    assert name in section.findings[0]
     assert "Voice of the customer" in render_html("t", "s", [section])
 
 

@@ -142,5 +142,8 @@ def test_store_manager_sees_only_their_store(server: LiveServer, page: Page) -> 
     wait_for_charts(page, 1)
     assert page.locator("table.league tbody td:nth-child(2)").all_inner_texts() == ["S001"]
     screenshot(page, "app-stores-manager")
-    assert page.locator("select[name=store_id] option").all_inner_texts() == ["All", "S001"]
+    # the store filter lists the store's name; its value stays the id
+    options = page.locator("select[name=store_id] option")
+    assert options.all_inner_texts() == ["All", "Harbor Lane New York Midtown"]
+    assert options.evaluate_all("els => els.map(e => e.value)") == ["", "S001"]
     assert page.errors == []  # type: ignore[attr-defined]

@@ -82,12 +82,15 @@ def test_page_renders_charts_and_tables(env: dict[str, Any]) -> None:
     html = env["admin"].get("/app/drivers").text
     for chart in ("drivers-matrix", "drivers-importance", "drivers-benchmark"):
         assert f'id="{chart}-data"' in html
-    assert "tp:store_visit" in html
+    assert "Store visit" in html  # display names on the page (the API keeps the ids)
+    assert "tp:store_visit" not in html
     assert "Brightway" in html
     assert "Revenue at risk from detractors" in html
     zh = env["admin"].get("/app/drivers?lang=zh&outcome=csat").text
     assert "关键驱动因素" in zh
     assert "竞争对手对标" in zh
+    assert "门店到访" in zh  # the driver names in Chinese too
+    assert "Store visit" not in zh
 
 
 def test_api_equals_the_library(env: dict[str, Any]) -> None:

@@ -122,7 +122,9 @@ def test_store_manager_sees_their_stores_verbatims_only(server: LiveServer, page
     wait_for_charts(page, 1)
     stores = {s.split("\n")[0] for s in page.locator("table.verbatims td:nth-child(2)").all_inner_texts()}
     assert stores <= {"S002", "–"}
-    assert page.locator("select[name=store_id] option").all_inner_texts() == ["All", "S002"]
+    options = page.locator("select[name=store_id] option")  # the store's name; the value stays its id
+    assert options.all_inner_texts() == ["All", "Harbor Lane New York Brooklyn"]
+    assert options.evaluate_all("els => els.map(e => e.value)") == ["", "S002"]
     page.goto(f"{server.url}/app/customers")
     wait_for_charts(page, 3)
     page.goto(f"{server.url}/app/journey")

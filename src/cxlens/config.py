@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         description="Open the store read-only: commands that only read work, writes stop with a clear "
         "error (automatic when the data directory is not writable).",
     )
+    currency: str = Field(
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the currency money is shown in (revenue at risk, customer "
+        "value), formatted for the reader's language.",
+    )
     redact_pii: bool = Field(
         default=False,
         description="Redact e-mails, phone and card numbers and cued names in feedback text on load.",

@@ -15,6 +15,7 @@ import pandas as pd
 
 from cxlens.analyse import metrics as m
 from cxlens.analyse.common import getter
+from cxlens.display import DisplayNames, build_names, workspace_names
 from cxlens.report.charts import interval_bars, trend_lines
 from cxlens.report.journey_section import journey_section
 from cxlens.report.render import Kpi, Section, TableBlock, render_html
@@ -146,7 +147,14 @@ def trends(
         part = data[data["metric"] == metric]
         if not part.empty:
             section.add_chart(
-                trend_lines(part, "period", LABELS[metric], value_range=m.METRICS[metric].range)
+                trend_lines(
+                    part,
+                    "period",
+                    LABELS[metric],
+                    value_range=m.METRICS[metric].range,
+                    y_title=LABELS[metric],
+                    x_title=grain.capitalize(),
+                )
             )
     if data["period"].nunique() < 2:
         section.notes.append(
@@ -156,8 +164,20 @@ def trends(
     return section
 
 
-def breakdowns(tables: m.Tables, metrics: list[m.MetricName] | None = None, **opts: Any) -> Section:
+#: The kind of id each breakdown or mover dimension holds (for its display names).
+DIMENSION_KINDS = {"channel": "channel", "stage": "stage", "touchpoint": "touchpoint", "store_id": "store"}
+DIMENSION_TITLES = {"store_id": "store", "product_id": "product"}
+MOVER_COLUMNS = ("direction", "before", "now", "change", "95% CI", "p", "n now")
+
+
+def breakdowns(
+    tables: m.Tables,
+    metrics: list[m.MetricName] | None = None,
+    names: DisplayNames | None = None,
+    **opts: Any,
+) -> Section:
     """Each metric the data has by channel, journey stage, touchpoint or source (where known)."""
+    names = names or build_names(journey_map=opts.get("journey_map"))
     section = Section(
         "breakdowns",
         "Breakdowns",
@@ -172,7 +192,11 @@ def breakdowns(tables: m.Tables, metrics: list[m.MetricName] | None = None, **op
         for dim in dims:
             part = data[(data["dimension"] == dim) & data["level"].notna()]
             if len(part) > 1:  # one level (every review "web") compares nothing
-                section.add_chart(interval_bars(part, "level", f"{LABELS[metric]} by {dim}"))
+                shown = part.assign(level=names.many(part["level"], DIMENSION_KINDS.get(dim)))
+                title = f"{LABELS[metric]} by {dim}"
+                section.add_chart(
+                    interval_bars(shown, "level", title, x_title=LABELS[metric], y_title=dim.capitalize())
+                )
     if not metrics:
         section.notes.append(NO_SCORES_SEE_SUMMARY)
     elif not section.charts:
@@ -199,7 +223,52 @@ def _ranking_table(frame: pd.DataFrame, caption: str) -> TableBlock:
     return TableBlock(caption, ["rank", "store", "name", "value", "95% CI", "n"], rows, numeric={0, 3, 5})
 
 
-def stores(tables: m.Tables, metrics: list[m.MetricName] | None = None, **opts: Any) -> Section:
+def _chain_vs_stores(
+    section: Section, tables: m.Tables, metric: m.MetricName, names: DisplayNames, **opts: Any
+) -> None:
+    """A note and a channel split when answers about no store (online) make the chain's figure
+    differ from the stores' own."""
+    chain = m.metric_table(tables, metric, [], None, **opts)
+    per_store = m.metric_table(tables, metric, ["store_id"], None, **opts)
+    per_store = per_store[per_store["store_id"].notna()]
+    if chain.empty or per_store.empty:
+        return
+    n_all, n_stores = int(chain["n"].iloc[0]), int(per_store["n"].sum())
+    if n_stores >= n_all:
+        return
+    pooled = float((per_store["value"] * per_store["n"]).sum() / n_stores)
+    label = LABELS[metric]
+    section.notes.append(
+        f"Chain vs stores: the chain's {label} counts every answer ({_fmt(chain['value'].iloc[0])}, "
+        f"n={n_all:,}); answers about a store give {_fmt(pooled)} (n={n_stores:,}). Online answers "
+        "name no store and count only in the chain figure, so the two differ when channels score "
+        "differently (split by channel below)."
+    )
+    channels = m.metric_table(tables, metric, ["channel"], None, **opts).sort_values("n", ascending=False)
+    section.tables.append(
+        TableBlock(
+            f"{label} by channel",
+            ["channel", "value", "95% CI", "n"],
+            [
+                [
+                    names(r.channel, "channel") + (" (small n)" if r.small_n else ""),
+                    _fmt(r.value),
+                    f"{_fmt(r.ci_low)} to {_fmt(r.ci_high)}",
+                    f"{r.n:,}",
+                ]
+                for r in _rows(channels)
+            ],
+            numeric={1, 3},
+        )
+    )
+
+
+def stores(
+    tables: m.Tables,
+    metrics: list[m.MetricName] | None = None,
+    names: DisplayNames | None = None,
+    **opts: Any,
+) -> Section:
     """Best and worst stores by the first metric the data has, and every store's value with its interval."""
     metrics = shown_metrics(tables, **opts) if metrics is None else metrics
     section = Section("stores", "Stores")
@@ -227,16 +296,22 @@ def stores(tables: m.Tables, metrics: list[m.MetricName] | None = None, **opts: 
         other = m.best_worst(tables, second, ("store_id", "store_name"), k=5, **opts)
         if not other.ranked.empty:
             section.tables.append(_ranking_table(other.worst, f"Worst stores by {LABELS[second]}"))
+    _chain_vs_stores(section, tables, lead, names or build_names(journey_map=opts.get("journey_map")), **opts)
     ranked = ranking.ranked
     labelled = ranked.assign(label=ranked["store_name"].fillna(ranked["store_id"]))
-    section.add_chart(interval_bars(labelled, "label", f"{label} by store"))
+    section.add_chart(interval_bars(labelled, "label", f"{label} by store", x_title=label, y_title="Store"))
     return section
 
 
 def movers(
-    tables: m.Tables, grain: m.Grain, metrics: list[m.MetricName] | None = None, **opts: Any
+    tables: m.Tables,
+    grain: m.Grain,
+    metrics: list[m.MetricName] | None = None,
+    names: DisplayNames | None = None,
+    **opts: Any,
 ) -> Section:
     """The biggest significant changes against the previous period, by store and by touchpoint."""
+    names = names or build_names(journey_map=opts.get("journey_map"))
     section = Section(
         "movers",
         "Biggest movers",
@@ -272,7 +347,7 @@ def movers(
             continue
         rows = [
             [
-                str(getattr(r, dim)),
+                names(getattr(r, dim), DIMENSION_KINDS.get(dim)),
                 str(r.direction),
                 _fmt(r.value_b),
                 _fmt(r.value_a),
@@ -285,8 +360,8 @@ def movers(
         ]
         section.tables.append(
             TableBlock(
-                f"{LABELS[metric]} by {dim}",
-                [dim, "direction", "before", "now", "change", "95% CI", "p", "n now"],
+                f"{LABELS[metric]} by {DIMENSION_TITLES.get(dim, dim)}",
+                [DIMENSION_TITLES.get(dim, dim), *MOVER_COLUMNS],
                 rows,
                 numeric={2, 3, 4, 6, 7},
             )
@@ -329,7 +404,7 @@ def drivers(ws: Workspace, engine: str | None) -> Section:
     from cxlens.analyse.drivers import text_getter
     from cxlens.report.drivers_section import drivers_section
 
-    return drivers_section(text_getter(ws, engine))
+    return drivers_section(text_getter(ws, engine), journey_map=ws.journey_map)
 
 
 def loyalty(tables: m.TableGetter) -> Section:
@@ -384,15 +459,16 @@ def build_report(
     tables: m.TableGetter = lambda name: ws.table(name, engine)  # noqa: E731
     # The workspace's journey map (not the default) decides stages and their order.
     opts = {"journey_map": ws.journey_map}
+    names = workspace_names(ws)
     if progress:
         progress("metrics")
     shown = shown_metrics(tables, **opts)
     steps: list[tuple[str, Callable[[], Section]]] = [
         ("summary", lambda: executive_summary(tables, grain, shown, **opts)),
         ("trends", lambda: trends(tables, grain, shown, **opts)),
-        ("breakdowns", lambda: breakdowns(tables, shown, **opts)),
-        ("stores", lambda: stores(tables, shown, **opts)),
-        ("movers", lambda: movers(tables, grain, shown, **opts)),
+        ("breakdowns", lambda: breakdowns(tables, shown, names, **opts)),
+        ("stores", lambda: stores(tables, shown, names, **opts)),
+        ("movers", lambda: movers(tables, grain, shown, names, **opts)),
         ("journeys", lambda: journey_section(tables, ws.journey_map, workspace=ws, engine=engine)),
         ("text", lambda: voice_of_customer(ws, engine, grain)),
         ("customers", lambda: customers(tables)),

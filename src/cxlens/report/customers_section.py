@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from cxlens.analyse.customers import churn, clv, cohorts, prepare, rfm
+from cxlens.display import currency_symbol, money
 from cxlens.report.charts import BLUE, LAYOUT
 from cxlens.report.render import Kpi, Section, TableBlock
 
@@ -26,6 +27,8 @@ def segment_chart(segments: pd.DataFrame) -> go.Figure:
     df = segments.sort_values("customers")
     fig = _fig("Customers per RFM segment")
     fig.add_bar(x=df["customers"], y=df["segment"], orientation="h", marker_color=BLUE)
+    fig.update_xaxes(title="Customers")
+    fig.update_yaxes(title="RFM segment")
     return fig
 
 
@@ -44,7 +47,8 @@ def retention_heatmap(table: pd.DataFrame) -> go.Figure:
         colorscale="Blues",
         hovertemplate="%{y}, +%{x}: %{z}%<extra></extra>",
     )
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", title="First-purchase month (cohort size)")
+    fig.update_xaxes(title="Months since first purchase", type="category")
     return fig
 
 
@@ -53,6 +57,8 @@ def clv_histogram(values: pd.Series) -> go.Figure:
     cap = float(np.nanpercentile(values, 99)) if len(values) else 0.0
     fig = _fig("Predicted value per customer, next period")
     fig.add_histogram(x=values.clip(upper=cap), nbinsx=40, marker_color=BLUE)
+    fig.update_xaxes(title=f"Predicted value ({currency_symbol()}; top 1% shown at the 99th percentile)")
+    fig.update_yaxes(title="Customers")
     return fig
 
 
@@ -61,6 +67,8 @@ def lift_chart(lift: pd.DataFrame) -> go.Figure:
     fig = _fig("Churn lift by predicted-risk decile")
     fig.add_bar(x=lift["decile"], y=lift["lift"], marker_color=BLUE)
     fig.add_hline(y=1.0, line_dash="dot")
+    fig.update_xaxes(title="Predicted-risk decile (1 = highest risk)", type="category")
+    fig.update_yaxes(title="Churn rate / average churn rate")
     return fig
 
 
@@ -95,7 +103,7 @@ def customers_section(tables: prepare.Tables, *, horizon_days: int = 90, with_ch
                     f"{100 * r.customers / total:.1f}%",
                     f"{r.recency_days:.0f}",
                     f"{r.frequency:.1f}",
-                    f"{r.monetary:,.0f}",
+                    money(r.monetary),
                 ]
                 for r in segments.itertuples()
             ],
@@ -176,9 +184,9 @@ def at_risk_table(top: pd.DataFrame, horizon_days: int) -> TableBlock:
             [
                 str(r["rank"]),
                 str(r["customer_id"]),
-                f"{r['value_at_risk']:,.0f}",
+                money(r["value_at_risk"]),
                 f"{100 * r['p_alive']:.0f}%",
-                f"{r['value_if_retained']:,.0f}",
+                money(r["value_if_retained"]),
                 f"{100 * r['churn_probability']:.0f}%",
                 f"{r['recency_days']:.0f}",
                 why,

@@ -15,6 +15,7 @@ from cxlens.analyse import journey_funnels as jf
 from cxlens.analyse import journey_patterns as jp
 from cxlens.analyse import journeys as jr
 from cxlens.analyse.journey_cache import cached_states
+from cxlens.display import DisplayNames, build_names
 from cxlens.journey.map import JourneyMap
 from cxlens.report.charts import BLUE, GREY, LAYOUT, interval_band
 from cxlens.report.render import Section, TableBlock
@@ -32,8 +33,13 @@ def _rows(frame: pd.DataFrame) -> list[Any]:
     return list(frame.itertuples(index=False))
 
 
-def sankey_figure(links: pd.DataFrame, title: str = "Journey paths by stage") -> go.Figure:
-    """A Sankey diagram from :func:`cxlens.analyse.journeys.sankey_links` (nodes are step:state)."""
+def sankey_figure(
+    links: pd.DataFrame, title: str = "Journey paths by stage", names: DisplayNames | None = None
+) -> go.Figure:
+    """A Sankey diagram from :func:`cxlens.analyse.journeys.sankey_links` (nodes are step:state).
+    Nodes are spaced by the busiest step (labels of neighbouring nodes never overlap) and named by
+    the journey map."""
+    names = names or DisplayNames()
     nodes: list[str] = []
     index: dict[tuple[int, str], int] = {}
 
@@ -41,46 +47,85 @@ def sankey_figure(links: pd.DataFrame, title: str = "Journey paths by stage") ->
         key = (step, state)
         if key not in index:
             index[key] = len(nodes)
-            nodes.append(f"{step}. {state}")
+            nodes.append(f"{step}. {names(state, 'stage')}")
         return index[key]
 
     rows: list[Any] = list(links.itertuples(index=False))
     src = [node(int(r.step), str(r.source)) for r in rows]
     dst = [node(int(r.step) + 1, str(r.target)) for r in rows]
+    per_step: dict[int, int] = {}
+    for step, _state in index:
+        per_step[step] = per_step.get(step, 0) + 1
+    busiest = max(per_step.values(), default=1)
     fig = go.Figure(
         go.Sankey(
-            node={"label": nodes, "pad": 12, "thickness": 14, "color": BLUE},
+            arrangement="snap",
+            node={"label": nodes, "pad": 28, "thickness": 14, "color": BLUE},
+            textfont={"size": 11},
             link={
                 "source": src,
                 "target": dst,
                 "value": links["n"].tolist(),
                 "color": "rgba(37,99,235,0.25)",
+                "hovertemplate": "%{source.label} → %{target.label}: %{value:,}<extra></extra>",
             },
+            valueformat=",d",
         )
     )
-    fig.update_layout(title=title, height=420, **LAYOUT)
+    steps = len(per_step)
+    fig.update_layout(
+        title=title,
+        height=max(420, 46 * busiest + 140),
+        # each step's column needs room for its longest label ("4. Post-purchase") beside the nodes
+        meta={"minWidth": max(720, 170 * steps)},
+        **LAYOUT,
+    )
     return fig
 
 
-def funnel_figure(funnel: pd.DataFrame, title: str = "Funnel") -> go.Figure:
-    """A funnel chart from :func:`cxlens.analyse.journey_funnels.funnel` (no ``by`` groups)."""
+def funnel_figure(
+    funnel: pd.DataFrame,
+    title: str = "Funnel",
+    names: DisplayNames | None = None,
+    *,
+    x_title: str = "Journeys",
+    y_title: str = "Step",
+) -> go.Figure:
+    """A funnel chart from :func:`cxlens.analyse.journey_funnels.funnel` (no ``by`` groups); values
+    in full ("145,269", not "145.269k")."""
+    names = names or DisplayNames()
     fig = go.Figure(
         go.Funnel(
-            y=funnel["step"].tolist(),
+            y=names.many(funnel["step"], "touchpoint"),
             x=funnel["journeys"].tolist(),
-            textinfo="value+percent initial",
+            texttemplate="%{value:,} (%{percentInitial:.0%})",
+            hovertemplate="%{y}: %{x:,}<extra></extra>",
             marker={"color": BLUE},
         )
     )
-    fig.update_layout(title=title, height=max(260, 60 * len(funnel) + 80), **LAYOUT)
+    fig.update_layout(
+        title=title,
+        height=max(280, 60 * len(funnel) + 110),
+        xaxis={"title": x_title},
+        yaxis={"title": y_title},
+        **LAYOUT,
+    )
     return fig
 
 
-def emotion_figure(curve: pd.DataFrame, title: str = "Emotion curve") -> go.Figure:
+def emotion_figure(
+    curve: pd.DataFrame,
+    title: str = "Emotion curve",
+    names: DisplayNames | None = None,
+    *,
+    y_title: str = "0 = worst, 1 = best",
+    x_title: str | None = None,
+) -> go.Figure:
     """The emotion curve with its 95% band from :func:`cxlens.analyse.journey_experience.emotion_curve`;
     small-n points are grey."""
-    label = curve["touchpoint"] if "touchpoint" in curve else curve["stage"]
-    x = label.astype(str).tolist()
+    names = names or DisplayNames()
+    kind = "touchpoint" if "touchpoint" in curve else "stage"
+    x = names.many(curve[kind], kind)
     fig = go.Figure()
     fig.add_trace(interval_band(x, curve["ci_low"].tolist(), curve["ci_high"].tolist()))
     fig.add_trace(
@@ -90,13 +135,17 @@ def emotion_figure(curve: pd.DataFrame, title: str = "Emotion curve") -> go.Figu
             mode="lines+markers",
             line={"color": BLUE},
             marker={"color": [GREY if s else BLUE for s in curve["small_n"]], "size": 9},
-            customdata=list(zip(curve["n"], curve["stage"], strict=True)),
+            customdata=list(zip(curve["n"], names.many(curve["stage"], "stage"), strict=True)),
             hovertemplate="%{x} (%{customdata[1]}): %{y:.2f} (n=%{customdata[0]:,})<extra></extra>",
             showlegend=False,
         )
     )
     fig.update_layout(
-        title=title, height=340, yaxis={"range": [0, 1], "title": "0 = worst, 1 = best"}, **LAYOUT
+        title=title,
+        height=360,
+        yaxis={"range": [0, 1], "title": y_title},
+        xaxis={"title": x_title or kind.capitalize(), "type": "category"},
+        **LAYOUT,
     )
     return fig
 
@@ -133,7 +182,8 @@ def journey_section(
             )
             return section
         links = jr.sankey_links(tables, "stage", max_steps=5, journey_map=jm, states=states)
-    section.add_chart(sankey_figure(links))
+    names = build_names(journey_map=jm)
+    section.add_chart(sankey_figure(links, names=names))
     section.tables.append(
         TableBlock(
             "Top paths by stage",
@@ -146,14 +196,16 @@ def journey_section(
     steps = [s for s in jf.DEFAULT_STEPS if s in jm.touchpoint_ids]
     if steps:
         funnel = jf.funnel(tables, steps, journey_map=jm)
-        section.add_chart(funnel_figure(funnel, "Funnel: " + " → ".join(funnel.attrs["steps"])))
+        steps_shown = " → ".join(names.many(funnel.attrs["steps"], "touchpoint"))
+        section.add_chart(funnel_figure(funnel, "Funnel: " + steps_shown, names))
     curve = jx.emotion_curve(tables, journey_map=jm)
     if not curve.empty:
-        section.add_chart(emotion_figure(curve, "Emotion curve by touchpoint (95% intervals)"))
+        section.add_chart(emotion_figure(curve, "Emotion curve by touchpoint (95% intervals)", names))
         low = curve[~curve["small_n"]].nsmallest(1, "mean")
         for r in _rows(low):
             section.findings.append(
-                f"The lowest point of the journey is {r.touchpoint} ({r.stage}): {r.mean:.2f} on the 0–1 "
+                f"The lowest point of the journey is {names(r.touchpoint, 'touchpoint')} "
+                f"({names(r.stage, 'stage')}): {r.mean:.2f} on the 0–1 "
                 f"scale (95% CI {r.ci_low:.2f}–{r.ci_high:.2f}, n={r.n:,})."
             )
     patterns = jp.pattern_summary(tables, journey_map=jm)
@@ -195,7 +247,7 @@ def journey_section(
                 [
                     [
                         str(r.rank),
-                        str(r.touchpoint) + (" (small n)" if r.small_n else ""),
+                        names(r.touchpoint, "touchpoint") + (" (small n)" if r.small_n else ""),
                         f"{r.orders_bad:,}",
                         _fmt(r.nps_bad),
                         _fmt(r.nps_ok),
@@ -211,7 +263,8 @@ def journey_section(
         first = mot.iloc[0]
         if not first["small_n"] and first["nps_ci_high"] < 0:
             section.findings.append(
-                f"Biggest moment of truth: a bad {first['touchpoint']} experience goes with NPS "
+                f"Biggest moment of truth: a bad {names(first['touchpoint'], 'touchpoint')} experience "
+                "goes with NPS "
                 f"{first['nps_effect']:+.0f} points (95% CI {first['nps_ci_low']:.0f} to "
                 f"{first['nps_ci_high']:.0f})."
             )

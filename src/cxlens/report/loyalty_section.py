@@ -71,6 +71,8 @@ def members_chart(series: pd.DataFrame, title: str, names: Mapping[str, str] | N
         line={"color": GREY},
     )
     fig.update_layout(legend={"orientation": "h", "y": -0.15})
+    fig.update_xaxes(title=names.get("Month", "Month"), type="category")
+    fig.update_yaxes(title=names.get("Members", "Members"))
     return fig
 
 
@@ -163,13 +165,26 @@ def points_chart(series: pd.DataFrame, title: str, names: Mapping[str, str] | No
     )
     fig.update_layout(
         barmode="group",
-        yaxis2={"overlaying": "y", "side": "right", "showgrid": False},
+        yaxis2={
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "title": names.get("Balance", "Balance"),
+        },
         legend={"orientation": "h", "y": -0.15},
     )
+    fig.update_xaxes(title=names.get("Month", "Month"), type="category")
+    fig.update_yaxes(title=names.get("Points", "Points"), selector={"overlaying": None})
     return fig
 
 
-def campaign_chart(effects: pd.DataFrame, title: str) -> go.Figure:
+def campaign_chart(
+    effects: pd.DataFrame,
+    title: str,
+    *,
+    x_title: str = "Extra spend per customer",
+    y_title: str = "Campaign",
+) -> go.Figure:
     """Incremental spend per targeted customer with its interval, one bar per campaign estimated."""
     done = effects[effects["uplift_per_household"].notna()].copy()
     done["label"] = [
@@ -178,10 +193,17 @@ def campaign_chart(effects: pd.DataFrame, title: str) -> go.Figure:
     ]
     done = done.assign(value=done["uplift_per_household"], n=done["households_targeted"])
     done["small_n"] = done["ci_low"].le(0) & done["ci_high"].ge(0)
-    return interval_bars(done, "label", title)
+    return interval_bars(done, "label", title, x_title=x_title, y_title=y_title)
 
 
-def uplift_chart(uplift: pd.DataFrame, title: str, names: Mapping[str, str] | None = None) -> go.Figure:
+def uplift_chart(
+    uplift: pd.DataFrame,
+    title: str,
+    names: Mapping[str, str] | None = None,
+    *,
+    x_title: str = "Extra units (%)",
+    y_title: str = "Promotion",
+) -> go.Figure:
     """Units uplift of each display/mailer class, in percent, with intervals."""
     names = names or {}
     frame = uplift[uplift["units_uplift"].notna()]
@@ -192,7 +214,7 @@ def uplift_chart(uplift: pd.DataFrame, title: str, names: Mapping[str, str] | No
         ci_high=frame["units_ci_high"] * 100,
         n=frame["cells"],
     )
-    return interval_bars(frame, "label", title)
+    return interval_bars(frame, "label", title, x_title=x_title, y_title=y_title)
 
 
 def dip_chart(
@@ -211,10 +233,19 @@ def dip_chart(
         )
     fig.add_hline(y=float(summary["baseline_units_per_day"]), line_dash="dot", line_color=GREY)
     fig.update_layout(legend={"orientation": "h", "y": -0.2}, bargap=0.1)
+    fig.update_xaxes(title=names.get("Day", "Day"), type="category")
+    fig.update_yaxes(title=names.get("Units per day", "Units per day"))
     return fig
 
 
-def attach_chart(rows: pd.DataFrame, title: str, names: Mapping[str, str] | None = None) -> go.Figure:
+def attach_chart(
+    rows: pd.DataFrame,
+    title: str,
+    names: Mapping[str, str] | None = None,
+    *,
+    x_title: str = "Attach rate (%)",
+    y_title: str = "Period",
+) -> go.Figure:
     """A bundle product's attach rate before, during and after the bundle (percent, intervals)."""
     names = names or {}
     frame = rows.assign(
@@ -224,7 +255,7 @@ def attach_chart(rows: pd.DataFrame, title: str, names: Mapping[str, str] | None
         ci_high=rows["ci_high"] * 100,
         n=rows["baskets_with_bundle"],
     )
-    return interval_bars(frame, "label", title)
+    return interval_bars(frame, "label", title, x_title=x_title, y_title=y_title)
 
 
 # -- the report sections ----------------------------------------------------------------------------

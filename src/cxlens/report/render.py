@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 import cxlens
-from cxlens.report.charts import safe_spec
+from cxlens.report.charts import finish, safe_spec
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Section:
 
     def add_chart(self, fig: go.Figure) -> None:
         """Add a figure; its JSON is escaped so that customer text cannot close the script tag."""
-        spec = safe_spec(fig)
+        spec = safe_spec(finish(fig))
         title = fig.layout.title.text or self.title
         self.charts.append(Chart(f"{self.id}-chart-{len(self.charts)}", title, spec))
 

@@ -6,13 +6,75 @@ Every chart is drawn from a frame returned by :mod:`cxlens.text.insights` (its d
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
-from cxlens.report.charts import LAYOUT
+from cxlens.display import DisplayNames, build_names
+from cxlens.report.charts import GOOD_BAD, LAYOUT, _periods
 from cxlens.report.render import Section, TableBlock
 from cxlens.text.insights import aspect_sentiment, heatmap_frame, sentiment_trend
+
+SENTIMENTS = ("negative", "neutral", "positive")
+
+
+def _taxonomy() -> Any:
+    try:
+        from cxlens.text.taxonomy import default_taxonomy
+
+        return default_taxonomy()
+    except Exception:
+        return None
+
+
+def aspect_heatmap(
+    heat: pd.DataFrame,
+    title: str,
+    labels: list[str] | None = None,
+    *,
+    names: DisplayNames | None = None,
+    x_title: str = "Sentiment",
+    y_title: str = "Aspect",
+    scale_title: str = "Share of mentions (red: negative, blue: positive)",
+) -> go.Figure:
+    """Aspect x sentiment heatmap (``aspect``, ``negative``, ``neutral``, ``positive``, ``mentions``),
+    the same in the report and the web app. Cells show each share; colour says good or bad on
+    :data:`GOOD_BAD`: the negative share in red (deeper = more negative), the positive share in blue,
+    neutral white. So "returns 92% negative" is deep red, "price 7% negative" pale red."""
+    names = names or DisplayNames()
+    shares = heat[list(SENTIMENTS)].to_numpy(dtype=float) * 100
+    signed = shares * np.array([-1.0, 0.0, 1.0])
+    fig = go.Figure(
+        go.Heatmap(
+            z=signed,
+            x=labels or list(SENTIMENTS),
+            y=names.many(heat["aspect"], "aspect"),
+            customdata=[[[int(n), v] for v in row] for n, row in zip(heat["mentions"], shares, strict=True)],
+            colorscale=GOOD_BAD,
+            zmin=-100,
+            zmax=100,
+            zmid=0,
+            text=[[f"{v:.0f}%" for v in row] for row in shares],
+            texttemplate="%{text}",
+            hovertemplate="%{y}: %{x} %{customdata[1]:.0f}% of %{customdata[0]:,}<extra></extra>",
+            colorbar={
+                "title": {"text": scale_title, "side": "right"},
+                "tickvals": [-100, 0, 100],
+                "ticktext": ["100%", "0", "100%"],
+            },
+        )
+    )
+    fig.update_layout(
+        title=title,
+        height=110 + 30 * len(heat),
+        yaxis={"autorange": "reversed", "title": y_title},
+        xaxis={"title": x_title, "side": "top"},
+        **LAYOUT,
+    )
+    return fig
 
 
 def text_section(tables: Callable[[str], ir.Table], grain: str = "month") -> Section:
@@ -28,35 +90,29 @@ def text_section(tables: Callable[[str], ir.Table], grain: str = "month") -> Sec
         section.notes.append("No analysed feedback text yet: run `cxlens text analyse`.")
         return section
     heat = heatmap_frame(summary)
-    fig = go.Figure(
-        go.Heatmap(
-            z=heat[["negative", "neutral", "positive"]].to_numpy() * 100,
-            x=["negative", "neutral", "positive"],
-            y=heat.index.tolist(),
-            colorscale="RdBu",
-            zmin=0,
-            zmax=100,
-            text=[
-                [f"{v:.0f}%" for v in row]
-                for row in heat[["negative", "neutral", "positive"]].to_numpy() * 100
-            ],
-            texttemplate="%{text}",
-            hovertemplate="%{y}: %{x} %{z:.0f}%<extra></extra>",
+    names = build_names(taxonomy=_taxonomy())
+    section.add_chart(
+        aspect_heatmap(
+            heat.rename_axis("aspect").reset_index(), "Aspect x sentiment (share of mentions)", names=names
         )
     )
-    fig.update_layout(title="Aspect x sentiment (share of mentions)", height=60 + 30 * len(heat), **LAYOUT)
-    section.add_chart(fig)
     trend = sentiment_trend(tables, grain, own_brand_only=True).to_pandas()
     line = go.Figure(
         go.Scatter(
-            x=trend["period"].astype(str),
+            x=_periods(trend["period"]),
             y=trend["share_negative"] * 100,
             mode="lines+markers",
             customdata=trend["n"],
             hovertemplate="%{x}: %{y:.1f}% negative (n=%{customdata:,})<extra></extra>",
         )
     )
-    line.update_layout(title=f"Share of negative feedback text per {grain}", height=300, **LAYOUT)
+    line.update_layout(
+        title=f"Share of negative feedback text per {grain}",
+        height=300,
+        xaxis={"title": grain.capitalize(), "type": "category"},
+        yaxis={"title": "Negative texts (%)", "rangemode": "tozero"},
+        **LAYOUT,
+    )
     section.add_chart(line)
     worst = heat.sort_values("negative", ascending=False).head(5)
     section.tables.append(
@@ -64,7 +120,7 @@ def text_section(tables: Callable[[str], ir.Table], grain: str = "month") -> Sec
             "Most negative aspects",
             ["aspect", "mentions", "negative", "positive"],
             [
-                [str(a), f"{int(r.mentions):,}", f"{r.negative:.0%}", f"{r.positive:.0%}"]
+                [names(a, "aspect"), f"{int(r.mentions):,}", f"{r.negative:.0%}", f"{r.positive:.0%}"]
                 for a, r in worst.iterrows()
             ],
             numeric={1, 2, 3},
@@ -72,7 +128,7 @@ def text_section(tables: Callable[[str], ir.Table], grain: str = "month") -> Sec
     )
     top = worst.index[0]
     section.findings.append(
-        f"{top.replace('_', ' ').capitalize()} draws the most negative comments: "
+        f"{names(top, 'aspect')} draws the most negative comments: "
         f"{worst.loc[top, 'negative']:.0%} "
         f"of {int(worst.loc[top, 'mentions']):,} mentions."
     )

@@ -21,6 +21,7 @@ import pandas as pd
 from fastapi import HTTPException, Query
 
 from cxlens.analyse import metrics as m
+from cxlens.display import DisplayNames, workspace_names
 from cxlens.ops import OpsStore
 from cxlens.storage.workspace import Workspace
 from cxlens.web.auth import Principal
@@ -294,6 +295,57 @@ def _stores(ws: Workspace, opts: dict[str, Any], metric: m.MetricName) -> pd.Dat
     score = table["value"] if spec.higher_is_better else -table["value"]
     table["rank"] = score.where(~table["small_n"]).rank(method="min", ascending=False).astype("Int64")
     return table[[*cols, "vs_rest", "p_value"]].reset_index(drop=True)
+
+
+def chain_vs_stores(
+    ws: Workspace, filters: Filters, who: Principal, metric: m.MetricName = "nps"
+) -> pd.DataFrame:
+    """The chain's figure next to the stores' own, and the channel split that explains a gap: rows
+    ``scope`` ("chain": every answer; "stores": answers about a store; "channel": one per channel),
+    ``channel``, ``n``, ``value``, ``ci_low``, ``ci_high``, ``small_n``. Online answers name no
+    store, so they count in the chain's figure only. Empty for a store manager (their figures are
+    their stores') or when every answer names a store."""
+    if who.stores is not None or metric not in shown_metrics(ws):
+        return pd.DataFrame(columns=CHAIN_COLUMNS)
+    opts = metric_options(filters, who)
+    return CACHE.get(ws, ("chain", metric, _scope_key(filters, who)), lambda: _chain(ws, opts, metric))
+
+
+CHAIN_COLUMNS = ["scope", "channel", "n", "value", "ci_low", "ci_high", "small_n"]
+
+
+def _chain(ws: Workspace, opts: dict[str, Any], metric: m.MetricName) -> pd.DataFrame:
+    tables, jm = _tables(ws), ws.journey_map
+    try:
+        chain = m.metric_table(tables, metric, [], None, journey_map=jm, **opts)
+        channels = m.metric_table(tables, metric, ["channel"], None, journey_map=jm, **opts)
+        stores = m.metric_table(tables, metric, ["store_id"], None, journey_map=jm, **opts)
+    except ValueError:
+        return pd.DataFrame(columns=CHAIN_COLUMNS)
+    stores = stores[stores["store_id"].notna()]
+    if chain.empty or stores.empty or int(stores["n"].sum()) >= int(chain["n"].sum()):
+        return pd.DataFrame(columns=CHAIN_COLUMNS)
+    n = int(stores["n"].sum())
+    # NPS, shares and means are averages over answers, so the stores' pooled value is n-weighted
+    pooled = float((stores["value"] * stores["n"]).sum() / n)
+    rows = [
+        {**chain.iloc[0][["n", "value", "ci_low", "ci_high", "small_n"]].to_dict(), "scope": "chain"},
+        {"scope": "stores", "n": n, "value": pooled, "ci_low": None, "ci_high": None, "small_n": n < 30},
+    ]
+    for rec in channels.sort_values("n", ascending=False).to_dict("records"):
+        rows.append({**rec, "scope": "channel"})
+    out = pd.DataFrame(rows)
+    for col in CHAIN_COLUMNS:
+        if col not in out:
+            out[col] = None
+    return out[CHAIN_COLUMNS]
+
+
+def display_names(ws: Workspace, locale: str = "en") -> DisplayNames:
+    """Display names of ids (stores, touchpoints, channels, aspects...) in ``locale``, cached per
+    data version (the stores table may change)."""
+    names: DisplayNames = CACHE.get(ws, ("names", locale), lambda: workspace_names(ws, locale))
+    return names
 
 
 def filter_choices(ws: Workspace, who: Principal) -> dict[str, list[str]]:

@@ -17,8 +17,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
+from cxlens import display
 from cxlens.analyse import metrics as m
-from cxlens.report.charts import interval_bars, safe_spec, trend_lines
+from cxlens.report.charts import finish, interval_bars, safe_spec, trend_lines
 from cxlens.web import figures, staff_i18n
 from cxlens.web.auth import PageUser, Principal, safe_next
 from cxlens.web.deps import State
@@ -48,7 +49,7 @@ def plotly_script() -> Response:
 def figure_json(fig: Any) -> Markup:
     """A figure as JSON that is safe inside a ``<script type="application/json">`` block, with
     data strings shown as text (see :func:`cxlens.report.charts.safe_spec`)."""
-    return Markup(safe_spec(fig))
+    return Markup(safe_spec(finish(fig, display.PAGE_LOCALE.get())))
 
 
 def fmt(value: Any, digits: int = 1) -> str:
@@ -62,15 +63,35 @@ def page_context(
     request: Request, state: State, who: Principal, filters: Filters, page: str
 ) -> dict[str, Any]:
     """What every filtered staff page's template needs: user, page, filters, choices, query."""
+    locale = staff_i18n.staff_locale(request)
+    display.PAGE_LOCALE.set(locale)
+    names = figures.display_names(state.workspace, locale)
+    choices = figures.filter_choices(state.workspace, who)
     return {
         "user": who,
         "page": page,
         "filters": filters,
-        "choices": figures.filter_choices(state.workspace, who),
+        "choices": choices,
+        # (id, name) per filter: the store filter lists store names, the values stay ids
+        "options": {key: _options(names, key, values, locale) for key, values in choices.items()},
+        "names": names,
         "query": urlencode(filters.query()),
-        "fmt": fmt,
+        "fmt": lambda value, digits=1: display.number(value, locale, digits),
+        "money": lambda value, digits=0: display.money(value, locale, digits=digits),
         "counts": figures.table_counts(state.workspace),
     }
+
+
+def _options(names: display.DisplayNames, key: str, values: list[str], locale: str) -> list[tuple[str, str]]:
+    """(value, shown) pairs of a filter; loyalty tiers as the loyalty pages name them ("金卡")."""
+    if key != "segment":
+        return names.options(values, FILTER_KINDS[key])
+    _ = staff_i18n.translator(locale)
+    return sorted(((v, _(v) if _(v) != v else names(v, "segment")) for v in values), key=lambda p: p[1])
+
+
+#: The kind of id each filter holds (for its display names).
+FILTER_KINDS = {"channel": "channel", "region": "region", "store_id": "store", "segment": "segment"}
 
 
 @router.get("/app", response_class=HTMLResponse)
@@ -88,12 +109,14 @@ def overview(request: Request, state: State, who: PageUser, filters: FiltersDep)
         if not part.empty:
             spec = m.METRICS[metric]
             unit = _("points") if spec.unit == "points" else spec.unit
-            title = _("{metric} by month ({unit})", metric=spec.label, unit=unit)
-            chart = trend_lines(part, "period", title, value_range=spec.range)
+            title = _("{metric} by month ({unit})", metric=_(spec.label), unit=unit)
+            chart = trend_lines(
+                part, "period", title, value_range=spec.range, y_title=_(spec.label), x_title=_("Month")
+            )
             charts.append((f"trend-{metric}", figure_json(chart)))
     ctx.update(headline=figures.records(head), charts=charts, has_scores=bool(shown))
     ctx["period"] = pd.Timestamp(head["period"].iloc[0]).strftime("%Y-%m") if not head.empty else None
-    ctx["missing"] = [m.METRICS[x].label for x in figures.OVERVIEW_METRICS if x not in shown]
+    ctx["missing"] = [_(m.METRICS[x].label) for x in figures.OVERVIEW_METRICS if x not in shown]
     partial = not head.empty and bool(head["partial"].iloc[0])
     last = pd.Timestamp(head["period_end"].iloc[0]) - pd.Timedelta(days=1) if partial else None
     ctx["partial_to"] = last.strftime("%Y-%m-%d") if last is not None else None
@@ -116,10 +139,16 @@ def stores(
     table = figures.stores(state.workspace, filters, who, chosen)
     charts = []
     if not table.empty:  # small-n stores are drawn grey, after the ranked ones
-        labelled = table.assign(label=table["store_name"].fillna(table["store_id"]).astype(str))
-        chart = interval_bars(labelled, "label", _("{metric} by store", metric=m.METRICS[chosen].label))
+        labelled = table.assign(label=ctx["names"].many(table["store_id"], "store"))
+        label = _(m.METRICS[chosen].label)
+        chart = interval_bars(
+            labelled, "label", _("{metric} by store", metric=label), x_title=label, y_title=_("Store")
+        )
         charts.append(("stores-chart", figure_json(chart)))
-    ctx.update(rows=figures.records(table), metric=chosen, spec=m.METRICS[chosen], charts=charts)
+    rows = figures.records(table.assign(store_name=ctx["names"].many(table["store_id"], "store")))
+    ctx.update(rows=rows, metric=chosen, spec=m.METRICS[chosen], charts=charts)
+    chain = figures.chain_vs_stores(state.workspace, filters, who, chosen)
+    ctx["chain"] = figures.records(chain)
     ctx.update(
         metrics=figures.shown_metrics(state.workspace), labels={k: v.label for k, v in m.METRICS.items()}
     )

@@ -138,42 +138,51 @@ def drivers_page(
     """Priority matrix, driver importance with intervals, revenue at risk and the competitor heatmap."""
     _ = translator(staff_locale(request))
     ws = state.workspace
+    ctx = page_context(request, state, who, filters, "drivers")
+    names = ctx["names"]
     data = drivers_data(ws, filters, who, outcome)
     frame = data["frame"]
+    shown = frame.assign(driver=names.drivers(frame["driver"]), name=names.drivers(frame["driver"]))
     bench = benchmark_data(ws, filters, who)
     charts = []
+    quadrants = {q: _(q) for q in ("fix first", "keep up", "monitor", "possible overkill")}
     if not frame.empty:
-        charts.append(
-            (
-                "drivers-matrix",
-                figure_json(priority_matrix_chart(frame, _("Priority matrix: importance x performance"))),
-            )
+        matrix = priority_matrix_chart(
+            shown,
+            _("Priority matrix: importance x performance"),
+            x_title=_("Performance (share performing well)"),
+            y_title=_("Importance (% of explained variance)"),
+            quadrant_names=quadrants,
         )
-        charts.append(
-            (
-                "drivers-importance",
-                figure_json(
-                    importance_chart(
-                        frame, _("Driver importance (share of explained variance, 95% interval)")
-                    )
-                ),
-            )
+        charts.append(("drivers-matrix", figure_json(matrix)))
+        importance = importance_chart(
+            shown,
+            _("Driver importance (share of explained variance, 95% interval)"),
+            x_title=_("Share of explained variance (%)"),
+            y_title=_("Driver"),
         )
+        charts.append(("drivers-importance", figure_json(importance)))
     competitors = bench[bench["brand"] != OURS] if not bench.empty else bench
     if not competitors.empty:
-        charts.append(
-            (
-                "drivers-benchmark",
-                figure_json(benchmark_heatmap(bench, _("Competitors against us: share positive (points)"))),
-            )
+        heat = benchmark_heatmap(
+            bench,
+            _("Competitors against us: share positive (points)"),
+            x_title=_("Competitor"),
+            y_title=_("Indicator"),
+            scale_title=_("Competitor − us (points; red: they are ahead)"),
+            names=names,
         )
-    ctx = page_context(request, state, who, filters, "drivers")
+        charts.append(("drivers-benchmark", figure_json(heat)))
     ctx |= {
         "pct": _pct,
         "outcome": outcome,
-        "drivers": figures.records(frame),
+        "drivers": figures.records(shown),
         "model": data,
-        "benchmark": figures.records(competitors),
+        "benchmark": figures.records(
+            competitors.assign(indicator=names.many(competitors["indicator"], "aspect"))
+            if not competitors.empty
+            else competitors
+        ),
         "charts": charts,
         "api_query": urlencode({**filters.query(), "outcome": outcome}),
     }

@@ -10,6 +10,7 @@ characters removed) reach chart JSON, which :func:`figure_json` makes safe insid
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -18,9 +19,11 @@ import plotly.graph_objects as go
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from cxlens import display
 from cxlens.report.charts import BLUE, LAYOUT
 from cxlens.report.customers_section import segment_chart
 from cxlens.report.journey_section import emotion_figure, funnel_figure, sankey_figure
+from cxlens.report.text_section import aspect_heatmap
 from cxlens.web import figures
 from cxlens.web import insight_figures as fx
 from cxlens.web.auth import ApiUser, PageUser
@@ -97,28 +100,15 @@ TopicLanguage = Annotated[
 # -- charts -------------------------------------------------------------------------------------
 
 
-def heatmap_figure(heat: pd.DataFrame, title: str, labels: list[str]) -> go.Figure:
-    """Aspect x sentiment heatmap (share of each aspect's mentions, percent) from :func:`fx.aspects`."""
-    z = heat[list(fx.SENTIMENTS)].to_numpy(dtype=float) * 100
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=labels,
-            y=heat["aspect"].astype(str).str.replace("_", " ").tolist(),
-            customdata=[[int(n)] * len(labels) for n in heat["mentions"]],
-            colorscale="Blues",
-            zmin=0,
-            zmax=100,
-            text=[[f"{v:.0f}%" for v in row] for row in z],
-            texttemplate="%{text}",
-            hovertemplate="%{y}: %{x} %{z:.0f}% of %{customdata:,}<extra></extra>",
-        )
-    )
-    fig.update_layout(title=title, height=90 + 30 * len(heat), yaxis={"autorange": "reversed"}, **LAYOUT)
-    return fig
+def heatmap_figure(heat: pd.DataFrame, title: str, labels: list[str], **titles: Any) -> go.Figure:
+    """Aspect x sentiment heatmap from :func:`fx.aspects`: the report's chart (red = negative share,
+    blue = positive share), with the page's names and labels."""
+    return aspect_heatmap(heat, title, labels, **titles)
 
 
-def topic_figure(trend: pd.DataFrame, title: str) -> go.Figure:
+def topic_figure(
+    trend: pd.DataFrame, title: str, *, x_title: str = "Month", y_title: str = "Share of texts (%)"
+) -> go.Figure:
     """One line per topic: its share of each month's texts (percent) from :func:`fx.topic_trends`;
     the 95% interval and counts are in the hover (bands would hide each other)."""
     fig = go.Figure()
@@ -145,16 +135,27 @@ def topic_figure(trend: pd.DataFrame, title: str) -> go.Figure:
     fig.update_layout(
         title=title,
         height=420,
-        yaxis={"title": "%", "rangemode": "tozero"},
+        yaxis={"title": y_title, "rangemode": "tozero"},
+        xaxis={"title": x_title, "type": "category"},
         legend={"orientation": "h", "y": -0.15},
         **LAYOUT,
     )
     return fig
 
 
-def band_figure(bins: pd.DataFrame, title: str, x_title: str, digits: int = 0) -> go.Figure:
-    """Customers per band (from :func:`fx.clv_distribution` or :func:`fx.churn_distribution`)."""
-    labels = [f"{lo:,.{digits}f}–{hi:,.{digits}f}" for lo, hi in zip(bins["low"], bins["high"], strict=True)]
+def band_figure(
+    bins: pd.DataFrame,
+    title: str,
+    x_title: str,
+    digits: int = 0,
+    *,
+    y_title: str = "Customers",
+    label: Callable[[float], str] | None = None,
+) -> go.Figure:
+    """Customers per band (from :func:`fx.clv_distribution` or :func:`fx.churn_distribution`);
+    ``label`` formats a band's ends (money for customer value)."""
+    show = label or (lambda v: f"{v:,.{digits}f}")
+    labels = [f"{show(lo)}–{show(hi)}" for lo, hi in zip(bins["low"], bins["high"], strict=True)]
     fig = go.Figure(
         go.Bar(
             x=labels,
@@ -163,7 +164,13 @@ def band_figure(bins: pd.DataFrame, title: str, x_title: str, digits: int = 0) -
             hovertemplate="%{x}: %{y:,}<extra></extra>",
         )
     )
-    fig.update_layout(title=title, height=320, xaxis={"title": x_title}, **LAYOUT)
+    fig.update_layout(
+        title=title,
+        height=340,
+        xaxis={"title": x_title, "type": "category"},
+        yaxis={"title": y_title},
+        **LAYOUT,
+    )
     return fig
 
 
@@ -181,6 +188,16 @@ def journey_page(request: Request, state: State, who: PageUser, filters: Filters
     scope = fx.scope_of(ws, filters, who)
     ctx = page_context(request, state, who, filters, "journey")
     jmap = fx.journey_map(ws, scope)
+    names = ctx["names"]
+    if not jmap.empty:  # the map cards in the reader's language
+        jmap = jmap.assign(
+            stage_name=names.many(jmap["stage"], "stage"),
+            touchpoint_name=names.many(jmap["touchpoint"], "touchpoint"),
+            channels=[
+                ", ".join(names(c.strip(), "channel") for c in str(v).split(",") if c.strip())
+                for v in jmap["channels"]
+            ],
+        )
     stages = [
         (str(rows["stage_name"].iloc[0]), figures.records(rows))
         for _stage, rows in jmap.groupby("stage", sort=False)
@@ -188,15 +205,18 @@ def journey_page(request: Request, state: State, who: PageUser, filters: Filters
     charts = []
     links = fx.sankey(ws, scope)
     if not links.empty:
-        charts.append(("journey-sankey", figure_json(sankey_figure(links, _("Journey paths by stage")))))
+        sankey = sankey_figure(links, _("Journey paths by stage"), names)
+        charts.append(("journey-sankey", figure_json(sankey)))
     funnel = fx.funnel(ws, scope)
     if not funnel.empty:
-        title = _("Funnel: {steps}", steps=" → ".join(funnel["step"].astype(str)))
-        charts.append(("journey-funnel", figure_json(funnel_figure(funnel, title))))
+        title = _("Funnel: {steps}", steps=" → ".join(names.many(funnel["step"], "touchpoint")))
+        fig = funnel_figure(funnel, title, names, x_title=_("Journeys"), y_title=_("Step"))
+        charts.append(("journey-funnel", figure_json(fig)))
     curve = fx.emotions(ws, scope)
     if not curve.empty:
         title = _("Emotion curve by stage (0 = worst, 1 = best; 95% intervals)")
-        charts.append(("journey-emotions", figure_json(emotion_figure(curve, title))))
+        fig = emotion_figure(curve, title, names, y_title=_("0 = worst, 1 = best"), x_title=_("Stage"))
+        charts.append(("journey-emotions", figure_json(fig)))
     ctx.update(stages=stages, charts=charts, journeys=int(links[links["step"] == 1]["n"].sum()))
     return state.templates.TemplateResponse(request, "app_journey.html.j2", ctx)
 
@@ -219,13 +239,23 @@ def voc_page(
     if not heat.empty:
         labels = [_("negative"), _("neutral"), _("positive")]
         title = _("Aspect × sentiment (share of mentions)")
-        charts.append(("voc-aspects", figure_json(heatmap_figure(heat, title, labels))))
+        fig = heatmap_figure(
+            heat,
+            title,
+            labels,
+            names=ctx["names"],
+            x_title=_("Sentiment"),
+            y_title=_("Aspect"),
+            scale_title=_("Share of mentions (red: negative, blue: positive)"),
+        )
+        charts.append(("voc-aspects", figure_json(fig)))
     languages = fx.text_languages(ws, scope)
     trend = fx.topic_trends(ws, scope, topic_language or None)
     topic_charts = []
     if not trend.empty:
         title = _("Topics per month ({language} texts, % of texts)", language=str(trend["language"].iloc[0]))
-        topic_charts.append(("voc-topics", figure_json(topic_figure(trend, title))))
+        fig = topic_figure(trend, title, x_title=_("Month"), y_title=_("Share of texts (%)"))
+        topic_charts.append(("voc-topics", figure_json(fig)))
     rows, total = fx.verbatims(ws, scope, search)
     base = {**filters.query(), **_search_query(search)}
     pages = max(1, -(-total // search.per_page))
@@ -263,16 +293,24 @@ def customers_page(request: Request, state: State, who: PageUser, filters: Filte
     segs = fx.segments(ws, scope)
     value, risk = fx.clv_distribution(ws, scope), fx.churn_distribution(ws, scope)
     charts = []
+    locale = staff_locale(request)
     if not segs.empty:
         fig = segment_chart(segs.assign(segment=[_(str(s)) for s in segs["segment"]]))
         fig.update_layout(title=_("Customers per RFM segment"), height=max(300, 34 * len(segs) + 80))
+        fig.update_xaxes(title=_("Customers"))
+        fig.update_yaxes(title=_("Segment"))
         charts.append(("customers-segments", figure_json(fig)))
     if not value.empty:
         title = _("Predicted value per customer, next {days} days", days=fx.HORIZON_DAYS)
-        charts.append(("customers-clv", figure_json(band_figure(value, title, _("Predicted value")))))
+        x_title = f"{_('Predicted value')} ({display.currency_symbol(locale)})"
+        fig = band_figure(
+            value, title, x_title, y_title=_("Customers"), label=lambda v: display.money(v, locale)
+        )
+        charts.append(("customers-clv", figure_json(fig)))
     if not risk.empty:
         title = _("Customers by churn risk (no purchase in the next {days} days)", days=fx.HORIZON_DAYS)
-        charts.append(("customers-churn", figure_json(band_figure(risk, title, _("Churn probability"), 1))))
+        fig = band_figure(risk, title, _("Churn probability"), 1, y_title=_("Customers"))
+        charts.append(("customers-churn", figure_json(fig)))
     top = fx.top_value(ws, scope)
     ctx.update(
         charts=charts,

@@ -52,6 +52,12 @@ def _names(_: Any) -> dict[str, str]:
         "(left)": _("(left)"),
         "members": _("members"),
         "active members": _("active members"),
+        "Month": _("Month"),
+        "Members": _("Members"),
+        "Points": _("Points"),
+        "Balance": _("Balance"),
+        "Day": _("Day"),
+        "Units per day": _("Units per day"),
         "earned": _("earned"),
         "burned": _("burned"),
         "expired": _("expired"),
@@ -163,12 +169,25 @@ def promotions_page(request: Request, state: State, who: PageUser, filters: Filt
         chart_list.append(
             (
                 "promo-campaigns",
-                figure_json(charts.campaign_chart(effects, _("Extra spend per targeted customer"))),
+                figure_json(
+                    charts.campaign_chart(
+                        effects,
+                        _("Extra spend per targeted customer"),
+                        x_title=_("Extra spend per customer"),
+                        y_title=_("Campaign"),
+                    )
+                ),
             )
         )
     uplift = lf.features(ws, scope)
     if uplift["units_uplift"].notna().any():
-        fig = charts.uplift_chart(uplift, _("Extra units sold on display and in the mailer (%)"), names)
+        fig = charts.uplift_chart(
+            uplift,
+            _("Extra units sold on display and in the mailer (%)"),
+            names,
+            x_title=_("Extra units (%)"),
+            y_title=_("Promotion"),
+        )
         chart_list.append(("promo-features", figure_json(fig)))
     dip_list = lf.dips(ws, scope)
     for i, (summary, daily) in enumerate(dip_list):
@@ -180,7 +199,8 @@ def promotions_page(request: Request, state: State, who: PageUser, filters: Filt
             best = part.sort_values("lift_vs_before", ascending=False)["product_id"].iloc[0]
             rows = part[part["product_id"] == best]
             title = _("Attach rate (%): {product}", product=rows["name"].iloc[0])
-            chart_list.append((f"promo-bundle-{i}", figure_json(charts.attach_chart(rows, title, names))))
+            fig = charts.attach_chart(rows, title, names, x_title=_("Attach rate (%)"), y_title=_("Period"))
+            chart_list.append((f"promo-bundle-{i}", figure_json(fig)))
     ctx.update(
         charts=chart_list,
         campaigns=figures.records(effects),

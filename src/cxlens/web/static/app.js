@@ -11,6 +11,10 @@
       const target = document.getElementById(block.id.slice(0, -5));
       if (!target) continue;
       const fig = JSON.parse(block.textContent);
+      // a chart keeps the width its labels need (layout.meta.minWidth, set by the chart rules);
+      // on a narrower screen its frame scrolls sideways instead of piling or cutting labels
+      const minWidth = fig.layout && fig.layout.meta && fig.layout.meta.minWidth;
+      if (minWidth) target.style.minWidth = `${minWidth}px`;
       window.Plotly.newPlot(target, fig.data, fig.layout, { responsive: true, displaylogo: false });
     }
   }
