@@ -422,6 +422,13 @@ def test_the_matrix_finds_every_staff_route(app_env: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
+def assert_unique_ids(html: str, url: str) -> None:
+    """No element id twice on a page: a chart whose id repeats an anchor's is drawn into the anchor."""
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    assert not repeated, (url, repeated)
+
+
 def test_authorisation_matrix_every_endpoint_every_role(app_env: dict[str, Any]) -> None:
     """Every staff API GET route and page (found from ``app.routes``) × every role, through a
     session and an API key; a store manager asking for another store's data gets a 403."""
@@ -463,6 +470,7 @@ def test_authorisation_matrix_every_endpoint_every_role(app_env: dict[str, Any])
                     assert reply.headers["location"].startswith("/login")
                 elif _allowed(route, role):
                     assert reply.status_code in ok, (role, url, reply.status_code, reply.text[:300])
+                    assert_unique_ids(reply.text, url)
                 else:
                     assert reply.status_code == 403, (role, url)
                     assert reply.headers["content-type"].startswith("text/html")

@@ -293,7 +293,10 @@ def test_plans_page_and_effect_api_match_pandas(env: dict[str, Any], ids: dict[s
     assert page.status_code == 200
     assert "Greeting training" in page.text
     assert f"{effect['estimate']:,.2f}" in page.text
-    assert 'id="plan-' in page.text
+    assert f'id="plan-{ids["plan"]}"' in page.text  # the anchor the editors redirect to
+    assert f'id="plan-chart-{ids["plan"]}"' in page.text
+    anchors = re.findall(r'\sid="([^"]+)"', page.text)
+    assert len(anchors) == len(set(anchors))  # a repeated id draws the chart into the table cell
 
 
 def test_empty_stores_answer_200(tmp_path: Path) -> None:

@@ -302,7 +302,7 @@ def plans_page(request: Request, state: State, who: PageUser) -> Response:
             frame = series.rename(columns={"mean": "value"})
             fig = trend_lines(frame, "period", f"{plan.name}: {plan.metric} (mean)", series="group")
             fig.add_vline(x=plan.start_date.isoformat(), line_dash="dash", line_color="#6b7280")
-            charts.append((f"plan-{plan.plan_id}", figure_json(fig)))
+            charts.append((f"plan-chart-{plan.plan_id}", figure_json(fig)))
     return _page(request, state, who, "app_plans.html.j2", "plans", rows=rows, charts=charts, fmt=fmt)
 
 
