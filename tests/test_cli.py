@@ -132,6 +132,47 @@ def test_error_messages_print_square_brackets_as_they_are(capsys) -> None:  # ty
     assert "'[b]x[/b]'" in printed
 
 
+def test_tables_for_people_show_names_and_json_keeps_the_ids(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COLUMNS", "200")
+    data_dir = str(tmp_path / "d")
+    stores = tmp_path / "stores.csv"
+    stores.write_text("store_id,name\nS001,Harbour Street\nS002,Central Mall\n")
+    fb = tmp_path / "fb.csv"
+    rows = ["feedback_id,submitted_at,source,store_id,touchpoint,channel,nps"]
+    rows += [
+        f"a{i},2025-01-{1 + i % 28:02d},survey,S00{1 + i % 2},checkout_queue,store,{i % 11}"
+        for i in range(40)
+    ]
+    fb.write_text("\n".join(rows) + "\n")
+    for table, path in (("stores", stores), ("feedback", fb)):
+        assert runner.invoke(app, ["--data-dir", data_dir, "ingest", table, str(path)]).exit_code == 0
+    base = [
+        "--data-dir",
+        data_dir,
+        "analyse",
+        "metrics",
+        "-b",
+        "store_id",
+        "-b",
+        "touchpoint",
+        "-b",
+        "channel",
+    ]
+    table = runner.invoke(app, base)
+    assert table.exit_code == 0, table.output
+    lines = [line for line in table.output.splitlines() if "S001" in line]
+    [line] = lines
+    assert "Harbour Street" in line
+    assert "Store checkout queue" in line
+    assert "checkout_queue" not in table.output
+    records = json.loads(runner.invoke(app, [*base, "-o", "json"]).output)
+    assert {(r["store_id"], r["touchpoint"], r["channel"]) for r in records} == {
+        ("S001", "checkout_queue", "store"),
+        ("S002", "checkout_queue", "store"),
+    }
+    assert all("store" not in r for r in records)
+
+
 def test_store_ids_are_checked_against_the_stores_table(tmp_path: Path) -> None:
     data_dir = str(tmp_path / "d")
 

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
     from rich.table import Table as RichTable
 
+    from cxlens.display import DisplayNames
     from cxlens.storage.workspace import Workspace
 
 #: Help panels: the four steps of customer experience management, plus workspace chores, in the
@@ -46,6 +48,13 @@ err = Console(stderr=True)
 
 #: The values of ``--output``: a table for people, JSON or CSV for programs.
 OUTPUTS = ("table", "json", "csv")
+
+#: The workspace a command has open (tables for people show its names for ids) and its names.
+_OPEN: ContextVar[Workspace | None] = ContextVar("cxlens_cli_workspace", default=None)
+_NAMES: dict[int, DisplayNames] = {}
+#: Id columns a table for people shows by name (JSON and CSV keep the ids); ``store_id`` keeps
+#: its id (the value ``--store`` takes) with the store's name in a column beside it.
+NAMED_COLUMNS = {"touchpoint": "touchpoint", "stage": "stage", "channel": "channel", "aspect": "aspect"}
 
 
 def _output(value: str) -> str:
@@ -113,6 +122,7 @@ def open_workspace(read_only: bool = False) -> Iterator[Workspace]:
         ws = Workspace(state.data_dir, state.journey_map, read_only=read_only)
     except JourneyMapError as exc:
         raise fail(str(exc)) from None
+    token = _OPEN.set(ws)
     try:
         yield ws
     except (StoreLockedError, LegacyStoreError) as exc:
@@ -124,7 +134,41 @@ def open_workspace(read_only: bool = False) -> Iterator[Workspace]:
         hint = f" ({ws.read_only_reason})" if ws.read_only and isinstance(exc, OSError) else ""
         raise fail(message + hint) from None
     finally:
+        _OPEN.reset(token)
+        _NAMES.pop(id(ws), None)
         ws.close()
+
+
+def _names() -> DisplayNames | None:
+    """Display names of the open workspace (journey map, taxonomy, stores); None outside one."""
+    ws = _OPEN.get()
+    if ws is None:
+        return None
+    if id(ws) not in _NAMES:
+        from cxlens.display import workspace_names
+
+        _NAMES[id(ws)] = workspace_names(ws)
+    return _NAMES[id(ws)]
+
+
+def for_people(df: pd.DataFrame) -> pd.DataFrame:
+    """A result frame as a table for people shows it: touchpoints, stages, channels, aspects and
+    key drivers by name, and each store's name beside its id (the frame itself is unchanged)."""
+    wanted = [c for c in (*NAMED_COLUMNS, "driver", "store_id") if c in df.columns]
+    names = _names() if wanted else None
+    if names is None:
+        return df
+    df = df.copy()
+    for col in wanted:
+        if col == "driver":
+            df[col] = names.drivers(df[col])
+        elif col == "store_id":
+            shown = names.many(df[col], "store")
+            if any(n != str(v) for n, v in zip(shown, df[col], strict=True)) and "store" not in df.columns:
+                df.insert(list(df.columns).index(col) + 1, "store", shown)
+        else:
+            df[col] = names.many(df[col], NAMED_COLUMNS[col])
+    return df
 
 
 @contextmanager
@@ -247,6 +291,7 @@ def print_frame(
 
     if table_columns is not None:
         df = df[[c for c in table_columns if c in df.columns]]
+    df = for_people(df)
     table = RichTable(title=title or None)
     for col in df.columns:
         numeric = pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col])
