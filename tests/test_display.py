@@ -107,3 +107,37 @@ def test_numbers_in_full_with_locale_separators() -> None:
     assert number(145269, "ru").replace("\xa0", " ") == "145 269"
     assert number(-0.04, digits=1) == "0.0"
     assert display.separators("en") == ".,"
+
+
+def test_customer_names_where_on_file_and_ids_where_not(tmp_path: Path) -> None:
+    from cxlens.storage.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    frame = pd.DataFrame({"customer_id": ["C1", "C2", "C3"], "value": [3.0, 2.0, 1.0]})
+    assert display.with_customer_names(ws, frame) is frame  # no customers table yet
+    ws.ingest("customers", pd.DataFrame({"customer_id": ["C9"]}))
+    assert display.with_customer_names(ws, frame) is frame  # customers, but none of these on file
+    ws.ingest("customers", pd.DataFrame({"customer_id": ["C1", "C2"], "name": ["Ana Lima", None]}))
+    named = display.with_customer_names(ws, frame)
+    assert list(named.columns) == ["customer_id", "name", "value"]
+    assert named["name"].tolist() == ["Ana Lima", None, None]
+    assert display.customer_names(ws.table, ["C1", "C3"]) == {"C1": "Ana Lima"}
+    ws.close()
+
+
+def test_demo_customers_have_names_in_their_language(tmp_path: Path) -> None:
+    from cxlens.demo._names import customer_names
+
+    codes = ("en", "zh", "ja", "ko", "ru", "pt", "es")
+    names = customer_names(
+        pd.Series(range(1, 8)).to_numpy(), pd.Series(range(7)).to_numpy(), codes
+    ).to_pylist()
+    assert " " in names[0]
+    assert names[0].isascii()
+    assert all("\u4e00" <= ch <= "\u9fff" for ch in names[1])  # Chinese: family name first, no space
+    assert " " in names[2]  # Japanese: family name, a space, given name
+    assert all("\uac00" <= ch <= "\ud7a3" for ch in names[3])  # Hangul
+    assert all(ch == " " or "\u0400" <= ch <= "\u04ff" for ch in names[4])  # Cyrillic
+    assert names[6].isascii()  # no list for Spanish: English names
+    again = customer_names(pd.Series(range(1, 8)).to_numpy(), pd.Series(range(7)).to_numpy(), codes)
+    assert again.to_pylist() == names  # from the customer number alone

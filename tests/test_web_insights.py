@@ -275,6 +275,13 @@ def test_customer_api_rows_equal_the_customer_analytics(env: dict[str, Any]) -> 
     top = _rows(env, "/api/v1/customers/top-value")
     assert top["clv"].is_monotonic_decreasing
     assert top["rank"].tolist() == list(range(1, 21))
+    # people, not ids: each listed customer's name from the customers table, on the page as well
+    on_file = _sql(ws, "SELECT customer_id, name FROM customers").set_index("customer_id")["name"]
+    for listed in (risk, top):
+        assert listed["name"].tolist() == on_file.loc[listed["customer_id"]].tolist()
+        assert listed["name"].notna().all()
+    page = env["admin"].get("/app/customers").text
+    assert f"{top['name'][0]}<br><small>{top['customer_id'][0]}</small>" in page
     gold = _rows(env, "/api/v1/customers/at-risk?segment=gold")
     tiers = _sql(ws, "SELECT customer_id FROM customers WHERE loyalty_tier = 'gold'")["customer_id"]
     assert set(gold["customer_id"]) <= set(tiers)

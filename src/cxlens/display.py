@@ -247,3 +247,39 @@ def label_column(frame: Any, column: str, names: DisplayNames, kind: str | None 
 def named(mapping: Mapping[str, Any], names: DisplayNames, kind: str | None = None) -> dict[str, Any]:
     """A mapping with its keys as display names."""
     return {names(k, kind): v for k, v in mapping.items()}
+
+
+def customer_names(tables: Any, ids: Iterable[Any]) -> dict[str, str]:
+    """customer_id -> name for the given customers, from a workspace or a table getter (only those
+    with a name on file; empty when the customers table has no names, as in most exports)."""
+    wanted = sorted({str(i) for i in ids if i is not None and str(i) != "<NA>"})
+    if not wanted:
+        return {}
+    get = tables.table if hasattr(tables, "table") else tables
+    try:
+        table = get("customers")
+    except Exception:  # no customers table loaded: ids stay as they are
+        return {}
+    if "name" not in table.columns:
+        return {}
+    rows = (
+        table.filter(table.customer_id.isin(wanted) & table.name.notnull())
+        .select("customer_id", "name")
+        .to_pandas()
+    )
+    return {str(c): str(n) for c, n in zip(rows["customer_id"], rows["name"], strict=True) if str(n).strip()}
+
+
+def with_customer_names(tables: Any, frame: Any) -> Any:
+    """``frame`` with a ``name`` column after ``customer_id`` (None where no name is on file), so
+    staff see people, not ids; unchanged when no customer in it has a name."""
+    if "customer_id" not in frame.columns or "name" in frame.columns or frame.empty:
+        return frame
+    found = customer_names(tables, frame["customer_id"])
+    if not found:
+        return frame
+    out = frame.copy()
+    out.insert(
+        list(out.columns).index("customer_id") + 1, "name", [found.get(str(c)) for c in out["customer_id"]]
+    )
+    return out

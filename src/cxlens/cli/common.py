@@ -52,6 +52,8 @@ OUTPUTS = ("table", "json", "csv")
 #: The workspace a command has open (tables for people show its names for ids) and its names.
 _OPEN: ContextVar[Workspace | None] = ContextVar("cxlens_cli_workspace", default=None)
 _NAMES: dict[int, DisplayNames] = {}
+#: Longer tables of customers are shown without looking their names up.
+MAX_NAMED_CUSTOMERS = 10_000
 #: Id columns a table for people shows by name (JSON and CSV keep the ids); ``store_id`` keeps
 #: its id (the value ``--store`` takes) with the store's name in a column beside it.
 NAMED_COLUMNS = {"touchpoint": "touchpoint", "stage": "stage", "channel": "channel", "aspect": "aspect"}
@@ -153,7 +155,13 @@ def _names() -> DisplayNames | None:
 
 def for_people(df: pd.DataFrame) -> pd.DataFrame:
     """A result frame as a table for people shows it: touchpoints, stages, channels, aspects and
-    key drivers by name, and each store's name beside its id (the frame itself is unchanged)."""
+    key drivers by name, each store's name beside its id, and customers' names where on file (the
+    frame itself is unchanged)."""
+    ws = _OPEN.get()
+    if ws is not None and "customer_id" in df.columns and len(df) <= MAX_NAMED_CUSTOMERS:
+        from cxlens.display import with_customer_names
+
+        df = with_customer_names(ws, df)
     wanted = [c for c in (*NAMED_COLUMNS, "driver", "store_id") if c in df.columns]
     names = _names() if wanted else None
     if names is None:

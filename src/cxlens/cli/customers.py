@@ -369,6 +369,7 @@ def churn_command(
     from datetime import timedelta
 
     from cxlens.analyse.customers import churn, prepare, rfm
+    from cxlens.display import with_customer_names
 
     with _open() as ws:
         tables = lambda name: ws.table(name, engine)  # noqa: E731
@@ -377,9 +378,11 @@ def churn_command(
         train_cut = test_cut - timedelta(days=horizon_days)
         train = _run(churn.churn_features(tables, train_cut, horizon_days).to_pandas)
         test = _run(churn.churn_features(tables, test_cut, horizon_days).to_pandas)
-    v = _run(churn.time_split_validation, train, test)
-    risky = v.test.sort_values("churn_probability", ascending=False).head(top)
-    reasons = v.model.reasons(risky.drop(columns="churn_probability"))
+        v = _run(churn.time_split_validation, train, test)
+        risky = v.test.sort_values("churn_probability", ascending=False).head(top)
+        reasons = v.model.reasons(risky.drop(columns="churn_probability"))
+        if output == "table":
+            reasons = with_customer_names(ws, reasons)
     if output == "json":
         write_json({"validation": v.as_dict(), "lift": v.lift, "customers": reasons})
         return
@@ -388,7 +391,8 @@ def churn_command(
             f"trained at {train_cut}, tested at {test_cut}: AUC {v.auc:.3f} (recency alone "
             f"{v.recency_auc:.3f}), Brier {v.brier:.3f}, base rate {v.base_rate:.1%}"
         )
-        reasons = reasons[["customer_id", "churn_probability", "reason_1", "reason_2", "reason_3"]]
+        shown = ["customer_id", "name", "churn_probability", "reason_1", "reason_2", "reason_3"]
+        reasons = reasons[[c for c in shown if c in reasons.columns]]
     print_frames({"lift": (v.lift, "lift by risk decile"), "customers": (reasons, "riskiest")}, output)
 
 

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 
 from cxlens.demo import _sampling as draw
 from cxlens.demo import _tables as arrow
+from cxlens.demo._names import customer_names
 from cxlens.demo.catalogue import REGIONS, Catalogue
 from cxlens.demo.texts import LANGUAGES
 from cxlens.model.schema import AGE_BANDS, GENDERS, INCOME_BANDS, LOYALTY_TIERS
@@ -147,6 +148,7 @@ def customers_table(
             "country": arrow.take(countries, cat.store_country[people.home]),
             "language": arrow.take(pa.array(list(LANGUAGES)), people.lang),
             "email": email,
+            "name": customer_names(people.first + np.arange(1, n + 1), people.lang, LANGUAGES),
         },
     )
 

@@ -168,6 +168,7 @@ TABLES: dict[str, Table] = {
                 Column("country", S, "ISO 3166-1 alpha-2 country code.", max_length=2),
                 Column("language", S, "Preferred language (ISO 639-1).", allowed=LANGUAGES),
                 Column("email", S, "E-mail address (personal data).", pii=True),
+                Column("name", S, "Name staff see in lists and cases (personal data).", pii=True),
             ),
             ("customer_id",),
         ),

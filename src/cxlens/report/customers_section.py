@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from cxlens.analyse.customers import churn, clv, cohorts, prepare, rfm
-from cxlens.display import currency_symbol, money
+from cxlens.display import currency_symbol, money, with_customer_names
 from cxlens.report.charts import BLUE, LAYOUT
 from cxlens.report.render import Kpi, Section, TableBlock
 
@@ -98,7 +98,7 @@ def customers_section(tables: prepare.Tables, *, horizon_days: int = 90, with_ch
             ["segment", "customers", "share", "mean days since last", "mean orders", "mean spend"],
             [
                 [
-                    str(r.segment),
+                    str(r.segment).capitalize(),
                     f"{r.customers:,}",
                     f"{100 * r.customers / total:.1f}%",
                     f"{r.recency_days:.0f}",
@@ -169,7 +169,8 @@ def customers_section(tables: prepare.Tables, *, horizon_days: int = 90, with_ch
             # the validated model scores everyone as of the last day (its features, no label yet)
             now = churn.churn_features(tables, end, horizon_days).to_pandas().drop(columns=churn.LABEL)
             risk = now.assign(churn_probability=v.model.predict_proba(now))
-            section.tables.append(at_risk_table(churn.rank_at_risk(risk, values, v.model), horizon_days))
+            top = with_customer_names(tables, churn.rank_at_risk(risk, values, v.model))
+            section.tables.append(at_risk_table(top, horizon_days))
     return section
 
 
@@ -183,7 +184,9 @@ def at_risk_table(top: pd.DataFrame, horizon_days: int) -> TableBlock:
         rows.append(
             [
                 str(r["rank"]),
-                str(r["customer_id"]),
+                f"{r['name']} ({r['customer_id']})"
+                if isinstance(r.get("name"), str)
+                else str(r["customer_id"]),
                 money(r["value_at_risk"]),
                 f"{100 * r['p_alive']:.0f}%",
                 money(r["value_if_retained"]),

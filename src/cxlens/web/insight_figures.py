@@ -30,6 +30,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from cxlens import display
 from cxlens.analyse import journey_experience as jx
 from cxlens.analyse import journey_funnels as jf
 from cxlens.analyse import journeys as jr
@@ -557,7 +558,7 @@ def top_value(ws: Workspace, scope: Scope, k: int = 20) -> pd.DataFrame:
             return pd.DataFrame(columns=cols)
         top = value.sort_values(["clv", "customer_id"], ascending=[False, True]).head(k)
         top = top.merge(models.scores[["customer_id", "segment", "monetary"]], on="customer_id", how="left")
-        return top.assign(rank=np.arange(1, len(top) + 1))[cols]
+        return display.with_customer_names(ws, top.assign(rank=np.arange(1, len(top) + 1))[cols])
 
     return CACHE.get(ws, ("clv-top", scope, k), compute)
 
@@ -589,7 +590,7 @@ def at_risk(ws: Workspace, scope: Scope, k: int = 20) -> pd.DataFrame:
             return pd.DataFrame(columns=AT_RISK_COLUMNS)
         top = churn.rank_at_risk(risk, models.value, models.model, k)
         top = top.merge(models.scores[["customer_id", "segment"]], on="customer_id", how="left")
-        return top[AT_RISK_COLUMNS]
+        return display.with_customer_names(ws, top[AT_RISK_COLUMNS])
 
     return CACHE.get(ws, ("at-risk", scope, k), compute)
 
