@@ -63,6 +63,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     ws = Workspace(root / "ws")
     ws.ingest("stores", pd.DataFrame({"store_id": ["S1", "S2", "S3"], "name": ["A", "B", "C"]}))
     ws.ingest("feedback", FEEDBACK)
+    ws.ingest("customers", pd.DataFrame({"customer_id": ["C1"], "name": ["Ana Lima"]}))
+    the_complaint = {"feedback_id": "f1", "submitted_at": pd.Timestamp("2025-08-30"), "source": "survey"}
+    ws.ingest("feedback", pd.DataFrame([{**the_complaint, "store_id": "S1", "customer_id": "C1", "nps": 2}]))
     ops = OpsStore(data_dir=root)
     app = create_app(WebSettings(), ws, ops=ops, export=False)
     keys = {}
@@ -297,6 +300,21 @@ def test_plans_page_and_effect_api_match_pandas(env: dict[str, Any], ids: dict[s
     assert f'id="plan-chart-{ids["plan"]}"' in page.text
     anchors = re.findall(r'\sid="([^"]+)"', page.text)
     assert len(anchors) == len(set(anchors))  # a repeated id draws the chart into the table cell
+
+
+def test_cases_show_names_not_ids(env: dict[str, Any]) -> None:
+    """A case names the customer behind its feedback and its store and touchpoint; the ids stay
+    beside them and in the links and forms."""
+    admin = login(env["app"], "admin")
+    page = admin.get(f"/app/cases/{env['mine']}").text
+    assert "Ana Lima <small>C1</small>" in page
+    assert "A <small>S1</small>" in page
+    listing = admin.get("/app/cases").text
+    assert "<td>A</td>" in listing
+    assert "<td>S1</td>" not in listing
+    plans = admin.get("/app/plans").text
+    assert "<td>Store visit</td>" in plans
+    assert "<td>A</td>" in plans  # the plan's store by name
 
 
 def test_empty_stores_answer_200(tmp_path: Path) -> None:

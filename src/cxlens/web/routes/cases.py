@@ -84,8 +84,13 @@ def _csv(name: str, rows: list[dict[str, Any]]) -> Response:
 
 
 def _page(request: Request, state: State, who: Principal, template: str, page: str, **ctx: Any) -> Response:
+    from cxlens.web.figures import display_names
+    from cxlens.web.staff_i18n import staff_locale
+
     base = {"user": who, "page": page, "query": "", "statuses": CASE_STATUSES, "priorities": PRIORITIES}
     base["now"] = utcnow()
+    # stores and touchpoints by name (ids stay in forms, links and the JSON twins)
+    base["names"] = display_names(state.workspace, staff_locale(request))
     return state.templates.TemplateResponse(request, template, {**base, **ctx})
 
 
@@ -160,8 +165,34 @@ def case_page(
     notes = cs.case_notes(state.ops, case_id)
     alert = al.get_alert(state.ops, case.alert_id) if case.alert_id is not None else None
     allowed = cs.TRANSITIONS[case.status]
-    ctx = {"case": case, "notes": notes, "alert": alert, "allowed": allowed, "error": error}
+    customer = _customer(state, alert.feedback_id if alert is not None else None)
+    ctx = {
+        "case": case,
+        "notes": notes,
+        "alert": alert,
+        "allowed": allowed,
+        "error": error,
+        "customer": customer,
+    }
     return _page(request, state, who, "app_case.html.j2", "cases", **ctx)
+
+
+def _customer(state: State, feedback_id: str | None) -> dict[str, str] | None:
+    """Who gave the feedback behind a case: their id and, where on file, their name (None when the
+    feedback has no known customer)."""
+    from cxlens import display
+
+    if not feedback_id or not state.workspace.counts().get("feedback"):
+        return None
+    fb = state.workspace.table("feedback")
+    found = fb.filter(fb.feedback_id == feedback_id).select("customer_id").limit(1).to_pandas()
+    if found.empty or not isinstance(found["customer_id"][0], str):
+        return None
+    customer_id = str(found["customer_id"][0])
+    return {
+        "id": customer_id,
+        "name": display.customer_names(state.workspace, [customer_id]).get(customer_id, ""),
+    }
 
 
 def _form_change(who: Principal, csrf: str, case_id: int, change: Callable[[], object]) -> Response:
