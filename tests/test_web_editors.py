@@ -197,6 +197,30 @@ def test_a_stale_save_answers_409_and_keeps_the_text(env: dict[str, Any]) -> Non
     assert [(r.version, r.author) for r in cf.history(env["ops"], "rules")] == [(1, "analyst")]
 
 
+@pytest.mark.parametrize("action", ["save", "preview"])
+def test_an_error_or_a_preview_keeps_the_version_the_text_was_read_at(
+    env: dict[str, Any], action: str
+) -> None:
+    ana, root = login(env["app"], "analyst"), login(env["app"], "admin")
+    opened = form_of(ana, "/app/rules")
+    assert opened["version"] == "0"
+    theirs = RULES.replace("threshold: 3", "threshold: 1")
+    assert root.post("/app/rules", data={**form_of(root, "/app/rules"), "body": theirs}).status_code == 200
+    bad = "rules: [{id: a, kind: detractor, threshold: x}]\n"
+    reply = ana.post(
+        "/app/rules", data={**opened, "body": bad if action == "save" else RULES, "action": action}
+    )
+    assert reply.status_code == (400 if action == "save" else 200)
+    kept = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', reply.text))
+    assert kept["version"] == "0"  # still the version the text was read at, not the newer one
+    late = ana.post("/app/rules", data={**kept, "body": RULES}, follow_redirects=False)
+    assert late.status_code == 409
+    assert [(r.version, r.author) for r in cf.history(env["ops"], "rules")] == [(1, "admin")]
+    assert "Latest stored version 1, saved by admin" in late.text
+    assert html.escape(theirs, quote=False) in late.text  # the latest stored text ...
+    assert "threshold: 3" in late.text  # ... beside the submitted one
+
+
 def test_plans_are_created_and_edited_with_audit(env: dict[str, Any]) -> None:
     ops = env["ops"]
     client = login(env["app"], "analyst")

@@ -41,6 +41,7 @@ __all__ = [
     "Resolved",
     "StaleVersionError",
     "default_body",
+    "from_row",
     "get_version",
     "history",
     "latest",
@@ -176,13 +177,18 @@ def resolve(ops: OpsStore | None, kind: str, path: str | Path | None = None) -> 
     _check_kind(kind)
     row = latest(ops, kind) if ops is not None else None
     if row is not None:
-        where = f"stored {kind} version {row.version}"
-        return Resolved(kind, "stored", row.version, None, row.body, parse(kind, row.body, where))
+        return from_row(row)
     if path is not None:
         body = Path(path).read_text(encoding="utf-8")
         return Resolved(kind, "file", 0, str(path), body, parse(kind, body, str(path)))
     body = default_body(kind)
     return Resolved(kind, "default", 0, None, body, DEFAULT_RULES if kind == "rules" else Routing())
+
+
+def from_row(row: ActConfig) -> Resolved:
+    """A stored version as the configuration in force (ConfigError if it is no longer valid)."""
+    where = f"stored {row.kind} version {row.version}"
+    return Resolved(row.kind, "stored", row.version, None, row.body, parse(row.kind, row.body, where))
 
 
 def resolve_rules(ops: OpsStore | None, path: str | Path | None = None) -> RuleSet:

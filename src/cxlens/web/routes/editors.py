@@ -60,17 +60,23 @@ def _editor(
     saved: int | None = None,
     comment: str = "",
     preview: list[dict[str, Any]] | None = None,
+    base: int | None = None,
     status: int = 200,
 ) -> Response:
     """The editor page: what is in force, the text to edit (the submitted text after an error, a
-    stored version with ``show``), the current version to save against, the history."""
+    stored version with ``show``), the version to save against (``base``, the one the submitted
+    text was read at, kept through errors and previews; else the latest), the history; after a
+    conflict, the latest stored text beside the submitted one."""
+    current = cf.latest(state.ops, kind)  # read once: the text shown and its version agree
     try:
-        found = cf.resolve(state.ops, kind, _file(state, kind))
+        found = cf.from_row(current) if current is not None else cf.resolve(None, kind, _file(state, kind))
         problem = None
-    except (ValueError, OSError) as exc:  # a broken file: the editor still opens, on the defaults
-        found = cf.Resolved(kind, "default", 0, None, cf.default_body(kind), None)
+    except (ValueError, OSError) as exc:  # the editor still opens: on the stored text, else the defaults
+        if current is not None:
+            found = cf.Resolved(kind, "stored", current.version, None, current.body, None)
+        else:
+            found = cf.Resolved(kind, "default", 0, None, cf.default_body(kind), None)
         problem = str(exc)
-    current = cf.latest(state.ops, kind)
     if body is None:
         body = found.body
         if show is not None:
@@ -84,7 +90,9 @@ def _editor(
         "found": found,
         "problem": problem,
         "body": body,
-        "version": current.version if current else 0,
+        "version": (current.version if current else 0) if base is None else base,
+        "latest": current if conflict else None,
+        "latest_body": current.body if conflict and current is not None else "",
         "show": show,
         "errors": errors or [],
         "conflict": conflict,
@@ -132,16 +140,26 @@ def _save(
             config = cf.parse(kind, body)
         except cf.ConfigError as exc:
             return _editor(
-                request, state, who, kind, body=body, errors=exc.errors, comment=comment, status=400
+                request,
+                state,
+                who,
+                kind,
+                body=body,
+                errors=exc.errors,
+                comment=comment,
+                base=version,
+                status=400,
             )
         rows = _preview(state, kind, config)
-        return _editor(request, state, who, kind, body=body, comment=comment, preview=rows)
+        return _editor(request, state, who, kind, body=body, comment=comment, preview=rows, base=version)
     try:
         row = cf.save(
             state.ops, kind, body, author=who.username, expected_version=version, comment=comment or None
         )
     except cf.ConfigError as exc:
-        return _editor(request, state, who, kind, body=body, errors=exc.errors, comment=comment, status=400)
+        return _editor(
+            request, state, who, kind, body=body, errors=exc.errors, comment=comment, base=version, status=400
+        )
     except cf.StaleVersionError as exc:
         return _editor(request, state, who, kind, body=body, conflict=str(exc), comment=comment, status=409)
     return RedirectResponse(f"/app/{kind}?saved={row.version}", status_code=303)
