@@ -153,7 +153,7 @@ def test_field_errors_answer_400_and_store_nothing(env: dict[str, Any]) -> None:
 
 
 def test_save_versions_history_audit_and_effect(env: dict[str, Any]) -> None:
-    client = login(env["app"], "analyst")
+    client = login(env["app"], "admin")
     data = {**form_of(client, "/app/routing"), "body": ROUTING.replace("\n", "\r\n"), "comment": "S1"}
     reply = client.post("/app/routing", data=data, follow_redirects=False)
     assert reply.status_code == 303
@@ -166,7 +166,7 @@ def test_save_versions_history_audit_and_effect(env: dict[str, Any]) -> None:
     assert '<input type="hidden" name="version" value="1">' in page
     entries = _audit(env["ops"], "act_config")
     assert [(e.actor, e.action, e.object_id, e.detail["after"]["version"]) for e in entries] == [
-        ("analyst", "update", "routing", 1)
+        ("admin", "update", "routing", 1)
     ]
     # the case form routes by the stored routing now
     token = form_of(client, "/app/cases")["csrf"]
@@ -219,6 +219,58 @@ def test_an_error_or_a_preview_keeps_the_version_the_text_was_read_at(
     assert "Latest stored version 1, saved by admin" in late.text
     assert html.escape(theirs, quote=False) in late.text  # the latest stored text ...
     assert "threshold: 3" in late.text  # ... beside the submitted one
+
+
+HOOKED = (
+    "# chat: https://chat.example.com/hooks/T0/B1/comment-secret\n"
+    "default: {owner: cx, webhook: 'https://bot:pw@chat.example.com:8443/hooks/T0/B1?token=s3cret'}\n"
+    "routes:\n  - match: {store_id: S1}\n    owner: alice\n"
+    "    webhook: https://chat.example.com/hooks/alice-secret?sig=a,b\n"
+)
+SECRETS = ("comment-secret", "s3cret", "bot:pw", "alice-secret", "sig=", "/hooks/")
+
+
+def test_only_admins_save_the_routing_and_analysts_see_webhooks_masked(env: dict[str, Any]) -> None:
+    keys, api = env["keys"], TestClient(env["app"])
+    root, ana = login(env["app"], "admin"), login(env["app"], "analyst")
+    opened = form_of(ana, "/app/routing")
+    assert ana.post("/app/routing", data={**opened, "body": ROUTING}).status_code == 403
+    put = {"body": ROUTING, "version": 0}
+    assert api.put("/api/v1/config/routing", json=put, headers=keys["analyst"]).status_code == 403
+    assert env["ops"].count(ActConfig) == 0
+    assert (
+        api.put("/api/v1/config/routing", json={**put, "body": HOOKED}, headers=keys["admin"]).status_code
+        == 200
+    )
+    # admins read the text as saved; analysts with every URL down to its scheme and host
+    assert api.get("/api/v1/config/routing", headers=keys["admin"]).json()["body"] == HOOKED
+    shown = api.get("/api/v1/config/routing", headers=keys["analyst"]).json()["body"]
+    assert "webhook: https://chat.example.com:8443/***}" in shown
+    assert "webhook: https://chat.example.com/***\n" in shown
+    assert "# chat: https://chat.example.com/***" in shown
+    page, old = ana.get("/app/routing").text, ana.get("/app/routing?version=1").text
+    assert "owner: alice" in page
+    assert "owner: alice" in old
+    for text in (shown, page, old):
+        assert not [s for s in SECRETS if s in text], text
+    assert "Validate and save" not in page  # read and preview only
+    assert "Only admins save the routing" in page
+    assert all(s in root.get("/app/routing").text for s in ("s3cret", "alice-secret", "Validate and save"))
+    preview = ana.post(
+        "/app/routing", data={**form_of(ana, "/app/routing"), "body": shown, "action": "preview"}
+    )
+    assert preview.status_code == 200
+    assert "alice" in preview.text
+    # analysts still save the rules
+    assert (
+        api.put(
+            "/api/v1/config/rules", json={"body": RULES, "version": 0}, headers=keys["analyst"]
+        ).status_code
+        == 200
+    )
+    assert [(h.kind, h.version, h.author) for h in cf.history(env["ops"], "routing")] == [
+        ("routing", 1, "admin")
+    ]
 
 
 def test_plans_are_created_and_edited_with_audit(env: dict[str, Any]) -> None:

@@ -1,10 +1,11 @@
 """Editors for admins and analysts: the alert rules and the owner routing (YAML, validated on the
 server, versioned, saved against the version they were read at) and action plans (create, edit).
 
-Store managers get 403. Every form carries the session's CSRF token; a validation error answers
-400 with the page, the submitted text and one line per bad field; a save on top of a newer version
-answers 409 with the submitted text kept. Saves are audited (``act_config``, ``action_plan``) by
-the act layer, with the user's name.
+Store managers get 403; analysts read the routing with its webhook URLs masked (scheme and host)
+and may preview it, but only admins save it (page and API). Every form carries the session's CSRF
+token; a validation error answers 400 with the page, the submitted text and one line per bad field;
+a save on top of a newer version answers 409 with the submitted text kept beside the latest one.
+Saves are audited (``act_config``, ``action_plan``) by the act layer, with the user's name.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from cxlens.act import config as cf
 from cxlens.act import plans as pl
+from cxlens.act.routing import mask_secrets
 from cxlens.ops.act_models import PLAN_STATUSES
 from cxlens.web import auth
 from cxlens.web.auth import EditorApiUser, EditorUser, Principal
@@ -41,6 +43,16 @@ def _render(
         request, template, {**base, **ctx}, status_code=status
     )
     return response
+
+
+def _may_save(who: Principal, kind: str) -> bool:
+    """Admins save both kinds; analysts save the rules only (the routing holds webhook URLs)."""
+    return kind == "rules" or who.role == "admin"
+
+
+def _shown(who: Principal, kind: str, body: str) -> str:
+    """A text as this user may read it: the routing's URLs masked for anyone but an admin."""
+    return body if who.role == "admin" or kind != "routing" else mask_secrets(body)
 
 
 def _file(state: State, kind: str) -> Any:
@@ -76,7 +88,7 @@ def _editor(
             found = cf.Resolved(kind, "stored", current.version, None, current.body, None)
         else:
             found = cf.Resolved(kind, "default", 0, None, cf.default_body(kind), None)
-        problem = str(exc)
+        problem = _shown(who, kind, str(exc))
     if body is None:
         body = found.body
         if show is not None:
@@ -89,10 +101,11 @@ def _editor(
         "title": TITLES[kind],
         "found": found,
         "problem": problem,
-        "body": body,
+        "body": _shown(who, kind, body),
+        "may_save": _may_save(who, kind),
         "version": (current.version if current else 0) if base is None else base,
         "latest": current if conflict else None,
-        "latest_body": current.body if conflict and current is not None else "",
+        "latest_body": _shown(who, kind, current.body) if conflict and current is not None else "",
         "show": show,
         "errors": errors or [],
         "conflict": conflict,
@@ -152,6 +165,8 @@ def _save(
             )
         rows = _preview(state, kind, config)
         return _editor(request, state, who, kind, body=body, comment=comment, preview=rows, base=version)
+    if not _may_save(who, kind):
+        raise HTTPException(403, "only admins save the routing")
     try:
         row = cf.save(
             state.ops, kind, body, author=who.username, expected_version=version, comment=comment or None
@@ -435,22 +450,26 @@ class ConfigChange(BaseModel):
     comment: str | None = Field(default=None, max_length=512)
 
 
-def _config_json(state: State, kind: str) -> dict[str, Any]:
+def _config_json(state: State, who: Principal, kind: str) -> dict[str, Any]:
     found = cf.resolve(state.ops, kind, _file(state, kind))
     history = [cf.version_dict(r) for r in cf.history(state.ops, kind)]
-    return {**found.as_dict(), "body": found.body, "history": history}
+    return {**found.as_dict(), "body": _shown(who, kind, found.body), "history": history}
 
 
 @api.get("/config/{kind}")
 def api_config(state: State, who: EditorApiUser, kind: KindP) -> dict[str, Any]:
-    """The alert rules or routing in force (where from, version, YAML) and the stored versions."""
-    return _config_json(state, kind)
+    """The alert rules or routing in force (where from, version, YAML; the routing's webhook URLs
+    masked for analysts) and the stored versions."""
+    return _config_json(state, who, kind)
 
 
 @api.put("/config/{kind}", responses={400: {}, 409: {}})
 def api_save_config(state: State, who: EditorApiUser, kind: KindP, change: ConfigChange) -> Response:
     """Validate and store a new version: 400 with ``errors`` (one line per field), 409 when the
-    stored version is no longer ``version`` (a session also sends ``X-CSRF-Token``)."""
+    stored version is no longer ``version`` (a session also sends ``X-CSRF-Token``); the routing
+    is saved by admins only (403)."""
+    if not _may_save(who, kind):
+        raise HTTPException(403, "only admins save the routing")
     try:
         cf.save(
             state.ops,
@@ -464,7 +483,7 @@ def api_save_config(state: State, who: EditorApiUser, kind: KindP, change: Confi
         return JSONResponse({"detail": str(exc), "errors": exc.errors}, 400)
     except cf.StaleVersionError as exc:
         return JSONResponse({"detail": str(exc), "current_version": exc.current}, 409)
-    return JSONResponse(_config_json(state, kind))
+    return JSONResponse(_config_json(state, who, kind))
 
 
 router.include_router(api)
