@@ -60,6 +60,46 @@ def test_rule_errors_name_the_field(text: str, expected: str) -> None:
     assert any(line.startswith(expected) for line in err.value.errors), err.value.errors
 
 
+LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+)
+
+
+@pytest.mark.parametrize("kind", ["rules", "routing"])
+@pytest.mark.parametrize(
+    ("text", "expected", "line"),
+    [
+        (LAUGHS, "line 1, column 4: anchors and aliases (& and *) are not allowed", 1),
+        ("rules: []\nx: *y\n", "line 2, column 4: anchors and aliases (& and *) are not allowed", 2),
+        ("teams: []\n\nrules: &r []\n", "line 3, column 8: anchors and aliases (& and *) are not allowed", 3),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 32 levels deep", 1),
+    ],
+)
+def test_anchors_aliases_and_deep_nesting_are_refused_naming_the_line(
+    kind: str, text: str, expected: str, line: int
+) -> None:
+    with pytest.raises(cf.ConfigError) as err:
+        cf.parse(kind, text)  # at once: nothing is expanded (9^9 values for LAUGHS)
+    assert len(err.value.errors) == 1
+    assert expected in err.value.errors[0]
+    assert err.value.positions[0] is not None
+    assert err.value.positions[0][0] == line
+    assert err.value.located("f.yaml")[0].startswith(f"f.yaml:{line}: ")
+
+
+def test_field_errors_carry_their_line_and_too_long_a_text_is_refused() -> None:
+    text = "rules:\n  - {id: a, kind: keyword}\n  - id: b\n    kind: detractor\n    threshold: lots\n"
+    with pytest.raises(cf.ConfigError) as err:
+        cf.parse("rules", text + "  - {id: c}\nrulez: 1\n", "r.yaml")
+    assert err.value.located() == [
+        "r.yaml:7: rulez: is not a known field",
+        "r.yaml:5: rules[1].threshold: must be a number",
+        "r.yaml:6: rules[2].kind: is required",
+    ]
+    with pytest.raises(cf.ConfigError, match="longer than 200,000 characters"):
+        cf.parse("routing", "# " + "x" * cf.MAX_BODY + "\n")
+
+
 def test_routing_errors_name_the_field() -> None:
     text = (
         "default: {owner: cx, open_cases: soon}\nroutes:\n  - {match: {store_id: S1}}\n"

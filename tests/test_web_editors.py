@@ -139,7 +139,10 @@ def test_field_errors_answer_400_and_store_nothing(env: dict[str, Any]) -> None:
     )
     reply = client.post("/app/rules", data={**hidden, "body": body}, follow_redirects=False)
     assert reply.status_code == 400
-    assert "rules[2].threshold: must be a number" in reply.text
+    assert "line 4: rules[2].threshold: must be a number" in reply.text
+    aliased = client.post("/app/rules", data={**hidden, "body": "rules: &r []\nx: *r\n"})
+    assert aliased.status_code == 400
+    assert "line 1, column 8: anchors and aliases (&amp; and *) are not allowed" in aliased.text
     assert html.escape(body, quote=False) in reply.text  # the text is kept, escaped
     assert "<b>lots</b>" not in reply.text
     reply = client.post(

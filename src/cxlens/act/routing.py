@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cxlens.act.validation import ConfigError, dump_yaml, field_errors, parse_yaml
+from cxlens.act.validation import ConfigError, dump_yaml, field_errors, parse_yaml, with_positions
 from cxlens.collect.triggers import parse_duration
 from cxlens.ops import CollectSettings, get_collect_settings
 from cxlens.ops.act_models import PRIORITIES
@@ -212,7 +212,11 @@ def routing_from_data(data: dict[str, Any], where: str = "") -> Routing:
 
 def parse_routing(text: str, where: str = "") -> Routing:
     """Validate a routing YAML text (see :func:`routing_from_data`)."""
-    return routing_from_data(parse_yaml(text, "routing", where), where)
+    data = parse_yaml(text, "routing", where)
+    try:
+        return routing_from_data(data, where)
+    except ConfigError as exc:
+        raise with_positions(exc, text) from None
 
 
 def routing_yaml(routing: Routing) -> str:

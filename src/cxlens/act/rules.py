@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from cxlens.act.validation import ConfigError, dump_yaml, field_errors, parse_yaml
+from cxlens.act.validation import ConfigError, dump_yaml, field_errors, parse_yaml, with_positions
 from cxlens.collect.triggers import parse_duration
 from cxlens.ops.act_models import PRIORITIES
 
@@ -205,7 +205,11 @@ def rules_from_data(data: dict[str, Any], where: str = "") -> RuleSet:
 
 def parse_rules(text: str, where: str = "") -> RuleSet:
     """Validate a rules YAML text (see :func:`rules_from_data`)."""
-    return rules_from_data(parse_yaml(text, "alert rules", where), where)
+    data = parse_yaml(text, "alert rules", where)
+    try:
+        return rules_from_data(data, where)
+    except ConfigError as exc:
+        raise with_positions(exc, text) from None
 
 
 def rules_yaml(ruleset: RuleSet) -> str:

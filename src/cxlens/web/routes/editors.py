@@ -55,6 +55,14 @@ def _shown(who: Principal, kind: str, body: str) -> str:
     return body if who.role == "admin" or kind != "routing" else mask_secrets(body)
 
 
+def _numbered(exc: cf.ConfigError) -> list[str]:
+    """The problems of a text, each after the line it is on (``line 5: rules[1].threshold: ...``)."""
+    return [
+        f"line {pos[0]}: {line}" if pos is not None and not line.startswith("line ") else line
+        for line, pos in zip(exc.errors, exc.positions, strict=True)
+    ]
+
+
 def _file(state: State, kind: str) -> Any:
     return state.settings.alert_rules_file if kind == "rules" else state.settings.routing_file
 
@@ -158,7 +166,7 @@ def _save(
                 who,
                 kind,
                 body=body,
-                errors=exc.errors,
+                errors=_numbered(exc),
                 comment=comment,
                 base=version,
                 status=400,
@@ -173,7 +181,15 @@ def _save(
         )
     except cf.ConfigError as exc:
         return _editor(
-            request, state, who, kind, body=body, errors=exc.errors, comment=comment, base=version, status=400
+            request,
+            state,
+            who,
+            kind,
+            body=body,
+            errors=_numbered(exc),
+            comment=comment,
+            base=version,
+            status=400,
         )
     except cf.StaleVersionError as exc:
         return _editor(request, state, who, kind, body=body, conflict=str(exc), comment=comment, status=409)
