@@ -257,3 +257,41 @@ def test_cli_preview_counts_alerts_per_owner_and_day(tmp_path: Path) -> None:
     assert rows == {("store:S1", "2026-11-19"): 1, ("store:S2", "2026-11-19"): 1}
     with OpsStore(data_dir=data_dir) as ops:
         assert al.list_alerts(ops) == []
+
+
+def test_cli_bad_files_and_values_are_file_line_errors_never_tracebacks(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    _workspace(data_dir).close()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - {id: a, kind: keyword}\n  - id: b\n    kind: detractor\n    threshold: x\n")
+    aliased = tmp_path / "aliased.yaml"
+    aliased.write_text("teams: &t [store_id]\nx: *t\n")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"rules: []\n# \xff\n")
+    routing = tmp_path / "routing.yaml"
+    routing.write_text("routes:\n  - {match: {city: X}, owner: a}\n")
+    cases = [
+        (("rules", "import", str(bad)), f"{bad}:5: rules[1].threshold: must be a number"),
+        (("routing", "import", str(aliased)), f"{aliased}:1: anchors and aliases (& and *) are not allowed"),
+        (("rules", "import", str(binary)), f"{binary}:2: not UTF-8 text"),
+        (("rules", "import", str(tmp_path)), f"{tmp_path}: (top): cannot be read"),
+        (("routing", "import", str(routing)), f"{routing}:2: routes[0].match: match on one or more of"),
+        (("rules", "preview", "--file", str(bad)), f"{bad}:5: rules[1].threshold: must be a number"),
+        (("rules", "preview", "--routing", str(routing)), f"{routing}:2: routes[0].match: match on"),
+        (
+            ("rules", "preview", "--file", str(tmp_path / "missing.yaml")),
+            "missing.yaml: (top): cannot be read",
+        ),
+    ]
+    for args, expected in cases:
+        result = runner.invoke(app, ["--data-dir", str(data_dir), "act", *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+        assert expected in " ".join(result.output.split()), (args, result.output)
+        assert "Traceback" not in result.output
+    for days in ("3651", "nan"):
+        too_far = runner.invoke(app, ["--data-dir", str(data_dir), "act", "rules", "preview", "--days", days])
+        assert too_far.exit_code == 2  # a usage error, like --days 0
+        assert "3650" in too_far.output
+    with OpsStore(data_dir=data_dir) as ops:
+        assert ops.count(ActConfig) == 0
