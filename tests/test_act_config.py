@@ -295,3 +295,50 @@ def test_cli_bad_files_and_values_are_file_line_errors_never_tracebacks(tmp_path
         assert "3650" in too_far.output
     with OpsStore(data_dir=data_dir) as ops:
         assert ops.count(ActConfig) == 0
+
+
+def test_invalid_stored_rules_are_logged_once_and_the_sla_sweep_still_runs(
+    ops: OpsStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    from datetime import timedelta
+
+    from cxlens.act.jobs import CycleState
+    from cxlens.ops import utcnow
+
+    ws = _workspace(tmp_path / "ws")
+    try:
+        cf.save(ops, "routing", ROUTING, author="ana")
+        with ops.session() as s:  # a version stored before the validation got stricter
+            s.add(
+                ActConfig(
+                    kind="rules",
+                    version=1,
+                    body="rules: [{id: a, kind: nope}]\n",
+                    author="old",
+                    created_at=utcnow(),
+                )
+            )
+        case = cs.open_case(ops, "door", store_id="S1", priority="urgent", routing=cf.resolve_routing(ops))
+        state, later = CycleState(), utcnow() + timedelta(days=2)
+        with caplog.at_level(logging.INFO, logger="cxlens.act.jobs"):
+            first = configured_cycle(ops, ws, "http://cx.test", now=later, state=state)
+            second = configured_cycle(ops, ws, "http://cx.test", now=later + timedelta(days=1), state=state)
+        assert first is not None
+        assert second is not None
+        assert first[0] is None  # no alert run on invalid rules ...
+        assert [e.case_id for e in first[1]] == [case.case_id]  # ... but the SLA sweep ran
+        assert [e.case_id for e in second[1]] == [case.case_id]  # and runs on every cycle
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1  # said once, not every cycle
+        assert "stored rules version 1" in errors[0].getMessage()
+        assert "rules[0].kind" in errors[0].getMessage()
+        assert al.list_alerts(ops) == []
+        cf.save(ops, "rules", RULES, author="ana")
+        with caplog.at_level(logging.INFO, logger="cxlens.act.jobs"):
+            fixed = configured_cycle(ops, ws, "http://cx.test", now=later + timedelta(days=2), state=state)
+        assert fixed is not None
+        assert fixed[0] is not None
+        assert any("valid again" in r.getMessage() for r in caplog.records)
+    finally:
+        ws.close()

@@ -136,14 +136,20 @@ def _jobs(settings: WebSettings, collector: Collector, ws: Workspace) -> list[Jo
         triggers = load_triggers(settings.triggers_file)
         jobs.append((settings.triggers_every, partial(run_triggers, collector, ws, triggers, base)))
     from cxlens.act import config
-    from cxlens.act.jobs import configured_cycle
+    from cxlens.act.jobs import CycleState, configured_cycle
 
     # the files are checked at start-up (a broken file stops the server, as before); each cycle
     # then runs the configuration in force: a version stored in the web editor wins over a file
     config.resolve(None, "rules", settings.alert_rules_file)
     config.resolve(None, "routing", settings.routing_file)
     cycle = partial(
-        configured_cycle, collector.ops, ws, base, settings.alert_rules_file, settings.routing_file
+        configured_cycle,
+        collector.ops,
+        ws,
+        base,
+        settings.alert_rules_file,
+        settings.routing_file,
+        state=CycleState(),
     )
     jobs.append((settings.act_every, cycle))
     return jobs
