@@ -342,3 +342,23 @@ def test_invalid_stored_rules_are_logged_once_and_the_sla_sweep_still_runs(
         assert any("valid again" in r.getMessage() for r in caplog.records)
     finally:
         ws.close()
+
+
+def test_start_up_checks_a_file_only_while_nothing_of_its_kind_is_stored(
+    ops: OpsStore, tmp_path: Path
+) -> None:
+    from cxlens.web.app import create_app
+    from cxlens.web.settings import WebSettings
+
+    broken = tmp_path / "rules.yaml"
+    broken.write_text("rules: [{id: a, kind: nope}]\n", encoding="utf-8")
+    ws = Workspace(tmp_path / "ws")
+    try:
+        settings = WebSettings(alert_rules_file=broken, routing_file=tmp_path / "missing.yaml")
+        with pytest.raises(cf.ConfigError, match=r"rules\[0\]\.kind"):
+            create_app(settings, ws, ops=ops, export=False)  # nothing stored: the file must be valid
+        cf.save(ops, "rules", RULES, author="ana")
+        cf.save(ops, "routing", ROUTING, author="ana")
+        create_app(settings, ws, ops=ops, export=False)  # stored versions win: the files are unused
+    finally:
+        ws.close()
