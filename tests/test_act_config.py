@@ -51,6 +51,41 @@ def test_defaults_round_trip_through_their_yaml() -> None:
         ("dedup_window: soon\n", "dedup_window: 'soon' is not a duration"),
         ("rulez: []\n", "rulez: is not a known field"),
         ("rules: [\n", "line 2, column 1: not valid YAML"),
+        ("dedup_window: 3651d\n", "dedup_window: must be at most 3650 days"),
+        ("first_run: 0d\n", "first_run: must be more than 0"),
+        ("first_run: 1.0e+300\n", "first_run: must be at most 3650 days"),
+        (
+            "rules:\n  - {id: a, kind: keyword, dedup_window: 99999w}\n",
+            "rules[0].dedup_window: must be at most 3650",
+        ),
+        ("rules:\n  - {id: a, kind: detractor, threshold: '3'}\n", "rules[0].threshold: must be a number"),
+        ("rules:\n  - {id: a, kind: detractor, threshold: true}\n", "rules[0].threshold: must be a number"),
+        ("rules:\n  - {id: a, kind: anomaly, z: .nan}\n", "rules[0].z: must be a finite number"),
+        (
+            "rules:\n  - {id: a, kind: metric_drop, min_drop: .inf}\n",
+            "rules[0].min_drop: must be a finite number",
+        ),
+        (
+            "rules:\n  - {id: a, kind: anomaly, baseline_days: 5000}\n",
+            "rules[0].baseline_days: must be less than",
+        ),
+        ("rules:\n  - {id: a, kind: aspect, max_score: x}\n", "rules[0].max_score: must be a number"),
+        (
+            "rules:\n  - {id: a, kind: metric_drop, filters: {colour: red}}\n",
+            "rules[0].filters.colour: is not a dimension",
+        ),
+        (
+            "rules:\n  - {id: a, kind: anomaly, filters: {store_id: 101}}\n",
+            "rules[0].filters.store_id: must be text",
+        ),
+        (
+            "rules:\n  - {id: a, kind: anomaly, filters: {region: []}}\n",
+            "rules[0].filters.region: must not be an empty",
+        ),
+        (
+            "rules:\n  - {id: a, kind: anomaly, filters: [touchpoint]}\n",
+            "rules[0].filters: must be a mapping",
+        ),
         ("- a\n", "(top): must be a mapping"),
     ],
 )
@@ -98,6 +133,26 @@ def test_field_errors_carry_their_line_and_too_long_a_text_is_refused() -> None:
     ]
     with pytest.raises(cf.ConfigError, match="longer than 200,000 characters"):
         cf.parse("routing", "# " + "x" * cf.MAX_BODY + "\n")
+
+
+def test_typed_filters_and_durations_that_are_valid_pass() -> None:
+    text = (
+        "overlap: 0d\nrules:\n  - id: a\n    kind: metric_drop\n"
+        "    filters: {touchpoint: checkout, store_id: ['101', S2], late_delivery: true, brand: null}\n"
+    )
+    rule = cf.parse("rules", text).rules[0]
+    assert rule.filters == {
+        "touchpoint": "checkout",
+        "store_id": ["101", "S2"],
+        "late_delivery": True,
+        "brand": None,
+    }
+    assert parse_rules(cf.default_body("rules")) == DEFAULT_RULES
+    with pytest.raises(cf.ConfigError) as err:
+        cf.parse("routing", "default: {owner: a, digest: 4000d}\nsla_hours: {high: .inf, low: '3'}\n")
+    assert err.value.errors[0].startswith("default.digest: must be at most 3650 days")
+    assert "sla_hours.high: must be a finite number" in err.value.errors
+    assert "sla_hours.low: must be a number" in err.value.errors
 
 
 def test_routing_errors_name_the_field() -> None:

@@ -31,12 +31,12 @@ import re
 import smtplib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cxlens.act.rules import MAX_DAYS, bounded_duration
 from cxlens.act.validation import ConfigError, dump_yaml, field_errors, parse_yaml, with_positions
-from cxlens.collect.triggers import parse_duration
 from cxlens.ops import CollectSettings, get_collect_settings
 from cxlens.ops.act_models import PRIORITIES
 from cxlens.ops.delivery import post_json, send_email
@@ -86,7 +86,7 @@ class Contact(BaseModel):
     def _digest(cls, value: Any) -> timedelta | None:
         if value is None or isinstance(value, timedelta):
             return value
-        window = parse_duration(value)
+        window = bounded_duration(value, zero=True)
         return window if window > timedelta(0) else None
 
     def opens_case(self, priority: str) -> bool:
@@ -129,7 +129,9 @@ class Routing(BaseModel):
     default: Contact = Contact(owner="cx-team", open_cases="high")
     routes: tuple[Route, ...] = ()
     escalation: tuple[Contact, ...] = ()
-    sla_hours: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
+    sla_hours: dict[str, Annotated[float, Field(le=MAX_DAYS * 24, strict=True, allow_inf_nan=False)]] = Field(
+        default_factory=lambda: dict(DEFAULT_SLA_HOURS)
+    )
     teams: tuple[str, ...] = ("store_id", "region", "touchpoint")
 
     @field_validator("teams")

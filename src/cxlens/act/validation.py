@@ -16,6 +16,7 @@ _MESSAGES = {
     "int_type": "must be a number",
     "float_parsing": "must be a number",
     "float_type": "must be a number",
+    "finite_number": "must be a finite number",
     "int_from_float": "must be a whole number",
     "bool_parsing": "must be true or false",
     "bool_type": "must be true or false",
@@ -131,7 +132,7 @@ def field_errors(err: ValidationError, prefix: str = "", skip_tag: str | None = 
     pydantic puts first in each location, dropped)."""
     lines = []
     for e in err.errors():
-        loc = tuple(e["loc"])
+        loc = tuple(part for part in e["loc"] if part != "[key]")  # a dict key's own error
         if skip_tag is not None and loc[:1] == (skip_tag,):
             loc = loc[1:]
         if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
