@@ -51,6 +51,41 @@ def test_defaults_round_trip_through_their_yaml() -> None:
         ("dedup_window: soon\n", "dedup_window: 'soon' is not a duration"),
         ("rulez: []\n", "rulez: is not a known field"),
         ("rules: [\n", "line 2, column 1: not valid YAML"),
+        ("dedup_window: 3651d\n", "dedup_window: must be at most 3650 days"),
+        ("first_run: 0d\n", "first_run: must be more than 0"),
+        ("first_run: 1.0e+300\n", "first_run: must be at most 3650 days"),
+        (
+            "rules:\n  - {id: a, kind: keyword, dedup_window: 99999w}\n",
+            "rules[0].dedup_window: must be at most 3650",
+        ),
+        ("rules:\n  - {id: a, kind: detractor, threshold: '3'}\n", "rules[0].threshold: must be a number"),
+        ("rules:\n  - {id: a, kind: detractor, threshold: true}\n", "rules[0].threshold: must be a number"),
+        ("rules:\n  - {id: a, kind: anomaly, z: .nan}\n", "rules[0].z: must be a finite number"),
+        (
+            "rules:\n  - {id: a, kind: metric_drop, min_drop: .inf}\n",
+            "rules[0].min_drop: must be a finite number",
+        ),
+        (
+            "rules:\n  - {id: a, kind: anomaly, baseline_days: 5000}\n",
+            "rules[0].baseline_days: must be less than",
+        ),
+        ("rules:\n  - {id: a, kind: aspect, max_score: x}\n", "rules[0].max_score: must be a number"),
+        (
+            "rules:\n  - {id: a, kind: metric_drop, filters: {colour: red}}\n",
+            "rules[0].filters.colour: is not a dimension",
+        ),
+        (
+            "rules:\n  - {id: a, kind: anomaly, filters: {store_id: 101}}\n",
+            "rules[0].filters.store_id: must be text",
+        ),
+        (
+            "rules:\n  - {id: a, kind: anomaly, filters: {region: []}}\n",
+            "rules[0].filters.region: must not be an empty",
+        ),
+        (
+            "rules:\n  - {id: a, kind: anomaly, filters: [touchpoint]}\n",
+            "rules[0].filters: must be a mapping",
+        ),
         ("- a\n", "(top): must be a mapping"),
     ],
 )
@@ -58,6 +93,66 @@ def test_rule_errors_name_the_field(text: str, expected: str) -> None:
     with pytest.raises(cf.ConfigError) as err:
         cf.parse("rules", text)
     assert any(line.startswith(expected) for line in err.value.errors), err.value.errors
+
+
+LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+)
+
+
+@pytest.mark.parametrize("kind", ["rules", "routing"])
+@pytest.mark.parametrize(
+    ("text", "expected", "line"),
+    [
+        (LAUGHS, "line 1, column 4: anchors and aliases (& and *) are not allowed", 1),
+        ("rules: []\nx: *y\n", "line 2, column 4: anchors and aliases (& and *) are not allowed", 2),
+        ("teams: []\n\nrules: &r []\n", "line 3, column 8: anchors and aliases (& and *) are not allowed", 3),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 32 levels deep", 1),
+    ],
+)
+def test_anchors_aliases_and_deep_nesting_are_refused_naming_the_line(
+    kind: str, text: str, expected: str, line: int
+) -> None:
+    with pytest.raises(cf.ConfigError) as err:
+        cf.parse(kind, text)  # at once: nothing is expanded (9^9 values for LAUGHS)
+    assert len(err.value.errors) == 1
+    assert expected in err.value.errors[0]
+    assert err.value.positions[0] is not None
+    assert err.value.positions[0][0] == line
+    assert err.value.located("f.yaml")[0].startswith(f"f.yaml:{line}: ")
+
+
+def test_field_errors_carry_their_line_and_too_long_a_text_is_refused() -> None:
+    text = "rules:\n  - {id: a, kind: keyword}\n  - id: b\n    kind: detractor\n    threshold: lots\n"
+    with pytest.raises(cf.ConfigError) as err:
+        cf.parse("rules", text + "  - {id: c}\nrulez: 1\n", "r.yaml")
+    assert err.value.located() == [
+        "r.yaml:7: rulez: is not a known field",
+        "r.yaml:5: rules[1].threshold: must be a number",
+        "r.yaml:6: rules[2].kind: is required",
+    ]
+    with pytest.raises(cf.ConfigError, match="longer than 200,000 characters"):
+        cf.parse("routing", "# " + "x" * cf.MAX_BODY + "\n")
+
+
+def test_typed_filters_and_durations_that_are_valid_pass() -> None:
+    text = (
+        "overlap: 0d\nrules:\n  - id: a\n    kind: metric_drop\n"
+        "    filters: {touchpoint: checkout, store_id: ['101', S2], late_delivery: true, brand: null}\n"
+    )
+    rule = cf.parse("rules", text).rules[0]
+    assert rule.filters == {
+        "touchpoint": "checkout",
+        "store_id": ["101", "S2"],
+        "late_delivery": True,
+        "brand": None,
+    }
+    assert parse_rules(cf.default_body("rules")) == DEFAULT_RULES
+    with pytest.raises(cf.ConfigError) as err:
+        cf.parse("routing", "default: {owner: a, digest: 4000d}\nsla_hours: {high: .inf, low: '3'}\n")
+    assert err.value.errors[0].startswith("default.digest: must be at most 3650 days")
+    assert "sla_hours.high: must be a finite number" in err.value.errors
+    assert "sla_hours.low: must be a number" in err.value.errors
 
 
 def test_routing_errors_name_the_field() -> None:
@@ -217,3 +312,108 @@ def test_cli_preview_counts_alerts_per_owner_and_day(tmp_path: Path) -> None:
     assert rows == {("store:S1", "2026-11-19"): 1, ("store:S2", "2026-11-19"): 1}
     with OpsStore(data_dir=data_dir) as ops:
         assert al.list_alerts(ops) == []
+
+
+def test_cli_bad_files_and_values_are_file_line_errors_never_tracebacks(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    _workspace(data_dir).close()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - {id: a, kind: keyword}\n  - id: b\n    kind: detractor\n    threshold: x\n")
+    aliased = tmp_path / "aliased.yaml"
+    aliased.write_text("teams: &t [store_id]\nx: *t\n")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"rules: []\n# \xff\n")
+    routing = tmp_path / "routing.yaml"
+    routing.write_text("routes:\n  - {match: {city: X}, owner: a}\n")
+    cases = [
+        (("rules", "import", str(bad)), f"{bad}:5: rules[1].threshold: must be a number"),
+        (("routing", "import", str(aliased)), f"{aliased}:1: anchors and aliases (& and *) are not allowed"),
+        (("rules", "import", str(binary)), f"{binary}:2: not UTF-8 text"),
+        (("rules", "import", str(tmp_path)), f"{tmp_path}: (top): cannot be read"),
+        (("routing", "import", str(routing)), f"{routing}:2: routes[0].match: match on one or more of"),
+        (("rules", "preview", "--file", str(bad)), f"{bad}:5: rules[1].threshold: must be a number"),
+        (("rules", "preview", "--routing", str(routing)), f"{routing}:2: routes[0].match: match on"),
+        (
+            ("rules", "preview", "--file", str(tmp_path / "missing.yaml")),
+            "missing.yaml: (top): cannot be read",
+        ),
+    ]
+    for args, expected in cases:
+        result = runner.invoke(app, ["--data-dir", str(data_dir), "act", *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+        assert expected in " ".join(result.output.split()), (args, result.output)
+        assert "Traceback" not in result.output
+    for days in ("3651", "nan"):
+        too_far = runner.invoke(app, ["--data-dir", str(data_dir), "act", "rules", "preview", "--days", days])
+        assert too_far.exit_code == 2  # a usage error, like --days 0
+        assert "3650" in too_far.output
+    with OpsStore(data_dir=data_dir) as ops:
+        assert ops.count(ActConfig) == 0
+
+
+def test_invalid_stored_rules_are_logged_once_and_the_sla_sweep_still_runs(
+    ops: OpsStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    from datetime import timedelta
+
+    from cxlens.act.jobs import CycleState
+    from cxlens.ops import utcnow
+
+    ws = _workspace(tmp_path / "ws")
+    try:
+        cf.save(ops, "routing", ROUTING, author="ana")
+        with ops.session() as s:  # a version stored before the validation got stricter
+            s.add(
+                ActConfig(
+                    kind="rules",
+                    version=1,
+                    body="rules: [{id: a, kind: nope}]\n",
+                    author="old",
+                    created_at=utcnow(),
+                )
+            )
+        case = cs.open_case(ops, "door", store_id="S1", priority="urgent", routing=cf.resolve_routing(ops))
+        state, later = CycleState(), utcnow() + timedelta(days=2)
+        with caplog.at_level(logging.INFO, logger="cxlens.act.jobs"):
+            first = configured_cycle(ops, ws, "http://cx.test", now=later, state=state)
+            second = configured_cycle(ops, ws, "http://cx.test", now=later + timedelta(days=1), state=state)
+        assert first is not None
+        assert second is not None
+        assert first[0] is None  # no alert run on invalid rules ...
+        assert [e.case_id for e in first[1]] == [case.case_id]  # ... but the SLA sweep ran
+        assert [e.case_id for e in second[1]] == [case.case_id]  # and runs on every cycle
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1  # said once, not every cycle
+        assert "stored rules version 1" in errors[0].getMessage()
+        assert "rules[0].kind" in errors[0].getMessage()
+        assert al.list_alerts(ops) == []
+        cf.save(ops, "rules", RULES, author="ana")
+        with caplog.at_level(logging.INFO, logger="cxlens.act.jobs"):
+            fixed = configured_cycle(ops, ws, "http://cx.test", now=later + timedelta(days=2), state=state)
+        assert fixed is not None
+        assert fixed[0] is not None
+        assert any("valid again" in r.getMessage() for r in caplog.records)
+    finally:
+        ws.close()
+
+
+def test_start_up_checks_a_file_only_while_nothing_of_its_kind_is_stored(
+    ops: OpsStore, tmp_path: Path
+) -> None:
+    from cxlens.web.app import create_app
+    from cxlens.web.settings import WebSettings
+
+    broken = tmp_path / "rules.yaml"
+    broken.write_text("rules: [{id: a, kind: nope}]\n", encoding="utf-8")
+    ws = Workspace(tmp_path / "ws")
+    try:
+        settings = WebSettings(alert_rules_file=broken, routing_file=tmp_path / "missing.yaml")
+        with pytest.raises(cf.ConfigError, match=r"rules\[0\]\.kind"):
+            create_app(settings, ws, ops=ops, export=False)  # nothing stored: the file must be valid
+        cf.save(ops, "rules", RULES, author="ana")
+        cf.save(ops, "routing", ROUTING, author="ana")
+        create_app(settings, ws, ops=ops, export=False)  # stored versions win: the files are unused
+    finally:
+        ws.close()

@@ -139,7 +139,10 @@ def test_field_errors_answer_400_and_store_nothing(env: dict[str, Any]) -> None:
     )
     reply = client.post("/app/rules", data={**hidden, "body": body}, follow_redirects=False)
     assert reply.status_code == 400
-    assert "rules[2].threshold: must be a number" in reply.text
+    assert "line 4: rules[2].threshold: must be a number" in reply.text
+    aliased = client.post("/app/rules", data={**hidden, "body": "rules: &r []\nx: *r\n"})
+    assert aliased.status_code == 400
+    assert "line 1, column 8: anchors and aliases (&amp; and *) are not allowed" in aliased.text
     assert html.escape(body, quote=False) in reply.text  # the text is kept, escaped
     assert "<b>lots</b>" not in reply.text
     reply = client.post(
@@ -153,7 +156,7 @@ def test_field_errors_answer_400_and_store_nothing(env: dict[str, Any]) -> None:
 
 
 def test_save_versions_history_audit_and_effect(env: dict[str, Any]) -> None:
-    client = login(env["app"], "analyst")
+    client = login(env["app"], "admin")
     data = {**form_of(client, "/app/routing"), "body": ROUTING.replace("\n", "\r\n"), "comment": "S1"}
     reply = client.post("/app/routing", data=data, follow_redirects=False)
     assert reply.status_code == 303
@@ -166,7 +169,7 @@ def test_save_versions_history_audit_and_effect(env: dict[str, Any]) -> None:
     assert '<input type="hidden" name="version" value="1">' in page
     entries = _audit(env["ops"], "act_config")
     assert [(e.actor, e.action, e.object_id, e.detail["after"]["version"]) for e in entries] == [
-        ("analyst", "update", "routing", 1)
+        ("admin", "update", "routing", 1)
     ]
     # the case form routes by the stored routing now
     token = form_of(client, "/app/cases")["csrf"]
@@ -195,6 +198,82 @@ def test_a_stale_save_answers_409_and_keeps_the_text(env: dict[str, Any]) -> Non
     assert "now version 1" in late.text
     assert '<input type="hidden" name="version" value="1">' in late.text  # save again on top of 1
     assert [(r.version, r.author) for r in cf.history(env["ops"], "rules")] == [(1, "analyst")]
+
+
+@pytest.mark.parametrize("action", ["save", "preview"])
+def test_an_error_or_a_preview_keeps_the_version_the_text_was_read_at(
+    env: dict[str, Any], action: str
+) -> None:
+    ana, root = login(env["app"], "analyst"), login(env["app"], "admin")
+    opened = form_of(ana, "/app/rules")
+    assert opened["version"] == "0"
+    theirs = RULES.replace("threshold: 3", "threshold: 1")
+    assert root.post("/app/rules", data={**form_of(root, "/app/rules"), "body": theirs}).status_code == 200
+    bad = "rules: [{id: a, kind: detractor, threshold: x}]\n"
+    reply = ana.post(
+        "/app/rules", data={**opened, "body": bad if action == "save" else RULES, "action": action}
+    )
+    assert reply.status_code == (400 if action == "save" else 200)
+    kept = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', reply.text))
+    assert kept["version"] == "0"  # still the version the text was read at, not the newer one
+    late = ana.post("/app/rules", data={**kept, "body": RULES}, follow_redirects=False)
+    assert late.status_code == 409
+    assert [(r.version, r.author) for r in cf.history(env["ops"], "rules")] == [(1, "admin")]
+    assert "Latest stored version 1, saved by admin" in late.text
+    assert html.escape(theirs, quote=False) in late.text  # the latest stored text ...
+    assert "threshold: 3" in late.text  # ... beside the submitted one
+
+
+HOOKED = (
+    "# chat: https://chat.example.com/hooks/T0/B1/comment-secret\n"
+    "default: {owner: cx, webhook: 'https://bot:pw@chat.example.com:8443/hooks/T0/B1?token=s3cret'}\n"
+    "routes:\n  - match: {store_id: S1}\n    owner: alice\n"
+    "    webhook: https://chat.example.com/hooks/alice-secret?sig=a,b\n"
+)
+SECRETS = ("comment-secret", "s3cret", "bot:pw", "alice-secret", "sig=", "/hooks/")
+
+
+def test_only_admins_save_the_routing_and_analysts_see_webhooks_masked(env: dict[str, Any]) -> None:
+    keys, api = env["keys"], TestClient(env["app"])
+    root, ana = login(env["app"], "admin"), login(env["app"], "analyst")
+    opened = form_of(ana, "/app/routing")
+    assert ana.post("/app/routing", data={**opened, "body": ROUTING}).status_code == 403
+    put = {"body": ROUTING, "version": 0}
+    assert api.put("/api/v1/config/routing", json=put, headers=keys["analyst"]).status_code == 403
+    assert env["ops"].count(ActConfig) == 0
+    assert (
+        api.put("/api/v1/config/routing", json={**put, "body": HOOKED}, headers=keys["admin"]).status_code
+        == 200
+    )
+    # admins read the text as saved; analysts with every URL down to its scheme and host
+    assert api.get("/api/v1/config/routing", headers=keys["admin"]).json()["body"] == HOOKED
+    shown = api.get("/api/v1/config/routing", headers=keys["analyst"]).json()["body"]
+    assert "webhook: https://chat.example.com:8443/***}" in shown
+    assert "webhook: https://chat.example.com/***\n" in shown
+    assert "# chat: https://chat.example.com/***" in shown
+    page, old = ana.get("/app/routing").text, ana.get("/app/routing?version=1").text
+    assert "owner: alice" in page
+    assert "owner: alice" in old
+    for text in (shown, page, old):
+        assert not [s for s in SECRETS if s in text], text
+    assert "Validate and save" not in page  # read and preview only
+    assert "Only admins save the routing" in page
+    assert all(s in root.get("/app/routing").text for s in ("s3cret", "alice-secret", "Validate and save"))
+    preview = ana.post(
+        "/app/routing", data={**form_of(ana, "/app/routing"), "body": shown, "action": "preview"}
+    )
+    assert preview.status_code == 200
+    assert "alice" in preview.text
+    # analysts still save the rules
+    assert (
+        api.put(
+            "/api/v1/config/rules", json={"body": RULES, "version": 0}, headers=keys["analyst"]
+        ).status_code
+        == 200
+    )
+    assert [(h.kind, h.version, h.author) for h in cf.history(env["ops"], "routing")] == [
+        ("routing", 1, "admin")
+    ]
 
 
 def test_plans_are_created_and_edited_with_audit(env: dict[str, Any]) -> None:

@@ -41,10 +41,12 @@ __all__ = [
     "Resolved",
     "StaleVersionError",
     "default_body",
+    "from_row",
     "get_version",
     "history",
     "latest",
     "parse",
+    "read_file",
     "resolve",
     "resolve_routing",
     "resolve_rules",
@@ -89,8 +91,34 @@ def parse(kind: str, body: str, where: str = "") -> Any:
     """The validated :class:`RuleSet` or :class:`Routing` of a YAML text (ConfigError if invalid)."""
     _check_kind(kind)
     if len(body) > MAX_BODY:
-        raise ConfigError(kind, [f"(top): longer than {MAX_BODY:,} characters"], where)
+        raise ConfigError(WHAT[kind], [f"(top): longer than {MAX_BODY:,} characters"], where)
     return parse_rules(body, where) if kind == "rules" else parse_routing(body, where)
+
+
+#: How each kind is named in error messages.
+WHAT = {"rules": "alert rules", "routing": "routing"}
+
+
+def read_file(kind: str, path: str | Path) -> str:
+    """A configuration file's text; a missing, unreadable, too large or non-UTF-8 file is a
+    ConfigError naming the file (and the line of the first bad byte)."""
+    _check_kind(kind)
+    where = str(path)
+    try:
+        with Path(path).open("rb") as fh:
+            raw = fh.read(4 * MAX_BODY + 1)  # UTF-8 takes at most 4 bytes a character
+    except OSError as exc:
+        raise ConfigError(WHAT[kind], [f"(top): cannot be read ({exc.strerror or exc})"], where) from None
+    if len(raw) > 4 * MAX_BODY:
+        raise ConfigError(WHAT[kind], [f"(top): longer than {MAX_BODY:,} characters"], where)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            WHAT[kind], [f"line {line}, column {column}: not UTF-8 text"], where, [(line, column)]
+        ) from None
 
 
 def default_body(kind: str) -> str:
@@ -176,13 +204,18 @@ def resolve(ops: OpsStore | None, kind: str, path: str | Path | None = None) -> 
     _check_kind(kind)
     row = latest(ops, kind) if ops is not None else None
     if row is not None:
-        where = f"stored {kind} version {row.version}"
-        return Resolved(kind, "stored", row.version, None, row.body, parse(kind, row.body, where))
+        return from_row(row)
     if path is not None:
-        body = Path(path).read_text(encoding="utf-8")
+        body = read_file(kind, path)
         return Resolved(kind, "file", 0, str(path), body, parse(kind, body, str(path)))
     body = default_body(kind)
     return Resolved(kind, "default", 0, None, body, DEFAULT_RULES if kind == "rules" else Routing())
+
+
+def from_row(row: ActConfig) -> Resolved:
+    """A stored version as the configuration in force (ConfigError if it is no longer valid)."""
+    where = f"stored {row.kind} version {row.version}"
+    return Resolved(row.kind, "stored", row.version, None, row.body, parse(row.kind, row.body, where))
 
 
 def resolve_rules(ops: OpsStore | None, path: str | Path | None = None) -> RuleSet:

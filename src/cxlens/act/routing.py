@@ -27,15 +27,16 @@ Example::
 
 from __future__ import annotations
 
+import re
 import smtplib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cxlens.act.validation import ConfigError, dump_yaml, field_errors, parse_yaml
-from cxlens.collect.triggers import parse_duration
+from cxlens.act.rules import MAX_DAYS, bounded_duration
+from cxlens.act.validation import ConfigError, dump_yaml, field_errors, parse_yaml, with_positions
 from cxlens.ops import CollectSettings, get_collect_settings
 from cxlens.ops.act_models import PRIORITIES
 from cxlens.ops.delivery import post_json, send_email
@@ -85,7 +86,7 @@ class Contact(BaseModel):
     def _digest(cls, value: Any) -> timedelta | None:
         if value is None or isinstance(value, timedelta):
             return value
-        window = parse_duration(value)
+        window = bounded_duration(value, zero=True)
         return window if window > timedelta(0) else None
 
     def opens_case(self, priority: str) -> bool:
@@ -128,7 +129,9 @@ class Routing(BaseModel):
     default: Contact = Contact(owner="cx-team", open_cases="high")
     routes: tuple[Route, ...] = ()
     escalation: tuple[Contact, ...] = ()
-    sla_hours: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
+    sla_hours: dict[str, Annotated[float, Field(le=MAX_DAYS * 24, strict=True, allow_inf_nan=False)]] = Field(
+        default_factory=lambda: dict(DEFAULT_SLA_HOURS)
+    )
     teams: tuple[str, ...] = ("store_id", "region", "touchpoint")
 
     @field_validator("teams")
@@ -211,7 +214,11 @@ def routing_from_data(data: dict[str, Any], where: str = "") -> Routing:
 
 def parse_routing(text: str, where: str = "") -> Routing:
     """Validate a routing YAML text (see :func:`routing_from_data`)."""
-    return routing_from_data(parse_yaml(text, "routing", where), where)
+    data = parse_yaml(text, "routing", where)
+    try:
+        return routing_from_data(data, where)
+    except ConfigError as exc:
+        raise with_positions(exc, text) from None
 
 
 def routing_yaml(routing: Routing) -> str:
@@ -219,6 +226,48 @@ def routing_yaml(routing: Routing) -> str:
     data = routing.model_dump(exclude_defaults=True)
     data["default"] = routing.default.model_dump(exclude_defaults=True)
     return dump_yaml(data)
+
+
+#: A URL in free text (comments, invalid YAML): up to a space, a quote or a YAML flow indicator.
+_URL = re.compile(r"(?i)\bhttps?://[^\s'\"<>,\[\]{}]+")
+#: What replaces a masked URL's userinfo, path, query and fragment.
+MASK = "***"
+
+
+def mask_url(url: str) -> str:
+    """A URL as scheme and host only (``https://chat.example.com/***``): a webhook's path and
+    query usually hold its secret, and a user or password before the host is dropped too."""
+    scheme, _, rest = url.partition("://")
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+    return f"{scheme.lower()}://{host}/{MASK}"
+
+
+def mask_secrets(text: str) -> str:
+    """A routing YAML text with every http(s) URL masked (:func:`mask_url`), for people who may
+    read the routing but not its webhook addresses; comments and layout are kept."""
+    import yaml
+
+    spans = []
+    try:
+        todo = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    except Exception:  # not valid YAML (a broken file): the URLs found in the text are masked
+        todo = []
+    seen: set[int] = set()
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:  # an alias: the node it names is masked once
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.style not in ("|", ">") and _URL.match(str(node.value).strip()):
+                spans.append((node.start_mark.index, node.end_mark.index, mask_url(str(node.value).strip())))
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            todo.extend(n for pair in node.value for n in pair)
+    for start, end, masked in sorted(spans, reverse=True):
+        text = text[:start] + masked + text[end:]
+    return _URL.sub(lambda m: mask_url(m.group(0)), text)
 
 
 def load_routing(path: str | Path | None = None) -> Routing:

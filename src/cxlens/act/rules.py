@@ -20,9 +20,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
-from cxlens.act.validation import ConfigError, dump_yaml, field_errors, parse_yaml
+from cxlens.act.validation import ConfigError, dump_yaml, field_errors, parse_yaml, with_positions
 from cxlens.collect.triggers import parse_duration
 from cxlens.ops.act_models import PRIORITIES
 
@@ -43,6 +52,46 @@ REFUND_KEYWORDS = (
 )
 
 
+#: The longest window or duration a rule may give (ten years).
+MAX_DAYS = 3650
+
+
+def bounded_duration(value: Any, *, zero: bool = False) -> timedelta:
+    """A duration (``7d``, ``6h``, seconds as a number) more than 0 (or 0 with ``zero``) and at
+    most :data:`MAX_DAYS` days; ValueError otherwise."""
+    try:
+        window = parse_duration(value)
+    except OverflowError:
+        raise ValueError(f"must be at most {MAX_DAYS} days") from None
+    if window < timedelta(0) or (window == timedelta(0) and not zero):
+        raise ValueError(f"must be more than 0{' or 0' if zero else ''}; got {value!r}")
+    if window > timedelta(days=MAX_DAYS):
+        raise ValueError(f"must be at most {MAX_DAYS} days; got {value!r}")
+    return window
+
+
+def _dimension(name: str) -> str:
+    from cxlens.analyse.metrics.definitions import DIMENSIONS
+
+    if name not in DIMENSIONS:
+        raise ValueError(f"is not a dimension to filter on; one of {', '.join(DIMENSIONS)}")
+    return name
+
+
+def _filter_value(value: Any) -> Any:
+    """Text, true/false, null (no value) or a non-empty list of text or true/false."""
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and not value:
+        raise ValueError("must not be an empty list")
+    if value is not None and not all(isinstance(v, str | bool) for v in items):
+        raise ValueError("must be text (quote numbers such as '101'), true/false, null or a list of them")
+    return value
+
+
+FilterKey = Annotated[str, AfterValidator(_dimension)]
+FilterValue = Annotated[Any, PlainValidator(_filter_value)]
+
+
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,7 +104,7 @@ class _Rule(BaseModel):
     @field_validator("dedup_window", mode="before")
     @classmethod
     def _window(cls, value: Any) -> timedelta | None:
-        return None if value is None else parse_duration(value)
+        return None if value is None else bounded_duration(value)
 
     @field_validator("priority")
     @classmethod
@@ -76,8 +125,8 @@ class DetractorRule(_FeedbackRule):
     alert's priority is raised to ``severe_priority`` (its severity)."""
 
     kind: Literal["detractor"]
-    threshold: int = Field(default=6, ge=0, le=10)
-    severe: int | None = Field(default=None, ge=0, le=10)
+    threshold: int = Field(default=6, ge=0, le=10, strict=True)
+    severe: int | None = Field(default=None, ge=0, le=10, strict=True)
     severe_priority: str = "high"
 
     @field_validator("severe_priority")
@@ -98,14 +147,14 @@ class AspectRule(_FeedbackRule):
 
     kind: Literal["aspect"]
     aspects: tuple[str, ...] = ()
-    max_score: float | None = None
+    max_score: float | None = Field(default=None, ge=-1, le=1, strict=True, allow_inf_nan=False)
 
 
 class _MetricRule(_Rule):
     metric: Literal["nps", "csat", "csat_mean", "ces", "rating"] = "nps"
     by: Literal["store_id", "region", "touchpoint", "product_id"] = "store_id"
-    filters: dict[str, Any] = Field(default_factory=dict)
-    min_n: int = Field(default=30, ge=1)
+    filters: dict[FilterKey, FilterValue] = Field(default_factory=dict)
+    min_n: int = Field(default=30, ge=1, le=1_000_000_000, strict=True)
 
 
 class MetricDropRule(_MetricRule):
@@ -115,9 +164,9 @@ class MetricDropRule(_MetricRule):
 
     kind: Literal["metric_drop"]
     grain: Literal["day", "week", "month", "quarter"] = "week"
-    min_drop: float = Field(default=0.0, ge=0)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1)
-    severe_drop: float | None = Field(default=None, ge=0)
+    min_drop: float = Field(default=0.0, ge=0, le=1e6, strict=True, allow_inf_nan=False)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, strict=True, allow_inf_nan=False)
+    severe_drop: float | None = Field(default=None, ge=0, le=1e6, strict=True, allow_inf_nan=False)
     severe_priority: str = "high"
 
     @field_validator("severe_priority")
@@ -130,8 +179,8 @@ class AnomalyRule(_MetricRule):
     """The latest day's value a robust z-score (median/MAD of the baseline days) beyond ``z``."""
 
     kind: Literal["anomaly"]
-    z: float = Field(default=3.5, gt=0)
-    baseline_days: int = Field(default=28, ge=7)
+    z: float = Field(default=3.5, gt=0, le=1000, strict=True, allow_inf_nan=False)
+    baseline_days: int = Field(default=28, ge=7, le=MAX_DAYS, strict=True)
 
 
 Rule = Annotated[
@@ -195,7 +244,7 @@ def rules_from_data(data: dict[str, Any], where: str = "") -> RuleSet:
     durations = {}
     for key, default in (("dedup_window", "7d"), ("overlap", "1d"), ("first_run", "2d")):
         try:
-            durations[key] = parse_duration(data.get(key, default))
+            durations[key] = bounded_duration(data.get(key, default), zero=key == "overlap")
         except ValueError as exc:
             lines.append(f"{key}: {exc}")
     if lines:
@@ -205,7 +254,11 @@ def rules_from_data(data: dict[str, Any], where: str = "") -> RuleSet:
 
 def parse_rules(text: str, where: str = "") -> RuleSet:
     """Validate a rules YAML text (see :func:`rules_from_data`)."""
-    return rules_from_data(parse_yaml(text, "alert rules", where), where)
+    data = parse_yaml(text, "alert rules", where)
+    try:
+        return rules_from_data(data, where)
+    except ConfigError as exc:
+        raise with_positions(exc, text) from None
 
 
 def rules_yaml(ruleset: RuleSet) -> str:

@@ -88,9 +88,18 @@ def _ops(*errors: type[Exception]) -> Iterator[OpsStore]:
     try:
         yield store
     except errors as exc:
-        raise fail(str(exc)) from None
+        raise fail(_problem(exc)) from None
     finally:
         store.close()
+
+
+def _problem(exc: Exception) -> str:
+    """An error as printed: a configuration problem as ``file:line: field: problem`` lines."""
+    from cxlens.act.validation import ConfigError
+
+    if isinstance(exc, ConfigError):
+        return "\n".join(exc.located() or [str(exc)])
+    return str(exc)
 
 
 def _routing(path: Path | None, ops: OpsStore) -> Routing:
@@ -100,7 +109,7 @@ def _routing(path: Path | None, ops: OpsStore) -> Routing:
     try:
         found = resolve(ops, "routing", path)
     except ValueError as exc:
-        raise fail(str(exc)) from None
+        raise fail(_problem(exc)) from None
     _note_ignored(found.source, found.version, path, "routing")
     routing: Routing = found.config
     return routing
@@ -167,7 +176,7 @@ def alerts_run(
         try:
             found = resolve(ops, "rules", rules)
         except ValueError as exc:
-            raise fail(str(exc)) from None
+            raise fail(_problem(exc)) from None
         _note_ignored(found.source, found.version, rules, "rules")
         ruleset = found.config
         route = _routing(routing, ops)
@@ -545,6 +554,8 @@ FileOpt = Annotated[
     Path | None,
     typer.Option("--file", help="The YAML file the server or the commands are given (--rules/--routing)."),
 ]
+#: The longest preview window, in days (ten years).
+MAX_DAYS = 3650
 HISTORY_COLUMNS = ["version", "created_at", "author", "comment", "sha256", "lines"]
 
 
@@ -632,13 +643,13 @@ def _import(
 ) -> None:
     from cxlens.act import config as cf
 
-    body = path.read_text(encoding="utf-8")
-    with _ops(ValueError) as ops:
-        try:
+    try:
+        body = cf.read_file(kind, path)
+        with _ops(cf.StaleVersionError) as ops:
             row = cf.save(ops, kind, body, author=_actor(actor), expected_version=expect, comment=comment)
-        except cf.ConfigError as exc:
-            raise fail(f"{path}: {exc}\nnothing was stored") from None
-        record = cf.version_dict(row)
+            record = cf.version_dict(row)
+    except cf.ConfigError as exc:
+        raise fail("\n".join(exc.located(str(path))) + "\nnothing was stored") from None
     print_record(
         record, output, message=f"stored {kind} version {row.version} from {path}; it is in force now"
     )
@@ -689,7 +700,9 @@ def rules_history(limit: Annotated[int, typer.Option(min=1)] = 50, output: Forma
 
 @rules_app.command("preview")
 def rules_preview(
-    days: Annotated[float, typer.Option(min=1, help="Days of feedback before the latest one.")] = 7,
+    days: Annotated[
+        float, typer.Option(min=1, max=MAX_DAYS, help="Days of feedback before the latest one (1-3650).")
+    ] = 7,
     file: FileOpt = None,
     routing_file: Annotated[
         Path | None, typer.Option("--routing", help="Routing YAML, when no version is stored.")

@@ -136,14 +136,21 @@ def _jobs(settings: WebSettings, collector: Collector, ws: Workspace) -> list[Jo
         triggers = load_triggers(settings.triggers_file)
         jobs.append((settings.triggers_every, partial(run_triggers, collector, ws, triggers, base)))
     from cxlens.act import config
-    from cxlens.act.jobs import configured_cycle
+    from cxlens.act.jobs import CycleState, configured_cycle
 
-    # the files are checked at start-up (a broken file stops the server, as before); each cycle
-    # then runs the configuration in force: a version stored in the web editor wins over a file
-    config.resolve(None, "rules", settings.alert_rules_file)
-    config.resolve(None, "routing", settings.routing_file)
+    # a file is checked at start-up only while no version of its kind is stored (a broken file
+    # then stops the server, as before): a stored version wins over the file, which is unused
+    for kind, path in (("rules", settings.alert_rules_file), ("routing", settings.routing_file)):
+        if config.latest(collector.ops, kind) is None:
+            config.resolve(None, kind, path)
     cycle = partial(
-        configured_cycle, collector.ops, ws, base, settings.alert_rules_file, settings.routing_file
+        configured_cycle,
+        collector.ops,
+        ws,
+        base,
+        settings.alert_rules_file,
+        settings.routing_file,
+        state=CycleState(),
     )
     jobs.append((settings.act_every, cycle))
     return jobs

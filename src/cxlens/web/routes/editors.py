@@ -1,10 +1,11 @@
 """Editors for admins and analysts: the alert rules and the owner routing (YAML, validated on the
 server, versioned, saved against the version they were read at) and action plans (create, edit).
 
-Store managers get 403. Every form carries the session's CSRF token; a validation error answers
-400 with the page, the submitted text and one line per bad field; a save on top of a newer version
-answers 409 with the submitted text kept. Saves are audited (``act_config``, ``action_plan``) by
-the act layer, with the user's name.
+Store managers get 403; analysts read the routing with its webhook URLs masked (scheme and host)
+and may preview it, but only admins save it (page and API). Every form carries the session's CSRF
+token; a validation error answers 400 with the page, the submitted text and one line per bad field;
+a save on top of a newer version answers 409 with the submitted text kept beside the latest one.
+Saves are audited (``act_config``, ``action_plan``) by the act layer, with the user's name.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from cxlens.act import config as cf
 from cxlens.act import plans as pl
+from cxlens.act.routing import mask_secrets
 from cxlens.ops.act_models import PLAN_STATUSES
 from cxlens.web import auth
 from cxlens.web.auth import EditorApiUser, EditorUser, Principal
@@ -43,6 +45,24 @@ def _render(
     return response
 
 
+def _may_save(who: Principal, kind: str) -> bool:
+    """Admins save both kinds; analysts save the rules only (the routing holds webhook URLs)."""
+    return kind == "rules" or who.role == "admin"
+
+
+def _shown(who: Principal, kind: str, body: str) -> str:
+    """A text as this user may read it: the routing's URLs masked for anyone but an admin."""
+    return body if who.role == "admin" or kind != "routing" else mask_secrets(body)
+
+
+def _numbered(exc: cf.ConfigError) -> list[str]:
+    """The problems of a text, each after the line it is on (``line 5: rules[1].threshold: ...``)."""
+    return [
+        f"line {pos[0]}: {line}" if pos is not None and not line.startswith("line ") else line
+        for line, pos in zip(exc.errors, exc.positions, strict=True)
+    ]
+
+
 def _file(state: State, kind: str) -> Any:
     return state.settings.alert_rules_file if kind == "rules" else state.settings.routing_file
 
@@ -60,17 +80,23 @@ def _editor(
     saved: int | None = None,
     comment: str = "",
     preview: list[dict[str, Any]] | None = None,
+    base: int | None = None,
     status: int = 200,
 ) -> Response:
     """The editor page: what is in force, the text to edit (the submitted text after an error, a
-    stored version with ``show``), the current version to save against, the history."""
+    stored version with ``show``), the version to save against (``base``, the one the submitted
+    text was read at, kept through errors and previews; else the latest), the history; after a
+    conflict, the latest stored text beside the submitted one."""
+    current = cf.latest(state.ops, kind)  # read once: the text shown and its version agree
     try:
-        found = cf.resolve(state.ops, kind, _file(state, kind))
+        found = cf.from_row(current) if current is not None else cf.resolve(None, kind, _file(state, kind))
         problem = None
-    except (ValueError, OSError) as exc:  # a broken file: the editor still opens, on the defaults
-        found = cf.Resolved(kind, "default", 0, None, cf.default_body(kind), None)
-        problem = str(exc)
-    current = cf.latest(state.ops, kind)
+    except (ValueError, OSError) as exc:  # the editor still opens: on the stored text, else the defaults
+        if current is not None:
+            found = cf.Resolved(kind, "stored", current.version, None, current.body, None)
+        else:
+            found = cf.Resolved(kind, "default", 0, None, cf.default_body(kind), None)
+        problem = _shown(who, kind, str(exc))
     if body is None:
         body = found.body
         if show is not None:
@@ -83,8 +109,11 @@ def _editor(
         "title": TITLES[kind],
         "found": found,
         "problem": problem,
-        "body": body,
-        "version": current.version if current else 0,
+        "body": _shown(who, kind, body),
+        "may_save": _may_save(who, kind),
+        "version": (current.version if current else 0) if base is None else base,
+        "latest": current if conflict else None,
+        "latest_body": _shown(who, kind, current.body) if conflict and current is not None else "",
         "show": show,
         "errors": errors or [],
         "conflict": conflict,
@@ -132,16 +161,36 @@ def _save(
             config = cf.parse(kind, body)
         except cf.ConfigError as exc:
             return _editor(
-                request, state, who, kind, body=body, errors=exc.errors, comment=comment, status=400
+                request,
+                state,
+                who,
+                kind,
+                body=body,
+                errors=_numbered(exc),
+                comment=comment,
+                base=version,
+                status=400,
             )
         rows = _preview(state, kind, config)
-        return _editor(request, state, who, kind, body=body, comment=comment, preview=rows)
+        return _editor(request, state, who, kind, body=body, comment=comment, preview=rows, base=version)
+    if not _may_save(who, kind):
+        raise HTTPException(403, "only admins save the routing")
     try:
         row = cf.save(
             state.ops, kind, body, author=who.username, expected_version=version, comment=comment or None
         )
     except cf.ConfigError as exc:
-        return _editor(request, state, who, kind, body=body, errors=exc.errors, comment=comment, status=400)
+        return _editor(
+            request,
+            state,
+            who,
+            kind,
+            body=body,
+            errors=_numbered(exc),
+            comment=comment,
+            base=version,
+            status=400,
+        )
     except cf.StaleVersionError as exc:
         return _editor(request, state, who, kind, body=body, conflict=str(exc), comment=comment, status=409)
     return RedirectResponse(f"/app/{kind}?saved={row.version}", status_code=303)
@@ -417,22 +466,26 @@ class ConfigChange(BaseModel):
     comment: str | None = Field(default=None, max_length=512)
 
 
-def _config_json(state: State, kind: str) -> dict[str, Any]:
+def _config_json(state: State, who: Principal, kind: str) -> dict[str, Any]:
     found = cf.resolve(state.ops, kind, _file(state, kind))
     history = [cf.version_dict(r) for r in cf.history(state.ops, kind)]
-    return {**found.as_dict(), "body": found.body, "history": history}
+    return {**found.as_dict(), "body": _shown(who, kind, found.body), "history": history}
 
 
 @api.get("/config/{kind}")
 def api_config(state: State, who: EditorApiUser, kind: KindP) -> dict[str, Any]:
-    """The alert rules or routing in force (where from, version, YAML) and the stored versions."""
-    return _config_json(state, kind)
+    """The alert rules or routing in force (where from, version, YAML; the routing's webhook URLs
+    masked for analysts) and the stored versions."""
+    return _config_json(state, who, kind)
 
 
 @api.put("/config/{kind}", responses={400: {}, 409: {}})
 def api_save_config(state: State, who: EditorApiUser, kind: KindP, change: ConfigChange) -> Response:
     """Validate and store a new version: 400 with ``errors`` (one line per field), 409 when the
-    stored version is no longer ``version`` (a session also sends ``X-CSRF-Token``)."""
+    stored version is no longer ``version`` (a session also sends ``X-CSRF-Token``); the routing
+    is saved by admins only (403)."""
+    if not _may_save(who, kind):
+        raise HTTPException(403, "only admins save the routing")
     try:
         cf.save(
             state.ops,
@@ -446,7 +499,7 @@ def api_save_config(state: State, who: EditorApiUser, kind: KindP, change: Confi
         return JSONResponse({"detail": str(exc), "errors": exc.errors}, 400)
     except cf.StaleVersionError as exc:
         return JSONResponse({"detail": str(exc), "current_version": exc.current}, 409)
-    return JSONResponse(_config_json(state, kind))
+    return JSONResponse(_config_json(state, who, kind))
 
 
 router.include_router(api)
