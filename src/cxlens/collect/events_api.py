@@ -360,9 +360,6 @@ def _store(
             "payload": payload,
             "received_at": now,
             "source_id": source_id,
-            "exported_at": None,
-            "export_hold": None,
-            "export_error": None,
         }
         for key, (_, payload) in fresh.items()
     ]
