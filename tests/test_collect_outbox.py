@@ -184,9 +184,11 @@ def test_unknown_stores_wait_for_the_stores_table(workspace: Workspace, ops: Ops
     _response(ops, "known", {"nps": 9}, store="S1")
     _response(ops, "invented", {"nps": 0}, store="<a href=x>FAKE</a>")
     _event(ops, "ev-invented", store_id="S404")
+    _event(ops, "ev-no-store")  # no store id: nothing to check, exported
+    _event(ops, "ev-known", store_id="S1")
     known = outbox.KnownStores()
     done = outbox.export_all(ops, workspace, known)
-    assert (done.feedback, done.held) == (1, 2)
+    assert (done.feedback, done.events, done.held) == (1, 2, 2)
     assert _held(ops) == {"invented": "unknown_store", "ev-invented": "unknown_store"}
     assert workspace.con.execute("SELECT DISTINCT store_id FROM feedback").fetchall() == [("S1",)]
     workspace.ingest("stores", pd.DataFrame({"store_id": ["S404"], "name": ["New store"]}))

@@ -354,7 +354,8 @@ def _unknown_stores(
     if stores is None:
         return held, ids, table
     column = table.column("store_id")
-    unknown = pc.fill_null(pc.invert(pc.is_in(column, value_set=pa.array(sorted(stores)))), False)
+    known = pc.is_in(column, value_set=pa.array(sorted(stores), type=pa.string()))
+    unknown = pc.and_(pc.is_valid(column), pc.invert(known))  # no store id: nothing to check
     if not pc.any(unknown).as_py():
         return held, ids, table
     flags = unknown.to_pylist()
