@@ -5,6 +5,7 @@ and served by /healthz; ``cxlens collect sync`` never ends in a traceback."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,46 @@ def test_a_lone_surrogate_or_nul_is_held_and_the_rest_still_flows(
     assert outbox.export_all(ops, workspace).feedback == 1
 
 
+def test_clean_payloads_are_parsed_in_one_go_and_arrive_whole(
+    workspace: Workspace, ops: OpsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Payloads as the door stores them skip the row-by-row checks; every value arrives, and the
+    marking of many ids in several statements misses none."""
+    _event(ops, "ev-1", properties=json.dumps({"page": "/caf\u00e9", "n": 2}), value=12.5, store_id="S1")
+    _event(ops, "ev-2", customer_id="c-\u00e9", value=3)
+    for i in range(5):
+        _event(ops, f"ev-more-{i}")
+    slow: list[int] = []
+    real = outbox._check_payloads
+    monkeypatch.setattr(outbox, "_check_payloads", lambda *a: slow.append(1) or real(*a))
+    monkeypatch.setattr(outbox, "MARK_CHUNK", 2)
+    done = outbox.export_all(ops, workspace)
+    assert (done.events, done.held, slow) == (7, 0, [])
+    rows = workspace.con.execute(
+        "SELECT event_id, customer_id, store_id, value, properties, occurred_at FROM events "
+        "WHERE event_id IN ('ev-1', 'ev-2') ORDER BY 1"
+    ).fetchall()
+    assert [r[:4] for r in rows] == [("ev-1", None, "S1", 12.5), ("ev-2", "c-\u00e9", None, 3.0)]
+    assert json.loads(rows[0][4]) == {"page": "/caf\u00e9", "n": 2}
+    assert str(rows[0][5]) == "2026-01-01 10:00:00"
+    assert ops.count(InboxEvent, InboxEvent.exported_at.is_(None)) == 0
+
+
+def test_a_suspect_payload_sends_its_batch_the_slow_way_and_only_it_is_held(
+    workspace: Workspace, ops: OpsStore
+) -> None:
+    _event(ops, "ev-nul", customer_id="x\x00y")
+    _event(ops, "ev-escaped", customer_id="back\\u0000slash")  # a backslash, then "u0000": fine
+    _event(ops, "ev-extra", note="x")  # a field the door does not store: parsed alone, dropped
+    done = outbox.export_all(ops, workspace)
+    assert (done.events, done.held) == (2, 1)
+    assert _held(ops) == {"ev-nul": "invalid"}
+    got = dict(
+        workspace.con.execute("SELECT event_id, coalesce(customer_id, anonymous_id) FROM events").fetchall()
+    )
+    assert got == {"ev-escaped": "back\\u0000slash", "ev-extra": "a1"}
+
+
 def test_an_unforeseen_row_failure_is_isolated_by_splitting(
     workspace: Workspace, ops: OpsStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -143,9 +184,11 @@ def test_unknown_stores_wait_for_the_stores_table(workspace: Workspace, ops: Ops
     _response(ops, "known", {"nps": 9}, store="S1")
     _response(ops, "invented", {"nps": 0}, store="<a href=x>FAKE</a>")
     _event(ops, "ev-invented", store_id="S404")
+    _event(ops, "ev-no-store")  # no store id: nothing to check, exported
+    _event(ops, "ev-known", store_id="S1")
     known = outbox.KnownStores()
     done = outbox.export_all(ops, workspace, known)
-    assert (done.feedback, done.held) == (1, 2)
+    assert (done.feedback, done.events, done.held) == (1, 2, 2)
     assert _held(ops) == {"invented": "unknown_store", "ev-invented": "unknown_store"}
     assert workspace.con.execute("SELECT DISTINCT store_id FROM feedback").fetchall() == [("S1",)]
     workspace.ingest("stores", pd.DataFrame({"store_id": ["S404"], "name": ["New store"]}))

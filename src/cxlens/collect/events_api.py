@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from cxlens.collect.inputs import printable, text_problem
+from cxlens.collect.inputs import ID_REFUSED, printable, text_problem
 from cxlens.collect.privacy import get_privacy
 from cxlens.collect.sources import scoped_id
 from cxlens.journey.map import JourneyMap
@@ -182,6 +182,112 @@ def validate_event(raw: Any, journey: JourneyMap) -> tuple[dict[str, Any] | None
     return (None, errors) if errors else (row, {})
 
 
+def validate_events(
+    events: Sequence[Any], journey: JourneyMap
+) -> list[tuple[dict[str, Any] | None, dict[str, str]]]:
+    """:func:`validate_event` for every event of a batch, with the clean rows' empty fields left
+    out. The batch is checked a column at a time (one search for control characters per column,
+    one set comparison for the journey map's values); an event any check flags is checked again
+    on its own, so its verdict and messages are exactly :func:`validate_event`'s."""
+    rules = _rules(journey)
+    spec = get_table("events")
+    flagged: set[int] = set()
+    candidates = []
+    for i, raw in enumerate(events):
+        if type(raw) is dict and raw.keys() <= _COLUMNS:
+            candidates.append(i)
+        else:
+            flagged.add(i)
+    rows: dict[int, dict[str, Any]] = {i: {} for i in candidates}
+    touchpoints = journey.touchpoint_of_event_type
+    for rule in rules:
+        name = rule.name
+        values: list[tuple[int, Any]] = []
+        for i in candidates:
+            value = events[i].get(name)
+            if value is None or value == "":
+                if name == "touchpoint" and type(events[i].get("event_type")) is str:
+                    value = touchpoints.get(events[i]["event_type"])
+                if value is None:
+                    if rule.required:
+                        flagged.add(i)
+                    continue
+            values.append((i, value))
+        if rule.kind == ColumnType.STRING:
+            clean = _strings(rule, values, flagged)
+        else:
+            clean = _others(rule, values, flagged)
+        for i, value in clean:
+            rows[i][name] = value
+    for row_rule in spec.row_rules:
+        for i in candidates:
+            if not any(c in rows[i] for c in row_rule.any_of):
+                flagged.add(i)
+    results: list[tuple[dict[str, Any] | None, dict[str, str]]] = []
+    for i, raw in enumerate(events):
+        if i in flagged:
+            row, errors = validate_event(raw, journey)
+            results.append(({k: v for k, v in row.items() if v is not None} if row else None, errors))
+        else:
+            results.append((rows[i], {}))
+    return results
+
+
+def _strings(rule: _Rule, values: list[tuple[int, Any]], flagged: set[int]) -> list[tuple[int, str]]:
+    """The text values of a string column that pass its checks; the others' events flagged."""
+    texts = [(i, v) for i, v in values if type(v) is str]
+    if len(texts) < len(values):  # numbers (kept as text) and wrong types: checked one by one
+        flagged.update(i for i, v in values if type(v) is not str)
+    joined = "".join(v for _, v in texts)
+    limit = rule.limit
+    if (
+        ID_REFUSED.search(joined) is None
+        and (limit is None or max((len(v) for _, v in texts), default=0) <= limit)
+        and (rule.allowed is None or {v for _, v in texts} <= rule.allowed)
+    ):
+        return texts
+    good = []
+    for i, v in texts:
+        if (
+            ID_REFUSED.search(v)
+            or (limit is not None and len(v) > limit)
+            or (rule.allowed is not None and v not in rule.allowed)
+        ):
+            flagged.add(i)
+        else:
+            good.append((i, v))
+    return good
+
+
+def _others(rule: _Rule, values: list[tuple[int, Any]], flagged: set[int]) -> list[tuple[int, Any]]:
+    """The converted values of a timestamp, number or JSON column; failing events flagged."""
+    good: list[tuple[int, Any]] = []
+    seen: dict[Any, Any] = {}  # timestamps repeat within a batch: each distinct one parsed once
+    kind, limit = rule.kind, rule.limit
+    for i, value in values:
+        try:
+            if kind == ColumnType.TIMESTAMP and type(value) is str:
+                clean = seen.get(value)
+                if clean is None:
+                    clean = seen[value] = _value(kind, value)
+            else:
+                clean = _value(kind, value)
+        except (ValueError, TypeError, OverflowError):
+            flagged.add(i)
+            continue
+        if isinstance(clean, str):
+            if (limit is not None and len(clean) > limit) or (
+                rule.allowed is not None and clean not in rule.allowed
+            ):
+                flagged.add(i)
+                continue
+        elif (rule.min is not None and clean < rule.min) or (rule.max is not None and clean > rule.max):
+            flagged.add(i)
+            continue
+        good.append((i, clean))
+    return good
+
+
 def accept_events(
     ops: OpsStore, journey: JourneyMap, events: Sequence[Any], source_id: str | None = None
 ) -> list[EventResult]:
@@ -212,29 +318,34 @@ def _check_batch(
     results: list[EventResult] = []
     fresh: dict[str, tuple[int, dict[str, Any]]] = {}
     privacy = get_privacy(ops)
-    for index, raw in enumerate(events):
-        row, errors = validate_event(raw, journey)
-        event_id = raw.get("event_id") if isinstance(raw, dict) else None
-        eid = printable(str(event_id)[:256]) if isinstance(event_id, str | int) else None
+    for index, (raw, (row, errors)) in enumerate(zip(events, validate_events(events, journey), strict=True)):
         if row is None:
+            event_id = raw.get("event_id") if isinstance(raw, dict) else None
+            eid = printable(str(event_id)[:256]) if isinstance(event_id, str | int) else None
             results.append(EventResult(index, eid, "rejected", errors))
             continue
-        key = scoped_id(source_id, row["event_id"])
+        event_id = row["event_id"]
+        key = scoped_id(source_id, event_id)
         if len(key) > MAX_ID_CHARS:
             results.append(
-                EventResult(index, eid, "rejected", {"event_id": "too long with its source prefix"})
+                EventResult(
+                    index,
+                    printable(event_id[:256]),
+                    "rejected",
+                    {"event_id": "too long with its source prefix"},
+                )
             )
         elif key in fresh:
-            results.append(EventResult(index, row["event_id"], "duplicate"))
+            results.append(EventResult(index, event_id, "duplicate"))
         else:
             if privacy.redact and row.get("properties"):
                 row["properties"] = json.dumps(
                     privacy.json(json.loads(row["properties"])), ensure_ascii=False
                 )
             # Empty fields are left out of the stored payload (the exporter reads them as null).
-            payload = {k: v for k, v in row.items() if v is not None}
-            fresh[key] = (index, {**payload, "event_id": key})
-            results.append(EventResult(index, row["event_id"], "accepted"))
+            row["event_id"] = key
+            fresh[key] = (index, row)
+            results.append(EventResult(index, event_id, "accepted"))
     return results, fresh
 
 
@@ -249,9 +360,6 @@ def _store(
             "payload": payload,
             "received_at": now,
             "source_id": source_id,
-            "exported_at": None,
-            "export_hold": None,
-            "export_error": None,
         }
         for key, (_, payload) in fresh.items()
     ]

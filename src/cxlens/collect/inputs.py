@@ -28,6 +28,8 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _ANY_TEXT = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 _ANY_ID = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+#: Any character an identifier may not hold (one search over many ids joined finds whether any has one).
+ID_REFUSED = _ANY_ID
 
 
 class InputError(ValueError):
