@@ -101,8 +101,10 @@ class AlertRun:
         if v.empty:
             return "no new alerts"
         top = v.iloc[0]
+        owners = v["owner"].nunique()
         return (
-            f"{v['owner'].nunique()} owners; alerts per owner per day: median {v['alerts'].median():.0f}, "
+            f"{owners} owner{'s' if owners != 1 else ''}; "
+            f"alerts per owner per day: median {v['alerts'].median():.0f}, "
             f"most {int(top['alerts'])} ({top['owner']} on {top['day']})"
         )
 
