@@ -311,8 +311,30 @@ def test_sentences_tried_by_hand_in_issue_14(text: str, lang: str, label: str) -
 
 
 @pytest.mark.slow
-def test_text_train_reproduces_the_shipped_model_byte_for_byte(tmp_path: Path) -> None:
-    """`cxlens text train` on the shared datasets writes exactly the shipped file."""
+def _close(got: object, want: object, where: str = "meta") -> None:
+    """Nested JSON values equal, floats to 1e-5 relative (float32 rounding differs between
+    numpy/scikit-learn releases); a differing key, string, count or shape fails with its path."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict), where
+        assert sorted(got) == sorted(want), where
+        for key in want:
+            _close(got[key], want[key], f"{where}.{key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list), where
+        assert len(got) == len(want), where
+        for k, (g, w) in enumerate(zip(got, want, strict=True)):
+            _close(g, w, f"{where}[{k}]")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-6), where
+    else:
+        assert got == want, where
+
+
+def test_text_train_reproduces_the_shipped_model(tmp_path: Path) -> None:
+    """`cxlens text train` on the shared datasets writes the shipped model: the same float16
+    weights (at most one float16 step apart) and the same metadata to float rounding. Byte for
+    byte only holds with the library versions it was trained with: numpy 2.4.6 / scikit-learn
+    1.9.1 moved the lexicon weights of four blocks by 2 float32 ulps."""
     from cxlens.text.datasets import SHARED, TRAINING_FILES
     from cxlens.text.train import train_default
 
@@ -320,7 +342,15 @@ def test_text_train_reproduces_the_shipped_model_byte_for_byte(tmp_path: Path) -
         pytest.skip(f"the shared datasets are not at {SHARED}")
     out = tmp_path / "sentiment.npz"
     train_default(SHARED, out)
-    assert out.read_bytes() == DEFAULT_MODEL.read_bytes()
+    with np.load(out, allow_pickle=False) as got, np.load(DEFAULT_MODEL, allow_pickle=False) as want:
+        assert sorted(got.files) == sorted(want.files)
+        g, w = got["coef"], want["coef"]
+        assert g.dtype == w.dtype
+        assert g.shape == w.shape
+        steps = np.abs(g.view(np.int16).astype(np.int32) - w.view(np.int16).astype(np.int32))
+        assert int(steps.max()) <= 1, f"{int((steps > 1).sum())} weights differ by more than one step"
+        assert int((steps > 0).sum()) <= g.size // 1000
+        _close(json.loads(str(got["meta"])), json.loads(str(want["meta"])))
 
 
 def test_each_language_gets_its_own_weight_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

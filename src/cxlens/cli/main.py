@@ -262,7 +262,7 @@ def analyse_texts(ws: Workspace) -> None:
     try:
         from cxlens.text.store import enrich_feedback
     except ImportError:
-        err.print("[dim]text analytics skipped: install cxlens[text][/]")
+        err.print("[dim]text analytics skipped: install cxlens\\[text][/]")
         return
     with err.status("analysing feedback texts"):
         result = enrich_feedback(ws)

@@ -313,7 +313,8 @@ def text_train(
     output: FormatOpt = "table",
 ) -> None:
     """Fit the default sentiment model on the train folds of the six languages' public review sets and
-    VADER's English lexicon (needs cxlens[text-train]); rewrites the shipped file byte for byte."""
+    VADER's English lexicon (needs cxlens\\[text-train]); rewrites the shipped file (byte for byte with
+    the same numpy and scikit-learn)."""
     import pandas as pd
 
     from cxlens.text.sentiment import DEFAULT_MODEL, SentimentModel

@@ -397,7 +397,7 @@ class SentimentModel:
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
     """``np.savez_compressed`` with fixed zip timestamps, so the same model gives the same bytes
-    (``cxlens text train`` reproduces the shipped file byte for byte)."""
+    (``cxlens text train`` reproduces the shipped file byte for byte with the same library versions)."""
     import io
     import zipfile
 

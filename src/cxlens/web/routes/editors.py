@@ -156,30 +156,9 @@ def _save(
 ) -> Response:
     auth.check_csrf(who.csrf, csrf)
     body = body.replace("\r\n", "\n")
-    if action == "preview":
-        try:
-            config = cf.parse(kind, body)
-        except cf.ConfigError as exc:
-            return _editor(
-                request,
-                state,
-                who,
-                kind,
-                body=body,
-                errors=_numbered(exc),
-                comment=comment,
-                base=version,
-                status=400,
-            )
-        rows = _preview(state, kind, config)
-        return _editor(request, state, who, kind, body=body, comment=comment, preview=rows, base=version)
-    if not _may_save(who, kind):
-        raise HTTPException(403, "only admins save the routing")
-    try:
-        row = cf.save(
-            state.ops, kind, body, author=who.username, expected_version=version, comment=comment or None
-        )
-    except cf.ConfigError as exc:
+
+    def invalid(exc: cf.ConfigError) -> Response:
+        """The editor again with the numbered errors, still based on the version it was read at."""
         return _editor(
             request,
             state,
@@ -191,6 +170,22 @@ def _save(
             base=version,
             status=400,
         )
+
+    if action == "preview":
+        try:
+            config = cf.parse(kind, body)
+        except cf.ConfigError as exc:
+            return invalid(exc)
+        rows = _preview(state, kind, config)
+        return _editor(request, state, who, kind, body=body, comment=comment, preview=rows, base=version)
+    if not _may_save(who, kind):
+        raise HTTPException(403, "only admins save the routing")
+    try:
+        row = cf.save(
+            state.ops, kind, body, author=who.username, expected_version=version, comment=comment or None
+        )
+    except cf.ConfigError as exc:
+        return invalid(exc)
     except cf.StaleVersionError as exc:
         return _editor(request, state, who, kind, body=body, conflict=str(exc), comment=comment, status=409)
     return RedirectResponse(f"/app/{kind}?saved={row.version}", status_code=303)
