@@ -79,6 +79,13 @@ def select_params(
     return params, table
 
 
+def library_versions() -> dict[str, str]:
+    """The numeric libraries whose releases can move the fitted weights in their last bits."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("numpy", "scipy", "scikit-learn")}
+
+
 def train_default(
     datasets: str | Path = SHARED, out: str | Path = DEFAULT_MODEL, select: bool = True, **params: Any
 ) -> tuple[SentimentModel, pd.DataFrame]:
@@ -105,6 +112,7 @@ def train_default(
         split="md5(text) % 5 != 0",
         training_files=files,
         recipe="cxlens text train",
+        trained_with=library_versions(),
         **chosen,
     )
     return model, data
