@@ -173,6 +173,27 @@ def test_tables_for_people_show_names_and_json_keeps_the_ids(tmp_path: Path, mon
     assert all("store" not in r for r in records)
 
 
+def test_tables_printed_after_the_workspace_closes_still_show_names(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Commands that print once their workspace is closed (``text summary`` and others) look the
+    names up in the same store, read-only."""
+    monkeypatch.setenv("COLUMNS", "200")
+    data_dir = str(tmp_path / "d")
+    fb = tmp_path / "fb.csv"
+    fb.write_text(
+        "feedback_id,submitted_at,source,text\n"
+        "r1,2025-01-02,review,The checkout was slow and the card payment failed.\n"
+        "r2,2025-01-03,review,Checkout and payment were quick.\n"
+    )
+    assert runner.invoke(app, ["--data-dir", data_dir, "ingest", "feedback", str(fb)]).exit_code == 0
+    assert runner.invoke(app, ["--data-dir", data_dir, "text", "analyse"]).exit_code == 0
+    summary = runner.invoke(app, ["--data-dir", data_dir, "text", "summary"])
+    assert summary.exit_code == 0, summary.output
+    assert "Checkout and payment" in summary.output
+    assert "checkout_payment" not in summary.output
+    records = json.loads(runner.invoke(app, ["--data-dir", data_dir, "text", "summary", "-o", "json"]).output)
+    assert "checkout_payment" in {r["aspect"] for r in records}
+
+
 def test_store_ids_are_checked_against_the_stores_table(tmp_path: Path) -> None:
     data_dir = str(tmp_path / "d")
 

@@ -102,6 +102,9 @@ class State:
 
     data_dir: Path | None = None
     journey_map: Path | None = None
+    #: The command opened and closed its workspace (a table printed afterwards still shows names,
+    #: from a read-only look at the same store).
+    workspace_closed: bool = False
 
 
 state = State()
@@ -139,11 +142,11 @@ def open_workspace(read_only: bool = False) -> Iterator[Workspace]:
         _OPEN.reset(token)
         _NAMES.pop(id(ws), None)
         ws.close()
+        state.workspace_closed = True
 
 
-def _names() -> DisplayNames | None:
-    """Display names of the open workspace (journey map, taxonomy, stores); None outside one."""
-    ws = _OPEN.get()
+def _names(ws: Workspace | None) -> DisplayNames | None:
+    """Display names of ``ws`` (journey map, taxonomy, stores); None without a workspace."""
     if ws is None:
         return None
     if id(ws) not in _NAMES:
@@ -153,17 +156,45 @@ def _names() -> DisplayNames | None:
     return _NAMES[id(ws)]
 
 
+@contextmanager
+def _naming_workspace() -> Iterator[Workspace | None]:
+    """The open workspace; after a command closed its workspace, the same store opened read-only
+    for the moment (so a table printed after the ``with`` block still shows names); else None."""
+    ws = _OPEN.get()
+    if ws is not None or not state.workspace_closed:
+        yield ws
+        return
+    from cxlens.storage.workspace import Workspace
+
+    try:
+        again = Workspace(state.data_dir, state.journey_map, read_only=True)
+    except Exception:  # names are a courtesy: a table without them is still right
+        yield None
+        return
+    try:
+        yield again
+    finally:
+        _NAMES.pop(id(again), None)
+        again.close()
+
+
 def for_people(df: pd.DataFrame) -> pd.DataFrame:
     """A result frame as a table for people shows it: touchpoints, stages, channels, aspects and
     key drivers by name, each store's name beside its id, and customers' names where on file (the
     frame itself is unchanged)."""
-    ws = _OPEN.get()
+    wanted = [c for c in (*NAMED_COLUMNS, "driver", "store_id") if c in df.columns]
+    if not wanted and "customer_id" not in df.columns:
+        return df
+    with _naming_workspace() as ws:
+        return _for_people(df, ws, wanted)
+
+
+def _for_people(df: pd.DataFrame, ws: Workspace | None, wanted: list[str]) -> pd.DataFrame:
     if ws is not None and "customer_id" in df.columns and len(df) <= MAX_NAMED_CUSTOMERS:
         from cxlens.display import with_customer_names
 
         df = with_customer_names(ws, df)
-    wanted = [c for c in (*NAMED_COLUMNS, "driver", "store_id") if c in df.columns]
-    names = _names() if wanted else None
+    names = _names(ws) if wanted else None
     if names is None:
         return df
     df = df.copy()

@@ -132,6 +132,7 @@ def main(
     """cxlens: map the journey, collect experience data, analyse it, act on it."""
     state.data_dir = data_dir
     state.journey_map = journey_map
+    state.workspace_closed = False
 
 
 def status_frame(ws: Workspace) -> pd.DataFrame:
