@@ -437,3 +437,24 @@ def test_a_header_without_rows_still_checks_the_mapping(tmp_path: Path) -> None:
             ws.ingest("feedback", export, mapping=ColumnMapping(map={"text": "Review"}, origin="--map/--set"))
         [empty] = ws.ingest("feedback", export, mapping=ColumnMapping(map={"rating": "stars"}))
     assert (empty.rows_read, empty.rows_loaded) == (0, 0)
+
+
+def test_a_score_off_its_scale_says_how_to_translate_it(tmp_path: Path) -> None:
+    """A 1-10 rating export is the usual cause of 'above the maximum 5': the message names the
+    scale and the mapping's `values:`, and the worked example's translation then loads the file."""
+    src = tmp_path / "ten.csv"
+    src.write_text("text,rating\nloved it,10\nawful,1\nfine,6\n", encoding="utf-8")
+    flags = ["--set", "source=review", "--set", "submitted_at=2024-01-01"]
+    bad = runner.invoke(app, ["--data-dir", str(tmp_path / "d"), "ingest", "feedback", str(src), *flags])
+    assert bad.exit_code == 1
+    assert (
+        f"{src}:1:rating: above the maximum 5: 10 (rating runs from 1 to 5; for another scale "
+        "translate the values with `values:` in a mapping file, see docs/own-data.md)"
+    ) in " ".join(bad.output.split())
+    mapping = Path(__file__).resolve().parents[1] / "docs" / "mappings" / "ko-nsmc-reviews.yaml"
+    good = runner.invoke(
+        app, ["--data-dir", str(tmp_path / "d"), "ingest", "feedback", str(src), "--mapping", str(mapping)]
+    )
+    assert good.exit_code == 0, good.output
+    with Workspace(tmp_path / "d") as ws:
+        assert sorted(r[0] for r in ws.query("SELECT rating FROM feedback")) == [1, 3, 5]

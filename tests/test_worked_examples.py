@@ -37,6 +37,9 @@ CLOTHING = "en_womens_clothing_reviews/womens_clothing_ecommerce_reviews.csv.gz"
 TWEETS = "en_twitter_customer_support_sample/twcs_small.csv"
 CJ = "completejourney_8451"
 UCI = "uci_online_shoppers_intention/online_shoppers_intention.csv.gz"
+JA = "ja_amazon_reviews_binary/reviews.csv.gz"
+KO = "ko_nsmc_movie_reviews/reviews.csv.gz"
+RU = "ru_wildberries_reviews/reviews.csv.gz"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ EXAMPLES: dict[str, list[Load]] = {
         Load("orders", f"{CJ}/transactions_sample.csv.gz", "completejourney-orders.yaml", 30000),
         Load("order_items", f"{CJ}/transactions_sample.csv.gz", "completejourney-order-items.yaml", 30000),
     ],
+    "ja-ko-ru-reviews": [
+        Load("feedback", JA, "ja-amazon-reviews.yaml", 1500),
+        Load("feedback", KO, "ko-nsmc-reviews.yaml", 1500),
+        Load("feedback", RU, "ru-wildberries-reviews.yaml", 1500),
+    ],
     "uci-sessions": [
         Load("events", UCI, "uci-sessions.yaml", 4000),
         Load("events", UCI, "uci-sessions-purchases.yaml", 4000),
@@ -85,8 +93,8 @@ def test_every_real_file_has_a_worked_example() -> None:
 
 
 def sample(source: Path, rows: int | None, target_dir: Path) -> Path:
-    """The first ``rows`` records of ``source`` (a CSV, gzipped or not) under the same file name."""
-    target = target_dir / source.name
+    """The first ``rows`` records of ``source`` (a CSV, gzipped or not), named after its folder and file."""
+    target = target_dir / f"{source.parent.name}-{source.name}"  # several sets name theirs reviews.csv.gz
     if target.exists():
         return target
     if rows is None:
@@ -201,6 +209,23 @@ def test_what_is_stored_matches_the_source(example: Built) -> None:
             )
             bands = q("SELECT count(*) FROM customers WHERE income_band IS NULL OR age_band IS NULL")
             assert bands[0][0] == 0
+        elif example.name == "ja-ko-ru-reviews":
+            by_language = dict(q("SELECT language, count(*) FROM feedback GROUP BY 1"))
+            assert by_language == {
+                "ja": len(_frame(f["ja-amazon-reviews.yaml"])),
+                "ko": len(_frame(f["ko-nsmc-reviews.yaml"])),
+                "ru": len(_frame(f["ru-wildberries-reviews.yaml"])),
+            }
+            assert q("SELECT count(*) FROM feedback WHERE language = 'ja' AND rating IS NOT NULL")[0][0] == 0
+            # ten points become five stars: 1-2 -> 1, ..., 9-10 -> 5
+            ten = _frame(f["ko-nsmc-reviews.yaml"])["rating"].astype(int)
+            stars = q("SELECT rating, count(*) FROM feedback WHERE language = 'ko' GROUP BY 1")
+            assert dict(stars) == ((ten + 1) // 2).value_counts().to_dict()
+            ru = _frame(f["ru-wildberries-reviews.yaml"])["rating"].astype(float)
+            ru_mean = q("SELECT avg(rating) FROM feedback WHERE language = 'ru'")[0][0]
+            assert ru_mean == pytest.approx(ru.mean())
+            analysed = dict(q("SELECT language, count(*) FROM feedback_text GROUP BY 1"))
+            assert analysed == by_language  # the mapped language is used as given
         else:
             src = _frame(f["uci-sessions.yaml"])
             assert q("SELECT count(*) FROM events WHERE touchpoint = 'product_page'")[0][0] == len(src)

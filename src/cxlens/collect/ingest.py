@@ -260,10 +260,19 @@ class _Validator:
                         "'required value missing'",
                     )
                 )
+        # a score off its scale usually comes from another scale (1-10 stars): say how to translate it
+        scale = (
+            _lit(
+                f" ({col.name} runs from {col.min:g} to {col.max:g}; for another scale translate the "
+                f"values with `values:` in a mapping file, see docs/own-data.md)"
+            )
+            if self.table.name == "feedback" and col.min is not None and col.max is not None
+            else "''"
+        )
         if col.min is not None:
-            out.append((f"{cast} < {col.min}", f"'below the minimum {col.min:g}: ' || {shown}"))
+            out.append((f"{cast} < {col.min}", f"'below the minimum {col.min:g}: ' || {shown} || {scale}"))
         if col.max is not None:
-            out.append((f"{cast} > {col.max}", f"'above the maximum {col.max:g}: ' || {shown}"))
+            out.append((f"{cast} > {col.max}", f"'above the maximum {col.max:g}: ' || {shown} || {scale}"))
         allowed = self.allowed_values(col)
         if allowed:
             listed = ", ".join(allowed)
