@@ -186,3 +186,35 @@ def test_report_section_says_when_nothing_is_analysed(workspace: Workspace) -> N
     section = text_section(text_tables(workspace))
     assert section.charts == []
     assert "cxlens text analyse" in section.notes[0]
+
+
+def test_report_ranks_negative_aspects_with_enough_mentions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two negative mentions of one aspect are not the headline when another has 40 (the real
+    Wildberries reviews put 'Communication, 100% of 2 mentions' first)."""
+    from types import SimpleNamespace
+
+    from cxlens.report import text_section as ts
+
+    summary = pd.DataFrame(
+        {
+            "aspect": ["communication", "delivery", "staff"],
+            "negative": [2, 24, 5],
+            "neutral": [0, 4, 20],
+            "positive": [0, 12, 15],
+            "mentions": [2, 40, 40],
+        }
+    )
+    trend = pd.DataFrame({"period": [pd.Timestamp("2025-01-01")], "share_negative": [0.4], "n": [82]})
+    monkeypatch.setattr(ts, "aspect_sentiment", lambda *a, **k: SimpleNamespace(to_pandas=lambda: summary))
+    monkeypatch.setattr(ts, "sentiment_trend", lambda *a, **k: SimpleNamespace(to_pandas=lambda: trend))
+    section = ts.text_section(lambda name: None)  # type: ignore[arg-type,return-value]
+    assert section.findings == ["Delivery draws the most negative comments: 60% of 40 mentions."]
+    [table] = section.tables
+    assert table.caption == "Most negative aspects (at least 30 mentions)"
+    assert [row[0] for row in table.rows] == ["Delivery", "Staff"]
+
+    few = summary.assign(mentions=[2, 20, 25], negative=[2, 12, 5], neutral=[0, 4, 10], positive=[0, 4, 10])
+    monkeypatch.setattr(ts, "aspect_sentiment", lambda *a, **k: SimpleNamespace(to_pandas=lambda: few))
+    section = ts.text_section(lambda name: None)  # type: ignore[arg-type,return-value]
+    assert "read with care" in section.tables[0].caption
+    assert section.findings[0].startswith("Communication draws the most negative comments: 100% of 2")

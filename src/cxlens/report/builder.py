@@ -94,6 +94,7 @@ def executive_summary(
         section.intro += f" Note: {head.attrs['comparison']}."
     for row in _rows(head):
         tone = {"better": "good", "worse": "bad"}.get(str(row.verdict), "flat")
+        digits = 1 if row.metric not in ("ces", "rating") else 2
         change = ""
         if not math.isnan(row.change):
             sign = "+" if row.change >= 0 else "−"
@@ -106,8 +107,8 @@ def executive_summary(
         section.kpis.append(
             Kpi(
                 label=LABELS.get(row.metric, row.metric),
-                value=_fmt(row.value, 1 if row.metric not in ("ces", "rating") else 2),
-                ci=f"{_fmt(row.ci_low)} to {_fmt(row.ci_high)}",
+                value=_fmt(row.value, digits),
+                ci=f"{_fmt(row.ci_low, digits)} to {_fmt(row.ci_high, digits)}",
                 n=f"{row.n:,}" + (" (small n)" if row.small_n else ""),
                 change=change,
                 tone=tone,

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from cxlens.analyse.metrics.definitions import DEFAULT_MIN_N
 from cxlens.display import DisplayNames, build_names
 from cxlens.report.charts import GOOD_BAD, LAYOUT, _periods
 from cxlens.report.render import Section, TableBlock
@@ -38,12 +39,13 @@ def aspect_heatmap(
     names: DisplayNames | None = None,
     x_title: str = "Sentiment",
     y_title: str = "Aspect",
-    scale_title: str = "Share of mentions (red: negative, blue: positive)",
 ) -> go.Figure:
     """Aspect x sentiment heatmap (``aspect``, ``negative``, ``neutral``, ``positive``, ``mentions``),
     the same in the report and the web app. Cells show each share; colour says good or bad on
     :data:`GOOD_BAD`: the negative share in red (deeper = more negative), the positive share in blue,
-    neutral white. So "returns 92% negative" is deep red, "price 7% negative" pale red."""
+    neutral white. So "returns 92% negative" is deep red, "price 7% negative" pale red. The columns
+    are labelled and each cell shows its share, so no colour bar (in a half-width chart its title
+    ran over its labels)."""
     names = names or DisplayNames()
     shares = heat[list(SENTIMENTS)].to_numpy(dtype=float) * 100
     signed = shares * np.array([-1.0, 0.0, 1.0])
@@ -60,19 +62,20 @@ def aspect_heatmap(
             text=[[f"{v:.0f}%" for v in row] for row in shares],
             texttemplate="%{text}",
             hovertemplate="%{y}: %{x} %{customdata[1]:.0f}% of %{customdata[0]:,}<extra></extra>",
-            colorbar={
-                "title": {"text": scale_title, "side": "right"},
-                "tickvals": [-100, 0, 100],
-                "ticktext": ["100%", "0", "100%"],
-            },
+            showscale=False,
         )
     )
     fig.update_layout(
-        title=title,
-        height=110 + 30 * len(heat),
+        **LAYOUT,
+        height=140 + 30 * len(heat),
         yaxis={"autorange": "reversed", "title": y_title},
         xaxis={"title": x_title, "side": "top"},
-        **LAYOUT,
+    )
+    # the title pinned to the top, the column labels and their axis title below it (both sit in the
+    # top margin, where a long title and the axis title overlapped on narrow charts)
+    fig.update_layout(
+        title={"text": title, "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 10}},
+        margin={"t": 100},
     )
     return fig
 
@@ -114,10 +117,17 @@ def text_section(tables: Callable[[str], ir.Table], grain: str = "month") -> Sec
         **LAYOUT,
     )
     section.add_chart(line)
-    worst = heat.sort_values("negative", ascending=False).head(5)
+    # rank only aspects with enough mentions to mean something (2 of 2 negative is not a finding)
+    enough = heat[heat["mentions"] >= DEFAULT_MIN_N]
+    worst = (enough if not enough.empty else heat).sort_values("negative", ascending=False).head(5)
+    caption = (
+        f"Most negative aspects (at least {DEFAULT_MIN_N} mentions)"
+        if not enough.empty
+        else f"Most negative aspects (every aspect has fewer than {DEFAULT_MIN_N} mentions: read with care)"
+    )
     section.tables.append(
         TableBlock(
-            "Most negative aspects",
+            caption,
             ["aspect", "mentions", "negative", "positive"],
             [
                 [names(a, "aspect"), f"{int(r.mentions):,}", f"{r.negative:.0%}", f"{r.positive:.0%}"]

@@ -246,7 +246,6 @@ def voc_page(
             names=ctx["names"],
             x_title=_("Sentiment"),
             y_title=_("Aspect"),
-            scale_title=_("Share of mentions (red: negative, blue: positive)"),
         )
         charts.append(("voc-aspects", figure_json(fig)))
     languages = fx.text_languages(ws, scope)
