@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import polars as pl
@@ -395,3 +396,71 @@ def test_personal_data_is_redacted_on_load_when_enabled(
     stored = rows(workspace, "feedback").set_index("feedback_id").loc["p2"]
     assert stored["text"] == "Call me on [PHONE] or mail [EMAIL], card [CARD]"
     assert stored["title"] == "from [EMAIL]"
+
+
+def test_parquet_staged_by_duckdb_matches_the_general_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Parquet file that needs no mapping is staged by DuckDB's own reader: the stored rows, the
+    staged types and every row's problem (row numbers included) are what the pyarrow path gives."""
+    import cxlens.collect.ingest as ci
+
+    n = 3000
+    ids = [f"e{i:05d}" for i in range(n)]
+    ids[2001] = ids[7]  # a duplicate key: reported at its row, first seen at row 8
+    path = tmp_path / "events.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "event_id": ids,
+                "occurred_at": pa.array(
+                    [pd.Timestamp("2025-01-01", tz="UTC") + pd.Timedelta(minutes=i) for i in range(n)],
+                    pa.timestamp("us", tz="UTC"),
+                ),
+                "customer_id": [f"c{i % 50}" for i in range(n)],
+                "channel": ["web" if i != 1500 else "Web" for i in range(n)],  # a case-folded value
+                "event_type": ["page_view" if i != 2999 else "teleport" for i in range(n)],
+                "value": pa.array([float(i) if i != 10 else float("inf") for i in range(n)]),
+            }
+        ),
+        path,
+        row_group_size=700,  # several row groups: row numbers must run on across them
+    )
+    seen: dict[str, tuple[list[ci.LoadResult], list[tuple[object, ...]], dict[str, str]]] = {}
+    staged_types: dict[str, dict[str, str]] = {}
+    direct, general_stage = ci._stage_parquet, ci._stage
+
+    def spy(stage: Any, how: str) -> Any:
+        def staged(*args: Any, **kwargs: Any) -> Any:
+            out = stage(*args, **kwargs)
+            if out is not None:
+                staged_types[how] = out[1]
+            return out
+
+        return staged
+
+    monkeypatch.setattr(ci, "_stage", spy(general_stage, "pyarrow"))
+    for how in ("duckdb", "pyarrow"):
+        monkeypatch.setattr(
+            ci, "_stage_parquet", spy(direct, how) if how == "duckdb" else lambda *a, **k: None
+        )
+        with Workspace(tmp_path / how) as ws:
+            results = ws.ingest("events", path, policy="quarantine")
+            stored = ws.query("SELECT * FROM events ORDER BY event_id")
+            rejects = ws.query("SELECT row_number, column_name, reason FROM _rejects ORDER BY 1, 2, 3")
+        seen[how] = (results, stored, {str(r[0]): str(r[1:]) for r in rejects})
+    assert set(staged_types) == {"duckdb", "pyarrow"}, "each path was to stage the file once"
+    assert staged_types["duckdb"] == staged_types["pyarrow"]
+    fast, general = seen["duckdb"], seen["pyarrow"]
+    assert fast[1] == general[1]
+    assert fast[2] == general[2]
+    assert set(fast[2]) == {"11", "2002", "3000"}  # inf value, duplicate key, unmapped event type
+    (a,), (b,) = fast[0], general[0]
+    assert (a.rows_read, a.rows_loaded, a.rows_rejected, a.notes) == (
+        b.rows_read,
+        b.rows_loaded,
+        b.rows_rejected,
+        b.notes,
+    )
+    assert [str(e) for e in a.errors] == [str(e) for e in b.errors]
+    assert any("matched without regard to case" in note for note in a.notes)

@@ -289,12 +289,22 @@ def read_json(path: Path, encoding: str, progress: ProgressFn | None) -> Iterato
         )
 
 
-def read_parquet(path: Path, progress: ProgressFn | None) -> Iterator[RawBatch]:
-    """Stream a Parquet file in batches, keeping its column types."""
+def _open_parquet(path: Path) -> pq.ParquetFile:
     try:
-        pf = pq.ParquetFile(str(path))
+        return pq.ParquetFile(str(path))
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"{path}: not a readable Parquet file: {exc}") from None
+
+
+def parquet_layout(path: Path) -> tuple[list[str], int]:
+    """A Parquet file's column names and row count, from its footer (no data read)."""
+    pf = _open_parquet(path)
+    return list(pf.schema_arrow.names), pf.metadata.num_rows
+
+
+def read_parquet(path: Path, progress: ProgressFn | None) -> Iterator[RawBatch]:
+    """Stream a Parquet file in batches, keeping its column types."""
+    pf = _open_parquet(path)
     total = pf.metadata.num_rows
     row = 1
     for batch in pf.iter_batches(batch_size=BATCH_ROWS):
