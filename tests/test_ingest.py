@@ -464,3 +464,16 @@ def test_parquet_staged_by_duckdb_matches_the_general_path(
     )
     assert [str(e) for e in a.errors] == [str(e) for e in b.errors]
     assert any("matched without regard to case" in note for note in a.notes)
+
+
+def test_a_parquet_name_duckdb_would_read_as_a_glob_still_loads(workspace: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "stores[eu]*.parquet"
+    pq.write_table(pa.table({"store_id": ["s1", "s2"], "name": ["Harbour", "Central"]}), path)
+    # read as a pattern, the name would match this file instead
+    pq.write_table(pa.table({"store_id": ["s9"], "name": ["Elsewhere"]}), tmp_path / "storese-old.parquet")
+    [result] = workspace.ingest("stores", path)
+    assert (result.rows_read, result.rows_loaded) == (2, 2)
+    assert [r[0] for r in workspace.query("SELECT name FROM stores ORDER BY store_id")] == [
+        "Harbour",
+        "Central",
+    ]

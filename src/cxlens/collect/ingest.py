@@ -443,18 +443,29 @@ def _stage_parquet(
     """Stage a Parquet file that needs no mapping with DuckDB's own reader (decoding it natively
     costs about half the CPU of pyarrow batches copied in: the largest part of a bulk load's
     staging). The same ``__stage`` as :func:`_stage`: the table's columns, NULL text for absent
-    ones, and ``__row`` numbered from 1. None when the file needs the general path (a key to
-    derive, or a column DuckDB would add under the same name)."""
+    ones, and ``__row`` numbered from 1. None when the file needs the general path: a key to
+    derive, a column DuckDB would add under the same name, a name DuckDB would read as a glob
+    pattern, or a column type DuckDB cannot read (pyarrow then reads it as before)."""
+    import duckdb
+
     names, total = parquet_layout(path)
-    if any(k not in names for k in table.primary_key) or "file_row_number" in names:
+    if (
+        any(k not in names for k in table.primary_key)
+        or "file_row_number" in names
+        or any(ch in str(path) for ch in "*?[{")
+    ):
         return None
     _check_columns(names, table, label, allow_extra, required=total > 0)
     cols = ", ".join(_q(c) if c in names else f"CAST(NULL AS VARCHAR) AS {_q(c)}" for c in table.column_names)
     con.execute("DROP TABLE IF EXISTS __stage")
-    con.execute(
-        f"CREATE TEMP TABLE __stage AS SELECT {cols}, file_row_number + 1 AS {_q(ROW)} "
-        f"FROM read_parquet({_lit(str(path))}, file_row_number = true)"
-    )
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE __stage AS SELECT {cols}, file_row_number + 1 AS {_q(ROW)} "
+            f"FROM read_parquet({_lit(str(path))}, file_row_number = true)"
+        )
+    except duckdb.Error:
+        con.execute("DROP TABLE IF EXISTS __stage")
+        return None
     if tick:
         tick(total, total)
     types = {r[0]: r[1] for r in con.execute("DESCRIBE __stage").fetchall()}
