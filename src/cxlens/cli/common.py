@@ -105,6 +105,8 @@ class State:
     #: The command opened and closed its workspace (a table printed afterwards still shows names,
     #: from a read-only look at the same store).
     workspace_closed: bool = False
+    #: The names read from that store once (a command may print several tables after it closed).
+    closed_names: DisplayNames | None = None
 
 
 state = State()
@@ -171,10 +173,12 @@ def _naming_workspace() -> Iterator[Workspace | None]:
     except Exception:  # names are a courtesy: a table without them is still right
         yield None
         return
+    if state.closed_names is not None:
+        _NAMES[id(again)] = state.closed_names
     try:
         yield again
     finally:
-        _NAMES.pop(id(again), None)
+        state.closed_names = _NAMES.pop(id(again), None)
         again.close()
 
 

@@ -133,6 +133,7 @@ def main(
     state.data_dir = data_dir
     state.journey_map = journey_map
     state.workspace_closed = False
+    state.closed_names = None
 
 
 def status_frame(ws: Workspace) -> pd.DataFrame:
